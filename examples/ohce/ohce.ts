@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * Reverse echo ("ohce"), the seed's first dapp. Every instance serves the
+ * `recho` route; lines typed on stdin go to every known host and the reversed
+ * replies are printed.
+ *
+ *   terminal 1:  node dist/examples/ohce/ohce.js --port 9000
+ *   terminal 2:  node dist/examples/ohce/ohce.js --peer 127.0.0.1:9000
+ */
+import { createInterface } from 'node:readline';
+import { Command } from 'commander';
+import { createNode, formatAddress, type Overlay } from '../../src/index.js';
+import { recho, rechoRoute } from './recho.js';
+
+const program = new Command('ohce')
+  .description('reverse-echo dapp: type a line, every known host sends it back reversed')
+  .option('-p, --port <port>', 'TCP port to listen on (0 = any)', '0')
+  .option('--host <address>', 'interface to listen on', '127.0.0.1')
+  .option('--peer <host:port...>', 'hosts to know from the start', [])
+  .option('--memory <MB>', 'memory allocation in MB', '64')
+  .parse();
+
+const options = program.opts<{ port: string; host: string; peer: string[]; memory: string }>();
+
+async function sendLines(overlay: Overlay, signal: AbortSignal): Promise<void> {
+  const { node } = overlay;
+  const lines = createInterface({ input: process.stdin, terminal: false });
+  signal.addEventListener('abort', () => lines.close(), { once: true });
+  for await (const line of lines) {
+    const hosts = node.knownHosts.list();
+    if (hosts.length === 0) console.log('(no known hosts yet)');
+    const payload = new TextEncoder().encode(line);
+    await Promise.all(
+      hosts.map(async (host) => {
+        try {
+          const reply = await node.request(host.address, rechoRoute, payload, { timeoutMs: 5_000 });
+          console.log(`${formatAddress(host.address)}: ${new TextDecoder().decode(reply)}`);
+        } catch (error) {
+          console.log(`${formatAddress(host.address)}: error ${(error as Error).message}`);
+        }
+      }),
+    );
+  }
+}
+
+const node = await createNode({
+  port: Number(options.port),
+  host: options.host,
+  memoryMB: Number(options.memory),
+  bootstrap: options.peer,
+});
+node.route(rechoRoute, recho).behaviour(sendLines);
+await node.spawn();
+console.log(`ohce node ${node.id.slice(0, 12)} listening on ${formatAddress(node.address)}; type a line and press enter`);

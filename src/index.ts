@@ -1,0 +1,18 @@
+export { createNode, type NodeOptions } from './node/create.js';
+export {
+  ButterNode,
+  type ClientBehaviour,
+  type PeerInfo,
+  type RequestContext,
+  type RequestOptions,
+  type RouteHandler,
+} from './node/node.js';
+export { basicOverlay, type Overlay, type OverlayFactory } from './node/overlay.js';
+export { minimumMemoryMB, defaultMemoryMB, type MemoryBudget } from './node/memory.js';
+export type { Logger } from './node/logger.js';
+export type { KnownHost } from './hosts/known-hosts.js';
+export * from './errors.js';
+export { formatAddress, parseAddress, type Address, type Runtime } from './runtime/types.js';
+export { createRealRuntime } from './runtime/real.js';
+export { messageCodec, type MessageCodec } from './transport/codec.js';
+export { defaultTransportOptions, type TransportOptions } from './transport/options.js';

@@ -1,0 +1,81 @@
+import { InvalidConfigError } from '../errors.js';
+import { createRealRuntime } from '../runtime/real.js';
+import { parseAddress, type Address, type Runtime } from '../runtime/types.js';
+import { maxNetworkIdLength } from '../transport/envelope.js';
+import { defaultTransportOptions, type TransportOptions } from '../transport/options.js';
+import { createIdentity, loadOrCreateIdentity } from './identity.js';
+import { silentLogger, type Logger } from './logger.js';
+import { defaultMemoryMB, planMemory } from './memory.js';
+import { ButterNode } from './node.js';
+
+export interface NodeOptions {
+  /** TCP port to accept connections on; 0 (the default) picks a free one. */
+  port?: number;
+  /** Interface to listen on. Default 0.0.0.0 (every interface). */
+  host?: string;
+  /** Memory the node may use, in MB, split between known hosts and storage. Default 512. */
+  memoryMB?: number;
+  /** Overrides the known-host capacity derived from the allocation. */
+  knownHostsCapacity?: number;
+  /** Keeps the identity (and, with storage, blocks) here; in memory only when absent. */
+  dataDir?: string;
+  /** Separate Butter networks on one LAN ignore each other. Default "butter". */
+  networkId?: string;
+  /** Hosts to contact at spawn, as `host:port` or addresses. */
+  bootstrap?: Array<string | Address>;
+  /** Default timeout of `request`. Default 10 000 ms. */
+  requestTimeoutMs?: number;
+  transport?: Partial<TransportOptions>;
+  /** The real runtime by default; a simulator host for experiments. */
+  runtime?: Runtime;
+  logger?: Logger;
+}
+
+const defaultNetworkId = 'butter';
+const defaultRequestTimeoutMs = 10_000;
+
+/** Creates a node: checks the options, plans memory and loads or creates the identity. */
+export async function createNode(options: NodeOptions = {}): Promise<ButterNode> {
+  const runtime = options.runtime ?? createRealRuntime();
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidConfigError(`port must be 0..65535, got ${port}`);
+  const networkId = options.networkId ?? defaultNetworkId;
+  if (typeof networkId !== 'string' || networkId.length < 1 || networkId.length > maxNetworkIdLength) {
+    throw new InvalidConfigError(`network id must be 1..${maxNetworkIdLength} characters`);
+  }
+  const requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
+  if (!(requestTimeoutMs > 0)) throw new InvalidConfigError(`requestTimeoutMs must be positive, got ${requestTimeoutMs}`);
+  const memory = planMemory(options.memoryMB ?? defaultMemoryMB, runtime.totalMemoryBytes(), options.knownHostsCapacity);
+  const transport = checkTransportOptions({ ...defaultTransportOptions, ...options.transport });
+  const identity = options.dataDir ? await loadOrCreateIdentity(options.dataDir, runtime.random) : createIdentity(runtime.random);
+  return new ButterNode({
+    runtime,
+    identity,
+    memory,
+    logger: options.logger ?? silentLogger,
+    listenHost: options.host ?? '0.0.0.0',
+    listenPort: port,
+    networkId,
+    bootstrap: (options.bootstrap ?? []).map(toAddress),
+    requestTimeoutMs,
+    transport,
+  });
+}
+
+function toAddress(entry: string | Address): Address {
+  try {
+    return typeof entry === 'string' ? parseAddress(entry) : parseAddress(`${entry.host}:${entry.port}`);
+  } catch (error) {
+    throw new InvalidConfigError(`bootstrap ${(error as Error).message}`);
+  }
+}
+
+function checkTransportOptions(options: TransportOptions): TransportOptions {
+  for (const [name, value] of Object.entries(options)) {
+    if (!Number.isInteger(value) || value <= 0) throw new InvalidConfigError(`transport.${name} must be a positive integer, got ${value}`);
+  }
+  if (options.maxFrameBytes < options.maxPayloadBytes + 256) {
+    throw new InvalidConfigError('transport.maxFrameBytes must leave at least 256 bytes above maxPayloadBytes for the envelope');
+  }
+  return options;
+}

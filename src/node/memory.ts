@@ -1,0 +1,48 @@
+import { InvalidConfigError } from '../errors.js';
+
+const bytesPerMegabyte = 1024 * 1024;
+
+/** Below this a node cannot hold a useful known-host list and a few blocks. */
+export const minimumMemoryMB = 16;
+export const defaultMemoryMB = 512;
+/** Generous estimate of what one known host costs: address, id, cached quality, bookkeeping. */
+export const bytesPerKnownHost = 4 * 1024;
+/** One known host per this many MB of allocation, within the bounds below. */
+const megabytesPerKnownHost = 8;
+const minimumKnownHosts = 4;
+const maximumKnownHosts = 256;
+
+/** How a node's memory allocation is split between the known-host list and block storage. */
+export interface MemoryBudget {
+  readonly totalBytes: number;
+  readonly knownHostsCapacity: number;
+  readonly knownHostsBytes: number;
+  readonly storageBytes: number;
+}
+
+/**
+ * Checks an allocation against the useful minimum and the machine's memory and
+ * splits it. The known-host list grows with the allocation but stays small:
+ * every known host costs periodic quality refreshes, so more is not free.
+ */
+export function planMemory(memoryMB: number, machineMemoryBytes: number, knownHostsCapacity?: number): MemoryBudget {
+  if (!Number.isFinite(memoryMB) || memoryMB < minimumMemoryMB) {
+    throw new InvalidConfigError(`memory allocation of ${memoryMB} MB is below the minimum of ${minimumMemoryMB} MB`);
+  }
+  const totalBytes = Math.floor(memoryMB * bytesPerMegabyte);
+  if (totalBytes > machineMemoryBytes) {
+    throw new InvalidConfigError(
+      `memory allocation of ${memoryMB} MB exceeds this machine's ${Math.floor(machineMemoryBytes / bytesPerMegabyte)} MB`,
+    );
+  }
+  const capacity =
+    knownHostsCapacity ?? Math.min(maximumKnownHosts, Math.max(minimumKnownHosts, Math.floor(memoryMB / megabytesPerKnownHost)));
+  if (!Number.isInteger(capacity) || capacity < 1) {
+    throw new InvalidConfigError(`known-host capacity must be a positive integer, got ${knownHostsCapacity}`);
+  }
+  const knownHostsBytes = capacity * bytesPerKnownHost;
+  if (knownHostsBytes >= totalBytes / 2) {
+    throw new InvalidConfigError(`known-host capacity ${capacity} leaves too little of ${memoryMB} MB for storage`);
+  }
+  return { totalBytes, knownHostsCapacity: capacity, knownHostsBytes, storageBytes: totalBytes - knownHostsBytes };
+}

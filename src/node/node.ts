@@ -1,0 +1,311 @@
+import {
+  ButterError,
+  ConnectionClosedError,
+  InvalidArgumentError,
+  NodeStoppedError,
+  PeerUnreachableError,
+  ProtocolError,
+  TimeoutError,
+} from '../errors.js';
+import { KnownHosts } from '../hosts/known-hosts.js';
+import { formatAddress, parseAddress, type Address, type Listener, type Runtime } from '../runtime/types.js';
+import type { Connection, InboundDispatcher, RemoteHello } from '../transport/connection.js';
+import { routePattern } from '../transport/envelope.js';
+import type { TransportOptions } from '../transport/options.js';
+import { ConnectionPool } from '../transport/pool.js';
+import { nodeIdFromPublicKey, type Identity } from './identity.js';
+import type { Logger } from './logger.js';
+import type { MemoryBudget } from './memory.js';
+import { basicOverlay, type Overlay, type OverlayFactory } from './overlay.js';
+
+/** Who sent an inbound request. `address` is unset when the peer accepts no connections. */
+export interface PeerInfo {
+  readonly id: string;
+  readonly address: Address | undefined;
+}
+
+export interface RequestContext {
+  readonly peer: PeerInfo;
+}
+
+/** A server behaviour: answers one route, like an HTTP handler. */
+export type RouteHandler = (overlay: Overlay, payload: Uint8Array, context: RequestContext) => Promise<Uint8Array> | Uint8Array;
+
+/** A client behaviour: runs from spawn until the signal aborts at stop. */
+export type ClientBehaviour = (overlay: Overlay, signal: AbortSignal) => Promise<void> | void;
+
+export interface RequestOptions {
+  /** Default: the node's `requestTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** Everything a node is built from; `createNode` fills it from user options. */
+export interface NodeComponents {
+  runtime: Runtime;
+  identity: Identity;
+  memory: MemoryBudget;
+  logger: Logger;
+  listenHost: string;
+  listenPort: number;
+  networkId: string;
+  bootstrap: Address[];
+  requestTimeoutMs: number;
+  transport: TransportOptions;
+}
+
+type NodeState = 'created' | 'running' | 'stopping' | 'stopped';
+type PeerFailureListener = (address: Address, error: ButterError) => void;
+
+const routeNamePattern = new RegExp(routePattern);
+/** How long stop waits for client behaviours to notice their abort signal. */
+const behaviourStopGraceMs = 5_000;
+
+/**
+ * A Butter node: an identity, a memory allocation, routes it serves, client
+ * behaviours it runs, and one multiplexed connection per peer. All I/O goes
+ * through the injected runtime, so the same node runs on real sockets and in
+ * the simulator.
+ */
+export class ButterNode {
+  readonly id: string;
+  readonly runtime: Runtime;
+  readonly memory: MemoryBudget;
+  readonly knownHosts: KnownHosts;
+  readonly logger: Logger;
+  private readonly routes = new Map<string, RouteHandler>();
+  private readonly behaviours: ClientBehaviour[] = [];
+  private readonly peerFailureListeners = new Set<PeerFailureListener>();
+  private state: NodeState = 'created';
+  private listener: Listener | undefined;
+  private pool: ConnectionPool | undefined;
+  private overlayInstance: Overlay | undefined;
+  private behavioursAbort: AbortController | undefined;
+  private runningBehaviours: Promise<void>[] = [];
+  private unsubscribeSignals: (() => void) | undefined;
+  private spawnedAt = 0;
+
+  constructor(private readonly components: NodeComponents) {
+    this.id = components.identity.nodeId;
+    this.runtime = components.runtime;
+    this.memory = components.memory;
+    this.logger = components.logger;
+    this.knownHosts = new KnownHosts(components.memory.knownHostsCapacity);
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  /** The address this node accepts connections on; set once spawned. */
+  get address(): Address {
+    if (!this.listener) throw new NodeStoppedError('the node has not been spawned');
+    return this.listener.address;
+  }
+
+  get overlay(): Overlay {
+    if (!this.overlayInstance) throw new NodeStoppedError('the node has not been spawned');
+    return this.overlayInstance;
+  }
+
+  get networkId(): string {
+    return this.components.networkId;
+  }
+
+  uptimeMs(): number {
+    return this.state === 'running' ? this.runtime.now() - this.spawnedAt : 0;
+  }
+
+  /** Registers a server behaviour for `name`. Names are 1–64 of `A-Z a-z 0-9 . _ / : -`. */
+  route(name: string, handler: RouteHandler): this {
+    if (typeof name !== 'string' || !routeNamePattern.test(name)) throw new InvalidArgumentError(`invalid route name ${JSON.stringify(name)}`);
+    if (typeof handler !== 'function') throw new InvalidArgumentError(`handler of route "${name}" is not a function`);
+    if (this.routes.has(name)) throw new InvalidArgumentError(`route "${name}" is already registered`);
+    this.routes.set(name, handler);
+    return this;
+  }
+
+  /** Registers a client behaviour, started on spawn and aborted on stop. */
+  behaviour(behaviour: ClientBehaviour): this {
+    if (typeof behaviour !== 'function') throw new InvalidArgumentError('a client behaviour must be a function');
+    this.behaviours.push(behaviour);
+    if (this.state === 'running') this.startBehaviour(behaviour);
+    return this;
+  }
+
+  /** Called with the address and error whenever a request to a peer fails at the transport level. */
+  onPeerFailure(listener: PeerFailureListener): () => void {
+    this.peerFailureListeners.add(listener);
+    return () => this.peerFailureListeners.delete(listener);
+  }
+
+  /**
+   * Starts listening, connects to bootstrap hosts, starts the overlay and the
+   * client behaviours, and installs graceful leave on SIGINT/SIGTERM. Safe to
+   * call twice; a stopped node cannot be spawned again.
+   */
+  async spawn(overlayFactory: OverlayFactory = basicOverlay): Promise<Overlay> {
+    if (this.state === 'running') return this.overlay;
+    if (this.state !== 'created') throw new NodeStoppedError('a stopped node cannot be spawned again');
+    const { runtime, identity, networkId, transport } = this.components;
+    this.listener = await runtime.listen({ host: this.components.listenHost, port: this.components.listenPort }, (stream) =>
+      this.pool?.accept(stream),
+    );
+    this.pool = new ConnectionPool(
+      runtime,
+      { nodeId: identity.nodeId, publicKey: identity.publicKey, networkId, listenPort: this.listener.address.port },
+      this.dispatcher(),
+      transport,
+    );
+    this.state = 'running';
+    this.spawnedAt = runtime.now();
+    this.overlayInstance = overlayFactory(this);
+    await this.overlayInstance.start?.();
+    this.unsubscribeSignals = runtime.onShutdownSignal(() => this.stop());
+    for (const address of this.components.bootstrap) void this.introduce(address);
+    this.behavioursAbort = new AbortController();
+    for (const behaviour of this.behaviours) this.startBehaviour(behaviour);
+    this.logger.info({ nodeId: this.id, address: formatAddress(this.listener.address) }, 'node spawned');
+    return this.overlayInstance;
+  }
+
+  /** Graceful leave: the overlay hands its data over, behaviours stop, connections close. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.state !== 'running') {
+      this.state = this.state === 'created' ? 'stopped' : this.state;
+      return;
+    }
+    this.state = 'stopping';
+    this.unsubscribeSignals?.();
+    this.behavioursAbort?.abort();
+    try {
+      await this.overlayInstance?.leave?.();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'overlay leave failed');
+    }
+    await this.waitForBehaviours();
+    this.pool?.closeAll();
+    await this.listener?.close();
+    this.state = 'stopped';
+    this.logger.info({ nodeId: this.id }, 'node stopped');
+  }
+
+  /** Sends `payload` to `route` on the peer at `peer` and resolves with its reply. */
+  async request(peer: Address | string, route: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    const address = this.checkOutbound(peer, route, payload);
+    const timeoutMs = options.timeoutMs ?? this.components.requestTimeoutMs;
+    if (!(timeoutMs > 0)) throw new InvalidArgumentError(`timeout must be positive, got ${timeoutMs}`);
+    const startedAt = this.runtime.now();
+    try {
+      const connection = await this.connectionTo(address, timeoutMs);
+      const remainingMs = timeoutMs - (this.runtime.now() - startedAt);
+      if (remainingMs <= 0) throw new TimeoutError(`request to route "${route}" timed out after ${timeoutMs} ms`);
+      return await connection.request(route, payload, remainingMs);
+    } catch (error) {
+      this.reportIfPeerFailed(address, error);
+      throw error;
+    }
+  }
+
+  /** Sends a one-way message: resolves once it is handed to the connection, with no reply. */
+  async notify(peer: Address | string, route: string, payload: Uint8Array): Promise<void> {
+    const address = this.checkOutbound(peer, route, payload);
+    try {
+      const connection = await this.connectionTo(address, this.components.requestTimeoutMs);
+      connection.notify(route, payload);
+    } catch (error) {
+      this.reportIfPeerFailed(address, error);
+      throw error;
+    }
+  }
+
+  /** Connects to `peer` (or reuses the connection) and returns who it is. */
+  async connect(peer: Address | string): Promise<PeerInfo> {
+    if (!this.pool || this.state !== 'running') throw new NodeStoppedError('the node is not running');
+    const address = typeof peer === 'string' ? parseAddress(peer) : peer;
+    try {
+      const connection = await this.connectionTo(address, this.components.requestTimeoutMs);
+      return { id: (connection.remote as RemoteHello).nodeId, address };
+    } catch (error) {
+      this.reportIfPeerFailed(address, error);
+      throw error;
+    }
+  }
+
+  private connectionTo(address: Address, timeoutMs: number): Promise<Connection> {
+    if (!this.pool || this.state !== 'running') return Promise.reject(new NodeStoppedError('the node is not running'));
+    return this.pool.connectionTo(address, timeoutMs);
+  }
+
+  private checkOutbound(peer: Address | string, route: string, payload: Uint8Array): Address {
+    if (this.state !== 'running') throw new NodeStoppedError('the node is not running');
+    if (typeof route !== 'string' || !routeNamePattern.test(route)) throw new InvalidArgumentError(`invalid route name ${JSON.stringify(route)}`);
+    if (!(payload instanceof Uint8Array)) throw new InvalidArgumentError('payload must be a Uint8Array');
+    try {
+      return typeof peer === 'string' ? parseAddress(peer) : peer;
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  }
+
+  private reportIfPeerFailed(address: Address, error: unknown): void {
+    const peerFailed = error instanceof PeerUnreachableError || error instanceof TimeoutError || error instanceof ConnectionClosedError;
+    if (!peerFailed || this.state !== 'running') return;
+    for (const listener of this.peerFailureListeners) listener(address, error);
+  }
+
+  /** Connects to a bootstrap address and adds the host found there. */
+  private async introduce(address: Address): Promise<void> {
+    try {
+      const peer = await this.connect(address);
+      this.knownHosts.add({ id: peer.id, address });
+    } catch (error) {
+      this.logger.warn({ address: formatAddress(address), err: error }, 'bootstrap host unreachable');
+    }
+  }
+
+  private startBehaviour(behaviour: ClientBehaviour): void {
+    const signal = (this.behavioursAbort as AbortController).signal;
+    const run = (async () => behaviour(this.overlay, signal))().catch((error: unknown) => {
+      if (!signal.aborted) this.logger.error({ err: error }, 'client behaviour failed');
+    });
+    this.runningBehaviours.push(run);
+  }
+
+  /** Waits for behaviours to return after their abort, but never longer than a grace period. */
+  private async waitForBehaviours(): Promise<void> {
+    let timer: { cancel(): void } | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = this.runtime.setTimer(behaviourStopGraceMs, resolve);
+    });
+    await Promise.race([Promise.all(this.runningBehaviours), grace]);
+    timer?.cancel();
+    this.runningBehaviours = [];
+  }
+
+  private dispatcher(): InboundDispatcher {
+    return {
+      hasRoute: (route) => this.routes.has(route),
+      handleRequest: async (route, payload, connection) => {
+        const handler = this.routes.get(route) as RouteHandler;
+        return handler(this.overlay, payload, { peer: peerOf(connection) });
+      },
+      handleNotify: (route, payload, connection) => {
+        const handler = this.routes.get(route) as RouteHandler;
+        Promise.resolve()
+          .then(() => handler(this.overlay, payload, { peer: peerOf(connection) }))
+          .catch((error: unknown) => this.logger.debug({ route, err: error }, 'notification handler failed'));
+      },
+      acceptHello: (hello) => {
+        if (hello.networkId !== this.components.networkId) {
+          throw new ProtocolError(`network id "${hello.networkId}" is not "${this.components.networkId}"`);
+        }
+        if (nodeIdFromPublicKey(hello.publicKey) !== hello.nodeId) throw new ProtocolError('node id does not match public key');
+        if (hello.nodeId === this.id) throw new ProtocolError('connected to itself');
+      },
+    };
+  }
+}
+
+function peerOf(connection: Connection): PeerInfo {
+  return { id: (connection.remote as RemoteHello).nodeId, address: connection.peerAddress };
+}

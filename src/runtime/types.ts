@@ -1,0 +1,124 @@
+/**
+ * The runtime seam. Protocol code (transport, node, discovery, hosts, storage,
+ * retrieval) reaches time, timers, randomness, byte streams and datagrams only
+ * through a `Runtime`. Two implementations exist: the real one (node:net,
+ * node:dgram, node:crypto, the wall clock) and the simulated one (virtual time,
+ * a seeded PRNG and in-memory links), so the same protocol code runs on both.
+ */
+
+/** A transport address: an IP (or simulated host name) and a port. */
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function formatAddress(address: Address): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+/** Parses `host:port` or `[v6]:port`; throws a TypeError on anything else. */
+export function parseAddress(text: string): Address {
+  const match = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\s[\]]+):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`invalid address "${text}": expected host:port`);
+  }
+  return { host: match[1] as string, port };
+}
+
+export interface TimerHandle {
+  cancel(): void;
+}
+
+/** Randomness. In the simulator every stream derives from one root seed. */
+export interface Random {
+  /** Uniform float in [0, 1). */
+  float(): number;
+  /** Uniform integer in [0, maxExclusive). */
+  int(maxExclusive: number): number;
+  /** Random bytes; in the real runtime these come from a CSPRNG (used for key generation). */
+  bytes(length: number): Uint8Array;
+}
+
+export interface StreamHandlers {
+  onData(chunk: Uint8Array): void;
+  /** Called once when the stream ends for any reason; `error` is set when it broke. */
+  onClose(error?: Error): void;
+}
+
+/** A reliable, ordered byte stream (TCP in the real runtime). */
+export interface Stream {
+  readonly localAddress: Address;
+  /** The address the other end was seen from (for inbound streams, usually an ephemeral port). */
+  readonly remoteAddress: Address;
+  /** Attaches handlers; data that arrived before is delivered right after. Call once. */
+  start(handlers: StreamHandlers): void;
+  write(chunk: Uint8Array): void;
+  /** Bytes accepted by `write` and not yet handed to the network. */
+  bufferedBytes(): number;
+  /** Flushes what was written, then closes. */
+  end(): void;
+  /** Closes at once, dropping unsent data. */
+  destroy(): void;
+}
+
+export interface Listener {
+  readonly address: Address;
+  close(): Promise<void>;
+}
+
+export interface ListenOptions {
+  host: string;
+  /** 0 picks any free port. */
+  port: number;
+}
+
+export interface ConnectOptions {
+  timeoutMs: number;
+}
+
+export interface DatagramOptions {
+  /** UDP port shared by every node of the group (bound with address reuse). */
+  port: number;
+  /** IPv4 multicast group, e.g. 239.255.42.99. */
+  multicastGroup: string;
+  /** Local interface address to join the group on; all interfaces when absent. */
+  multicastInterface?: string;
+}
+
+export interface DatagramSocket {
+  readonly localAddress: Address;
+  onMessage(handler: (data: Uint8Array, from: Address) => void): void;
+  sendToGroup(data: Uint8Array): void;
+  send(data: Uint8Array, to: Address): void;
+  close(): void;
+}
+
+/** Unrecoverable failure to reach an address (refused, unreachable, timed out). */
+export class ConnectError extends Error {
+  override readonly name = 'ConnectError';
+  constructor(
+    message: string,
+    readonly reason: 'refused' | 'timeout' | 'unreachable',
+  ) {
+    super(message);
+  }
+}
+
+export interface Runtime {
+  readonly kind: 'real' | 'sim';
+  /** Milliseconds on a monotonic clock with an arbitrary origin. */
+  now(): number;
+  setTimer(delayMs: number, callback: () => void): TimerHandle;
+  readonly random: Random;
+  listen(options: ListenOptions, onStream: (stream: Stream) => void): Promise<Listener>;
+  connect(address: Address, options: ConnectOptions): Promise<Stream>;
+  openDatagramSocket(options: DatagramOptions): Promise<DatagramSocket>;
+  /** Memory of the machine (or simulated host), bounding a node's allocation. */
+  totalMemoryBytes(): number;
+  /**
+   * Real runtime: on SIGINT/SIGTERM runs `handler` (a graceful leave), then ends the process.
+   * Simulated runtime: never fires. Returns an unsubscribe function.
+   */
+  onShutdownSignal(handler: () => Promise<void>): () => void;
+}

@@ -1,0 +1,310 @@
+import {
+  ButterError,
+  ConnectionClosedError,
+  errorFromRemote,
+  OverloadedError,
+  PayloadTooLargeError,
+  ProtocolError,
+  TimeoutError,
+} from '../errors.js';
+import type { Address, Runtime, Stream, TimerHandle } from '../runtime/types.js';
+import { decodeEnvelope, EnvelopeError, encodeEnvelope, maxErrorMessageLength, type Envelope, type HelloMessage } from './envelope.js';
+import { encodeFrame, FrameDecoder } from './frames.js';
+import type { TransportOptions } from './options.js';
+
+/** What the local side announces in its HELLO. */
+export type LocalHello = Omit<HelloMessage, 'kind'>;
+export type RemoteHello = Omit<HelloMessage, 'kind'>;
+
+/** Where inbound requests and notifications go; the node's router implements it. */
+export interface InboundDispatcher {
+  /** Checks the route synchronously, so an unknown route is answered without running anything. */
+  hasRoute(route: string): boolean;
+  handleRequest(route: string, payload: Uint8Array, connection: Connection): Promise<Uint8Array>;
+  handleNotify(route: string, payload: Uint8Array, connection: Connection): void;
+  /** A peer's HELLO was checked (e.g. network id) and may be refused by throwing. */
+  acceptHello(hello: RemoteHello, connection: Connection): void;
+}
+
+interface PendingRequest {
+  resolve(payload: Uint8Array): void;
+  reject(error: Error): void;
+  timer: TimerHandle;
+  sentAt: number;
+}
+
+type ConnectionState = 'handshaking' | 'open' | 'closed';
+
+/**
+ * One multiplexed connection to a peer: a HELLO each way, then any number of
+ * concurrent requests matched to replies by request id. Every inbound byte is
+ * untrusted: frames are bounded, envelopes validated, and a misbehaving peer
+ * gets typed error replies and, past a limit, a closed connection.
+ */
+export class Connection {
+  readonly ready: Promise<RemoteHello>;
+  remote: RemoteHello | undefined;
+  /** Where the peer accepts connections (its observed host and announced port); unset if it accepts none. */
+  peerAddress: Address | undefined;
+  lastActivityAt: number;
+  private lastReceivedAt = -Infinity;
+  private state: ConnectionState = 'handshaking';
+  private readonly decoder: FrameDecoder;
+  private readonly pending = new Map<number, PendingRequest>();
+  private nextRequestId = 1;
+  private activeHandlers = 0;
+  private protocolViolations = 0;
+  private handshakeTimer: TimerHandle | undefined;
+  private readonly closeListeners: Array<(error?: Error) => void> = [];
+  private settleReady!: { resolve(hello: RemoteHello): void; reject(error: Error): void };
+
+  constructor(
+    private readonly runtime: Runtime,
+    readonly stream: Stream,
+    local: LocalHello,
+    private readonly dispatcher: InboundDispatcher,
+    private readonly options: TransportOptions,
+  ) {
+    this.decoder = new FrameDecoder(options.maxFrameBytes);
+    this.lastActivityAt = runtime.now();
+    this.ready = new Promise<RemoteHello>((resolve, reject) => {
+      this.settleReady = { resolve, reject };
+    });
+    // A connection that dies before its handshake must not leave an unhandled rejection behind.
+    this.ready.catch(() => undefined);
+    this.handshakeTimer = runtime.setTimer(options.handshakeTimeoutMs, () =>
+      this.abort(new TimeoutError(`no HELLO within ${options.handshakeTimeoutMs} ms`)),
+    );
+    stream.start({
+      onData: (chunk) => this.receive(chunk),
+      onClose: (error) => this.closed(new ConnectionClosedError('connection closed by peer', { cause: error })),
+    });
+    this.send({ kind: 'hello', ...local });
+  }
+
+  get isOpen(): boolean {
+    return this.state !== 'closed';
+  }
+
+  get pendingRequests(): number {
+    return this.pending.size;
+  }
+
+  onClose(listener: (error?: Error) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  /** Sends a request and resolves with the peer's reply payload. */
+  request(route: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (this.state === 'closed') return Promise.reject(new ConnectionClosedError('connection is closed'));
+    if (payload.length > this.options.maxPayloadBytes) {
+      return Promise.reject(new PayloadTooLargeError(`payload of ${payload.length} bytes exceeds ${this.options.maxPayloadBytes}`));
+    }
+    if (this.pending.size >= this.options.maxPendingRequests) {
+      return Promise.reject(new OverloadedError(`${this.pending.size} requests already pending on this connection`));
+    }
+    const requestId = this.allocateRequestId();
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const sentAt = this.runtime.now();
+      const timer = this.runtime.setTimer(timeoutMs, () => this.timedOut(requestId, route, timeoutMs));
+      this.pending.set(requestId, { resolve, reject, timer, sentAt });
+      this.send({ kind: 'request', requestId, route, payload });
+    });
+  }
+
+  /** Sends a one-way message; nothing comes back, not even an error. */
+  notify(route: string, payload: Uint8Array): void {
+    if (this.state === 'closed') throw new ConnectionClosedError('connection is closed');
+    if (payload.length > this.options.maxPayloadBytes) {
+      throw new PayloadTooLargeError(`payload of ${payload.length} bytes exceeds ${this.options.maxPayloadBytes}`);
+    }
+    this.send({ kind: 'notify', route, payload });
+  }
+
+  /** Flushes what is queued, then closes; pending requests fail with CONNECTION_CLOSED. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.stream.end();
+    this.closed(new ConnectionClosedError('connection closed locally'));
+  }
+
+  private allocateRequestId(): number {
+    // Ids wrap at 2^32 and skip 0 (reserved for connection-level errors) and ids still in use.
+    do {
+      this.nextRequestId = this.nextRequestId >= 0xffffffff ? 1 : this.nextRequestId + 1;
+    } while (this.pending.has(this.nextRequestId));
+    return this.nextRequestId;
+  }
+
+  private timedOut(requestId: number, route: string, timeoutMs: number): void {
+    const request = this.pending.get(requestId);
+    if (!request) return;
+    this.pending.delete(requestId);
+    request.reject(new TimeoutError(`request to route "${route}" timed out after ${Math.round(timeoutMs)} ms`));
+    // Nothing at all heard since the request left: the peer or the path is dead (a crashed
+    // host sends no FIN), so stop routing requests into this connection.
+    if (this.lastReceivedAt < request.sentAt) this.abort(new ConnectionClosedError('peer went silent'));
+  }
+
+  private send(message: Envelope): void {
+    if (this.state === 'closed') return;
+    if (this.stream.bufferedBytes() > this.options.maxBufferedWriteBytes) {
+      this.abort(new OverloadedError('peer is not reading: send buffer full'));
+      return;
+    }
+    this.lastActivityAt = this.runtime.now();
+    this.stream.write(encodeFrame(encodeEnvelope(message)));
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.lastReceivedAt = this.lastActivityAt = this.runtime.now();
+    let bodies: Uint8Array[];
+    try {
+      bodies = this.decoder.push(chunk);
+    } catch (error) {
+      // Framing is lost: say why, then hang up.
+      this.sendError(0, error as ButterError);
+      this.fail(error as Error);
+      return;
+    }
+    for (const body of bodies) {
+      if (!this.isOpen) return; // an earlier frame of this chunk closed the connection
+      this.receiveFrame(body);
+    }
+  }
+
+  private receiveFrame(body: Uint8Array): void {
+    let message: Envelope;
+    try {
+      message = decodeEnvelope(body);
+    } catch (error) {
+      this.violation(error instanceof EnvelopeError ? error.requestId : 0, error as ProtocolError);
+      return;
+    }
+    if (this.state === 'handshaking') {
+      this.receiveHello(message);
+      return;
+    }
+    switch (message.kind) {
+      case 'hello':
+        this.violation(0, new ProtocolError('duplicate HELLO'));
+        return;
+      case 'request':
+        this.receiveRequest(message.requestId, message.route, message.payload);
+        return;
+      case 'notify':
+        this.receiveNotify(message.route, message.payload);
+        return;
+      case 'response':
+        this.settle(message.requestId)?.resolve(message.payload);
+        return;
+      case 'error': {
+        if (message.requestId === 0) return; // the peer complains about something we sent; nothing pending to fail
+        this.settle(message.requestId)?.reject(errorFromRemote(message.code, message.message));
+        return;
+      }
+    }
+  }
+
+  private receiveHello(message: Envelope): void {
+    if (message.kind !== 'hello') {
+      this.sendError(0, new ProtocolError('expected HELLO first'));
+      this.fail(new ProtocolError(`expected HELLO, got ${message.kind}`));
+      return;
+    }
+    const { kind: _kind, ...hello } = message;
+    try {
+      this.dispatcher.acceptHello(hello, this);
+    } catch (error) {
+      this.sendError(0, error instanceof ButterError ? error : new ProtocolError(String(error)));
+      this.fail(error as Error);
+      return;
+    }
+    this.handshakeTimer?.cancel();
+    this.handshakeTimer = undefined;
+    this.remote = hello;
+    this.state = 'open';
+    this.settleReady.resolve(hello);
+  }
+
+  private settle(requestId: number): PendingRequest | undefined {
+    const request = this.pending.get(requestId);
+    if (!request) return undefined; // a late reply to a request that already timed out
+    this.pending.delete(requestId);
+    request.timer.cancel();
+    return request;
+  }
+
+  private receiveRequest(requestId: number, route: string, payload: Uint8Array): void {
+    if (!this.dispatcher.hasRoute(route)) {
+      this.sendError(requestId, { code: 'UNKNOWN_ROUTE', message: `no route "${route}"` });
+      return;
+    }
+    if (this.activeHandlers >= this.options.maxConcurrentHandlers) {
+      this.sendError(requestId, new OverloadedError(`${this.activeHandlers} requests already being handled`));
+      return;
+    }
+    this.activeHandlers += 1;
+    this.dispatcher.handleRequest(route, payload, this).then(
+      (reply) => {
+        this.activeHandlers -= 1;
+        if (!(reply instanceof Uint8Array)) {
+          this.sendError(requestId, { code: 'HANDLER_FAILED', message: `handler of "${route}" returned no Uint8Array` });
+        } else if (reply.length > this.options.maxPayloadBytes) {
+          this.sendError(requestId, new PayloadTooLargeError(`reply of ${reply.length} bytes exceeds ${this.options.maxPayloadBytes}`));
+        } else {
+          this.send({ kind: 'response', requestId, payload: reply });
+        }
+      },
+      (error: unknown) => {
+        this.activeHandlers -= 1;
+        const reason = error instanceof Error ? error.message : String(error);
+        this.sendError(requestId, { code: 'HANDLER_FAILED', message: reason });
+      },
+    );
+  }
+
+  private receiveNotify(route: string, payload: Uint8Array): void {
+    if (!this.dispatcher.hasRoute(route)) return; // one-way: nobody to tell
+    this.dispatcher.handleNotify(route, payload, this);
+  }
+
+  private violation(requestId: number, error: ProtocolError): void {
+    this.sendError(requestId, error);
+    this.protocolViolations += 1;
+    if (this.state === 'handshaking' || this.protocolViolations > this.options.maxProtocolViolations) this.fail(error);
+  }
+
+  private sendError(requestId: number, error: { code: string; message: string }): void {
+    this.send({ kind: 'error', requestId, code: error.code, message: error.message.slice(0, maxErrorMessageLength) });
+  }
+
+  /** Closes after flushing the error reply already queued: the peer is talking, just wrongly. */
+  private fail(error: Error): void {
+    if (this.state === 'closed') return;
+    this.stream.end();
+    this.closed(error);
+  }
+
+  /** Drops the connection without flushing: the peer is silent or not reading. */
+  private abort(error: Error): void {
+    if (this.state === 'closed') return;
+    this.stream.destroy();
+    this.closed(error);
+  }
+
+  private closed(error: Error): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.handshakeTimer?.cancel();
+    this.settleReady.reject(error);
+    const failure = error instanceof ConnectionClosedError ? error : new ConnectionClosedError(error.message, { cause: error });
+    for (const request of this.pending.values()) {
+      request.timer.cancel();
+      request.reject(failure);
+    }
+    this.pending.clear();
+    for (const listener of this.closeListeners) listener(error);
+  }
+}

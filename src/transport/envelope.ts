@@ -1,0 +1,153 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ProtocolError } from '../errors.js';
+import { decodeValue, encodeValue } from './codec.js';
+
+/**
+ * The envelope of every frame: a MessagePack array whose first two elements
+ * are the protocol version and the message kind. docs/PROTOCOL.md mirrors this.
+ */
+export const protocolVersion = 1;
+
+export const FrameKind = { hello: 0, request: 1, response: 2, error: 3, notify: 4 } as const;
+
+export const maxRouteLength = 64;
+export const maxErrorMessageLength = 1024;
+export const maxNetworkIdLength = 64;
+export const routePattern = '^[A-Za-z0-9._/:-]{1,64}$';
+
+const NodeId = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const RequestId = Type.Integer({ minimum: 0, maximum: 0xffffffff });
+const Route = Type.String({ pattern: routePattern, maxLength: maxRouteLength });
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const Version = Type.Literal(protocolVersion);
+
+const HelloTuple = Type.Tuple([
+  Version,
+  Type.Literal(FrameKind.hello),
+  NodeId,
+  Type.Uint8Array({ minByteLength: 32, maxByteLength: 32 }),
+  Type.String({ minLength: 1, maxLength: maxNetworkIdLength }),
+  Port,
+]);
+const RequestTuple = Type.Tuple([Version, Type.Literal(FrameKind.request), RequestId, Route, Type.Uint8Array()]);
+const ResponseTuple = Type.Tuple([Version, Type.Literal(FrameKind.response), RequestId, Type.Uint8Array()]);
+const ErrorTuple = Type.Tuple([
+  Version,
+  Type.Literal(FrameKind.error),
+  RequestId,
+  Type.String({ minLength: 1, maxLength: 32 }),
+  Type.String({ maxLength: maxErrorMessageLength }),
+]);
+const NotifyTuple = Type.Tuple([Version, Type.Literal(FrameKind.notify), Route, Type.Uint8Array()]);
+
+const checkers = {
+  [FrameKind.hello]: TypeCompiler.Compile(HelloTuple),
+  [FrameKind.request]: TypeCompiler.Compile(RequestTuple),
+  [FrameKind.response]: TypeCompiler.Compile(ResponseTuple),
+  [FrameKind.error]: TypeCompiler.Compile(ErrorTuple),
+  [FrameKind.notify]: TypeCompiler.Compile(NotifyTuple),
+};
+
+export interface HelloMessage {
+  kind: 'hello';
+  nodeId: string;
+  publicKey: Uint8Array;
+  networkId: string;
+  /** The port the sender accepts connections on (0 when it accepts none). */
+  listenPort: number;
+}
+export interface RequestMessage {
+  kind: 'request';
+  requestId: number;
+  route: string;
+  payload: Uint8Array;
+}
+export interface ResponseMessage {
+  kind: 'response';
+  requestId: number;
+  payload: Uint8Array;
+}
+export interface ErrorMessage {
+  kind: 'error';
+  /** 0 when the error is about the connection rather than one request. */
+  requestId: number;
+  code: string;
+  message: string;
+}
+export interface NotifyMessage {
+  kind: 'notify';
+  route: string;
+  payload: Uint8Array;
+}
+export type Envelope = HelloMessage | RequestMessage | ResponseMessage | ErrorMessage | NotifyMessage;
+
+export function encodeEnvelope(message: Envelope): Uint8Array {
+  switch (message.kind) {
+    case 'hello':
+      return encodeValue([protocolVersion, FrameKind.hello, message.nodeId, message.publicKey, message.networkId, message.listenPort]);
+    case 'request':
+      return encodeValue([protocolVersion, FrameKind.request, message.requestId, message.route, message.payload]);
+    case 'response':
+      return encodeValue([protocolVersion, FrameKind.response, message.requestId, message.payload]);
+    case 'error':
+      return encodeValue([protocolVersion, FrameKind.error, message.requestId, message.code, message.message]);
+    case 'notify':
+      return encodeValue([protocolVersion, FrameKind.notify, message.route, message.payload]);
+  }
+}
+
+/**
+ * Decodes and validates one frame body. Throws ProtocolError on anything that
+ * is not a well-formed envelope; `requestId` on the error is set when the
+ * broken frame still names a request, so the reply can point at it.
+ */
+export function decodeEnvelope(body: Uint8Array): Envelope {
+  const value = decodeValue(body);
+  if (!Array.isArray(value) || value.length < 2) throw new ProtocolError('envelope is not an array');
+  if (value[0] !== protocolVersion) throw new ProtocolError(`unsupported protocol version ${String(value[0])}`);
+  const kind = value[1] as number;
+  const checker = checkers[kind as keyof typeof checkers];
+  if (checker === undefined) throw new ProtocolError(`unknown message kind ${String(kind)}`);
+  if (!checker.Check(value)) {
+    const first = checker.Errors(value).First();
+    throw new EnvelopeError(`invalid envelope: ${first ? `${first.path} ${first.message}` : 'schema mismatch'}`, requestIdOf(value));
+  }
+  switch (kind) {
+    case FrameKind.hello: {
+      const [, , nodeId, publicKey, networkId, listenPort] = value as Static<typeof HelloTuple>;
+      return { kind: 'hello', nodeId, publicKey, networkId, listenPort };
+    }
+    case FrameKind.request: {
+      const [, , requestId, route, payload] = value as Static<typeof RequestTuple>;
+      return { kind: 'request', requestId, route, payload };
+    }
+    case FrameKind.response: {
+      const [, , requestId, payload] = value as Static<typeof ResponseTuple>;
+      return { kind: 'response', requestId, payload };
+    }
+    case FrameKind.error: {
+      const [, , requestId, code, message] = value as Static<typeof ErrorTuple>;
+      return { kind: 'error', requestId, code, message };
+    }
+    default: {
+      const [, , route, payload] = value as Static<typeof NotifyTuple>;
+      return { kind: 'notify', route, payload };
+    }
+  }
+}
+
+/** A malformed request that still carries a usable request id. */
+export class EnvelopeError extends ProtocolError {
+  constructor(
+    message: string,
+    readonly requestId: number,
+  ) {
+    super(message);
+  }
+}
+
+function requestIdOf(value: unknown[]): number {
+  const candidate = value[1] === FrameKind.request ? value[2] : undefined;
+  return typeof candidate === 'number' && Number.isInteger(candidate) && candidate > 0 && candidate <= 0xffffffff ? candidate : 0;
+}

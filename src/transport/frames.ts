@@ -1,0 +1,80 @@
+import { ProtocolError } from '../errors.js';
+
+/** Bytes of the big-endian length prefix in front of every frame. */
+export const frameHeaderBytes = 4;
+
+/** Prefixes `body` with its length. */
+export function encodeFrame(body: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(frameHeaderBytes + body.length);
+  new DataView(frame.buffer).setUint32(0, body.length);
+  frame.set(body, frameHeaderBytes);
+  return frame;
+}
+
+/**
+ * Sans-IO decoder for length-prefixed frames. It holds at most one partial
+ * frame (bounded by `maxFrameBytes`), so a peer cannot make it buffer more.
+ * A length of zero or above the maximum is a protocol error: the stream is
+ * out of step and the caller must close it.
+ */
+export class FrameDecoder {
+  private chunks: Uint8Array[] = [];
+  private bufferedBytes = 0;
+  private expectedBodyBytes = -1;
+  private failed = false;
+
+  constructor(private readonly maxFrameBytes: number) {}
+
+  /** Feeds received bytes; returns the complete frame bodies they finish, in order. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (this.failed) throw new ProtocolError('frame decoder already failed');
+    const bodies: Uint8Array[] = [];
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.bufferedBytes += chunk.length;
+    }
+    while (true) {
+      if (this.expectedBodyBytes < 0) {
+        if (this.bufferedBytes < frameHeaderBytes) break;
+        const header = this.take(frameHeaderBytes);
+        const length = new DataView(header.buffer, header.byteOffset, frameHeaderBytes).getUint32(0);
+        if (length === 0 || length > this.maxFrameBytes) {
+          this.failed = true;
+          throw new ProtocolError(`frame length ${length} outside 1..${this.maxFrameBytes}`);
+        }
+        this.expectedBodyBytes = length;
+      }
+      if (this.bufferedBytes < this.expectedBodyBytes) break;
+      bodies.push(this.take(this.expectedBodyBytes));
+      this.expectedBodyBytes = -1;
+    }
+    return bodies;
+  }
+
+  /** Bytes held for a frame not yet complete. */
+  pendingBytes(): number {
+    return this.bufferedBytes;
+  }
+
+  /** Removes `count` buffered bytes; copies only when they span several chunks. */
+  private take(count: number): Uint8Array {
+    const first = this.chunks[0] as Uint8Array;
+    this.bufferedBytes -= count;
+    if (first.length >= count) {
+      if (first.length === count) this.chunks.shift();
+      else this.chunks[0] = first.subarray(count);
+      return first.subarray(0, count);
+    }
+    const joined = new Uint8Array(count);
+    let filled = 0;
+    while (filled < count) {
+      const chunk = this.chunks[0] as Uint8Array;
+      const used = Math.min(chunk.length, count - filled);
+      joined.set(chunk.subarray(0, used), filled);
+      filled += used;
+      if (used === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(used);
+    }
+    return joined;
+  }
+}

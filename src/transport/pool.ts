@@ -1,0 +1,144 @@
+import { OverloadedError, PeerUnreachableError } from '../errors.js';
+import { ConnectError, formatAddress, type Address, type Runtime, type Stream, type TimerHandle } from '../runtime/types.js';
+import { Connection, type InboundDispatcher, type LocalHello } from './connection.js';
+import type { TransportOptions } from './options.js';
+
+/**
+ * The node's connections, one per peer: dialled on first use, reused by every
+ * later request in either direction, bounded in number (least recently used
+ * idle connection makes room) and closed after a period of idleness.
+ */
+export class ConnectionPool {
+  /** Registered connections by the peer's listen address, least recently used first. */
+  private readonly byAddress = new Map<string, Connection>();
+  private readonly dialing = new Map<string, Promise<Connection>>();
+  private readonly open = new Set<Connection>();
+  private sweepTimer: TimerHandle | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly local: LocalHello,
+    private readonly dispatcher: InboundDispatcher,
+    private readonly options: TransportOptions,
+  ) {
+    this.scheduleSweep();
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** The connection to the peer listening at `address`, dialling it when there is none. */
+  async connectionTo(address: Address, timeoutMs: number): Promise<Connection> {
+    const key = formatAddress(address);
+    const existing = this.byAddress.get(key);
+    if (existing?.isOpen && existing.remote) {
+      this.touch(key, existing);
+      return existing;
+    }
+    let dial = this.dialing.get(key);
+    if (!dial) {
+      dial = this.dial(address, key, timeoutMs).finally(() => this.dialing.delete(key));
+      this.dialing.set(key, dial);
+    }
+    return dial;
+  }
+
+  /** Takes an inbound stream from the listener. */
+  accept(stream: Stream): void {
+    if (this.stopped || !this.makeRoom()) {
+      stream.destroy();
+      return;
+    }
+    const connection = this.track(stream);
+    connection.ready.then(
+      (hello) => {
+        if (hello.listenPort === 0) return; // the peer accepts no connections: nothing to reuse it for
+        const address = { host: stream.remoteAddress.host, port: hello.listenPort };
+        connection.peerAddress = address;
+        const key = formatAddress(address);
+        const existing = this.byAddress.get(key);
+        if (!existing || !existing.isOpen) this.byAddress.set(key, connection);
+      },
+      () => undefined,
+    );
+  }
+
+  closeAll(): void {
+    this.stopped = true;
+    this.sweepTimer?.cancel();
+    for (const connection of [...this.open]) connection.close();
+    this.byAddress.clear();
+  }
+
+  private async dial(address: Address, key: string, timeoutMs: number): Promise<Connection> {
+    if (this.stopped) throw new PeerUnreachableError('the node is stopping');
+    if (!this.makeRoom()) throw new OverloadedError(`all ${this.options.maxConnections} connections are busy`);
+    const startedAt = this.runtime.now();
+    let stream: Stream;
+    try {
+      stream = await this.runtime.connect(address, { timeoutMs: Math.min(timeoutMs, this.options.connectTimeoutMs) });
+    } catch (error) {
+      const reason = error instanceof ConnectError ? error.reason : 'unreachable';
+      throw new PeerUnreachableError(`cannot connect to ${key} (${reason})`, { cause: error });
+    }
+    if (this.stopped) {
+      stream.destroy();
+      throw new PeerUnreachableError('the node is stopping');
+    }
+    const connection = this.track(stream);
+    const remainingMs = Math.max(1, timeoutMs - (this.runtime.now() - startedAt));
+    const handshakeTimer = this.runtime.setTimer(remainingMs, () => connection.close());
+    try {
+      await connection.ready;
+    } catch (error) {
+      throw new PeerUnreachableError(`handshake with ${key} failed: ${(error as Error).message}`, { cause: error });
+    } finally {
+      handshakeTimer.cancel();
+    }
+    connection.peerAddress = address;
+    this.byAddress.set(key, connection);
+    return connection;
+  }
+
+  private track(stream: Stream): Connection {
+    const connection = new Connection(this.runtime, stream, this.local, this.dispatcher, this.options);
+    this.open.add(connection);
+    connection.onClose(() => {
+      this.open.delete(connection);
+      if (!connection.peerAddress) return;
+      const key = formatAddress(connection.peerAddress);
+      if (this.byAddress.get(key) === connection) this.byAddress.delete(key);
+    });
+    return connection;
+  }
+
+  private touch(key: string, connection: Connection): void {
+    this.byAddress.delete(key);
+    this.byAddress.set(key, connection);
+  }
+
+  /** Ensures one more connection fits, closing the least recently used idle one if needed. */
+  private makeRoom(): boolean {
+    if (this.open.size < this.options.maxConnections) return true;
+    for (const connection of this.byAddress.values()) {
+      if (connection.pendingRequests === 0) {
+        connection.close();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private scheduleSweep(): void {
+    const intervalMs = Math.max(1_000, this.options.idleTimeoutMs / 2);
+    this.sweepTimer = this.runtime.setTimer(intervalMs, () => {
+      const now = this.runtime.now();
+      for (const connection of [...this.open]) {
+        if (connection.pendingRequests === 0 && now - connection.lastActivityAt >= this.options.idleTimeoutMs) connection.close();
+      }
+      if (!this.stopped) this.scheduleSweep();
+    });
+  }
+}
