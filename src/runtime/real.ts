@@ -1,0 +1,71 @@
+/**
+ * The real runtime: the monotonic clock, node timers, node:crypto randomness,
+ * TCP streams (node:net) and multicast UDP (node:dgram).
+ */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { openDatagramSocket } from './real/datagram.js';
+import { createRealRandom } from './real/random.js';
+import { connect, listen } from './real/tcp.js';
+import type { Runtime, TimerHandle } from './types.js';
+
+/** node's setTimeout treats longer delays as 1 ms, so longer timers are chained. */
+const maxTimerDelayMs = 2 ** 31 - 1;
+
+/**
+ * Runs `callback` once `now()` has advanced by at least `delayMs`. node's timers
+ * run on a millisecond loop clock and can fire a fraction of a millisecond early
+ * by `performance.now()`; re-arming for the remainder keeps the two consistent.
+ */
+function setTimer(delayMs: number, callback: () => void): TimerHandle {
+  const dueAt = performance.now() + Math.max(0, delayMs);
+  let timeout: NodeJS.Timeout;
+  const arm = (waitMs: number): void => {
+    timeout = setTimeout(() => {
+      const remainingMs = dueAt - performance.now();
+      if (remainingMs > 0) arm(remainingMs);
+      else callback();
+    }, Math.min(Math.ceil(waitMs), maxTimerDelayMs));
+  };
+  arm(Math.max(0, delayMs));
+  return { cancel: () => clearTimeout(timeout) };
+}
+
+/**
+ * On the first SIGINT or SIGTERM, runs `handler` (a graceful leave) and then
+ * ends the process: 0 when it succeeded, 1 when it threw. Both listeners go at
+ * once, so a second signal gets node's default handling and ends a stuck leave.
+ */
+function onShutdownSignal(handler: () => Promise<void>): () => void {
+  const remove = (): void => {
+    process.off('SIGINT', signalled);
+    process.off('SIGTERM', signalled);
+  };
+  function signalled(): void {
+    remove();
+    handler().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`shutdown failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  }
+  process.on('SIGINT', signalled);
+  process.on('SIGTERM', signalled);
+  return remove;
+}
+
+export function createRealRuntime(): Runtime {
+  return {
+    kind: 'real',
+    now: () => performance.now(),
+    setTimer,
+    random: createRealRandom(),
+    listen,
+    connect,
+    openDatagramSocket,
+    totalMemoryBytes: () => os.totalmem(),
+    onShutdownSignal,
+  };
+}

@@ -1,0 +1,219 @@
+import { EventKind, type SimEvent } from './event-queue.js';
+import { SimHost, SimRuntime } from './host.js';
+import {
+  DEFAULT_LINK_CONDITIONS,
+  Network,
+  validateLinkConditions,
+  type LinkConditions,
+  type SimStats,
+} from './network.js';
+import { SeededRandom } from './random.js';
+
+export interface SimulationOptions {
+  seed: number;
+  link?: Partial<LinkConditions>;
+}
+
+export interface HostOptions {
+  /** Defaults to `n<index>.sim`; a synthetic name, never a real IP. */
+  name?: string;
+  /** Multicast domain; defaults to 'lan'. */
+  subnet?: string;
+  /** Defaults to 24 GiB. */
+  totalMemoryBytes?: number;
+}
+
+/** A host given by its name or its runtime. */
+export type HostRef = string | SimRuntime;
+
+const DEFAULT_MEMORY_BYTES = 24 * 1024 ** 3;
+
+/** Runs after the microtask queue (and process.nextTick queue) is empty. */
+function drainMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A deterministic discrete-event world: many hosts in one process on virtual
+ * time. The same seed and the same calls give the same run, event for event.
+ */
+export class Simulation {
+  readonly seed: number;
+  private readonly random: SeededRandom;
+  private readonly network: Network;
+  private readonly runtimes: SimRuntime[] = [];
+  private running = false;
+
+  constructor(options: SimulationOptions) {
+    this.seed = options.seed;
+    this.random = new SeededRandom(options.seed);
+    this.network = new Network(this.random.fork('network'), { ...DEFAULT_LINK_CONDITIONS, ...options.link });
+  }
+
+  /** Virtual time in milliseconds since the simulation started. */
+  get now(): number {
+    return this.network.nowMs;
+  }
+
+  get stats(): Readonly<SimStats> {
+    return this.network.stats;
+  }
+
+  get eventsProcessed(): number {
+    return this.network.stats.eventsProcessed;
+  }
+
+  /** Events waiting in the queue (including cancelled ones not yet discarded). */
+  get pendingEvents(): number {
+    return this.network.queue.length;
+  }
+
+  get link(): Readonly<LinkConditions> {
+    return this.network.link;
+  }
+
+  setLinkConditions(link: Partial<LinkConditions>): void {
+    const next = { ...this.network.link, ...link };
+    validateLinkConditions(next);
+    this.network.link = next;
+  }
+
+  createHost(options: HostOptions = {}): SimRuntime {
+    const index = this.network.hosts.length;
+    const name = options.name ?? `n${index}.sim`;
+    if (this.network.hostsByName.has(name)) throw new Error(`host ${name} already exists`);
+    const memory = options.totalMemoryBytes ?? DEFAULT_MEMORY_BYTES;
+    // Derived from (root seed, index) only, so adding hosts later does not perturb earlier ones.
+    const host = new SimHost(index, name, options.subnet ?? 'lan', memory, this.random.fork(index));
+    this.network.hosts.push(host);
+    this.network.hostsByName.set(name, host);
+    const runtime = new SimRuntime(this.network, host);
+    this.runtimes.push(runtime);
+    return runtime;
+  }
+
+  /** Every host created so far, in creation order (crashed ones included). */
+  get hosts(): readonly SimRuntime[] {
+    return this.runtimes;
+  }
+
+  getHost(name: string): SimRuntime | undefined {
+    const host = this.network.hostsByName.get(name);
+    return host === undefined ? undefined : this.runtimes[host.index];
+  }
+
+  isAlive(host: HostRef): boolean {
+    return this.resolveHost(host).alive;
+  }
+
+  /**
+   * Crash-stop: the host's timers never fire, its listeners and datagram sockets
+   * vanish and its streams go silent. Peers are not told; they must time out.
+   */
+  crash(host: HostRef): void {
+    const target = this.resolveHost(host);
+    if (!target.alive) return;
+    target.alive = false; // pending events for it are discarded as they come up
+    for (const listener of target.listeners.values()) listener.open = false;
+    target.listeners.clear();
+    for (const socket of [...target.datagramSockets]) socket.close();
+  }
+
+  /** Traffic between the two sets disappears until `heal()`; streams crossing it break for good. */
+  partition(hostsA: readonly HostRef[], hostsB: readonly HostRef[]): void {
+    const a = new Set(hostsA.map((host) => this.resolveHost(host)));
+    const b = new Set(hostsB.map((host) => this.resolveHost(host)));
+    this.network.addPartition(a, b);
+  }
+
+  heal(): void {
+    this.network.clearPartitions();
+  }
+
+  /** Hash of every event processed so far (time, kind, host, bytes): equal runs give equal hashes. */
+  traceHash(): string {
+    return this.network.trace.digest();
+  }
+
+  /** Advances virtual time by `ms`, processing every event due until then. */
+  runFor(ms: number): Promise<void> {
+    return this.runUntil(this.network.nowMs + Math.max(0, ms));
+  }
+
+  /** Processes every event due at or before `timeMs`, then sets the clock to `timeMs`. */
+  async runUntil(timeMs: number): Promise<void> {
+    await this.run(timeMs);
+    if (timeMs > this.network.nowMs && Number.isFinite(timeMs)) this.network.nowMs = timeMs;
+  }
+
+  /** Runs until no event is left or `maxMs` of virtual time have passed; the clock stays at the last event. */
+  runUntilIdle(maxMs = Infinity): Promise<void> {
+    return this.run(this.network.nowMs + Math.max(0, maxMs));
+  }
+
+  private async run(limitMs: number): Promise<void> {
+    if (this.running) throw new Error('the simulation is already running');
+    this.running = true;
+    try {
+      // Code started before the run may still have continuations to run (and events to schedule).
+      await drainMicrotasks();
+      while (this.processDue(limitMs)) await drainMicrotasks();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /**
+   * Processes due events up to the end of the first instant in which user code
+   * ran. Returns true when user code ran: its async continuations must then run
+   * (drain) before the clock may move on. Kept synchronous so V8 optimises it well.
+   */
+  private processDue(limitMs: number): boolean {
+    const network = this.network;
+    const queue = network.queue;
+    let ranUserCode = false;
+    while (true) {
+      const next = queue.peek();
+      if (next === undefined || next.timeMs > limitMs) return ranUserCode;
+      if (ranUserCode && next.timeMs > network.nowMs) return true;
+      queue.pop();
+      if (next.cancelled) {
+        network.stats.eventsSkipped++;
+        continue;
+      }
+      if (next.timeMs > network.nowMs) network.nowMs = next.timeMs;
+      if (this.dispatch(next)) ranUserCode = true;
+    }
+  }
+
+  /** Returns true when user code ran. */
+  private dispatch(event: SimEvent): boolean {
+    const stats = this.network.stats;
+    if (!event.host.alive) {
+      stats.eventsSkipped++;
+      return false;
+    }
+    stats.eventsProcessed++;
+    const trace = this.network.trace;
+    trace.mixFloat(event.timeMs);
+    trace.mixWord((event.kind << 24) ^ event.host.index);
+    trace.mixWord(event.byteLength);
+    if (event.kind === EventKind.Timer) {
+      (event.payload as () => void)();
+      return true;
+    }
+    return event.target !== null && event.target.handleEvent(event);
+  }
+
+  private resolveHost(host: HostRef): SimHost {
+    if (typeof host !== 'string') {
+      if (this.network.hosts[host.host.index] !== host.host) {
+        throw new Error(`runtime ${host.hostName} belongs to another simulation`);
+      }
+      return host.host;
+    }
+    const found = this.network.hostsByName.get(host);
+    if (found === undefined) throw new Error(`unknown host ${host}`);
+    return found;
+  }
+}
