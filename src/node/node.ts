@@ -13,6 +13,7 @@ import type { Connection, InboundDispatcher, RemoteHello } from '../transport/co
 import { routePattern } from '../transport/envelope.js';
 import type { TransportOptions } from '../transport/options.js';
 import { ConnectionPool } from '../transport/pool.js';
+import { TrafficCounters } from '../transport/traffic.js';
 import { nodeIdFromPublicKey, type Identity } from './identity.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory.js';
@@ -72,6 +73,8 @@ export class ButterNode {
   readonly memory: MemoryBudget;
   readonly knownHosts: KnownHosts;
   readonly logger: Logger;
+  /** What this node sent, by message label; protocol modules record their datagrams here too. */
+  readonly traffic = new TrafficCounters();
   private readonly routes = new Map<string, RouteHandler>();
   private readonly behaviours: ClientBehaviour[] = [];
   private readonly peerFailureListeners = new Set<PeerFailureListener>();
@@ -155,6 +158,7 @@ export class ButterNode {
       { nodeId: identity.nodeId, publicKey: identity.publicKey, networkId, listenPort: this.listener.address.port },
       this.dispatcher(),
       transport,
+      this.traffic,
     );
     this.state = 'running';
     this.spawnedAt = runtime.now();
@@ -220,7 +224,7 @@ export class ButterNode {
 
   /** Connects to `peer` (or reuses the connection) and returns who it is. */
   async connect(peer: Address | string): Promise<PeerInfo> {
-    if (!this.pool || this.state !== 'running') throw new NodeStoppedError('the node is not running');
+    if (!this.canSend()) throw new NodeStoppedError('the node is not running');
     const address = typeof peer === 'string' ? parseAddress(peer) : peer;
     try {
       const connection = await this.connectionTo(address, this.components.requestTimeoutMs);
@@ -232,12 +236,17 @@ export class ButterNode {
   }
 
   private connectionTo(address: Address, timeoutMs: number): Promise<Connection> {
-    if (!this.pool || this.state !== 'running') return Promise.reject(new NodeStoppedError('the node is not running'));
+    if (!this.pool || !this.canSend()) return Promise.reject(new NodeStoppedError('the node is not running'));
     return this.pool.connectionTo(address, timeoutMs);
   }
 
+  /** Requests are allowed while stopping, so that a graceful leave can hand data over. */
+  private canSend(): boolean {
+    return this.pool !== undefined && (this.state === 'running' || this.state === 'stopping');
+  }
+
   private checkOutbound(peer: Address | string, route: string, payload: Uint8Array): Address {
-    if (this.state !== 'running') throw new NodeStoppedError('the node is not running');
+    if (!this.canSend()) throw new NodeStoppedError('the node is not running');
     if (typeof route !== 'string' || !routeNamePattern.test(route)) throw new InvalidArgumentError(`invalid route name ${JSON.stringify(route)}`);
     if (!(payload instanceof Uint8Array)) throw new InvalidArgumentError('payload must be a Uint8Array');
     try {

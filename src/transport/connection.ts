@@ -11,6 +11,7 @@ import type { Address, Runtime, Stream, TimerHandle } from '../runtime/types.js'
 import { decodeEnvelope, EnvelopeError, encodeEnvelope, maxErrorMessageLength, type Envelope, type HelloMessage } from './envelope.js';
 import { encodeFrame, FrameDecoder } from './frames.js';
 import type { TransportOptions } from './options.js';
+import type { TrafficCounters } from './traffic.js';
 
 /** What the local side announces in its HELLO. */
 export type LocalHello = Omit<HelloMessage, 'kind'>;
@@ -64,6 +65,7 @@ export class Connection {
     local: LocalHello,
     private readonly dispatcher: InboundDispatcher,
     private readonly options: TransportOptions,
+    private readonly traffic: TrafficCounters,
   ) {
     this.decoder = new FrameDecoder(options.maxFrameBytes);
     this.lastActivityAt = runtime.now();
@@ -79,7 +81,7 @@ export class Connection {
       onData: (chunk) => this.receive(chunk),
       onClose: (error) => this.closed(new ConnectionClosedError('connection closed by peer', { cause: error })),
     });
-    this.send({ kind: 'hello', ...local });
+    this.send({ kind: 'hello', ...local }, 'hello');
   }
 
   get isOpen(): boolean {
@@ -108,7 +110,7 @@ export class Connection {
       const sentAt = this.runtime.now();
       const timer = this.runtime.setTimer(timeoutMs, () => this.timedOut(requestId, route, timeoutMs));
       this.pending.set(requestId, { resolve, reject, timer, sentAt });
-      this.send({ kind: 'request', requestId, route, payload });
+      this.send({ kind: 'request', requestId, route, payload }, `request:${route}`);
     });
   }
 
@@ -118,7 +120,7 @@ export class Connection {
     if (payload.length > this.options.maxPayloadBytes) {
       throw new PayloadTooLargeError(`payload of ${payload.length} bytes exceeds ${this.options.maxPayloadBytes}`);
     }
-    this.send({ kind: 'notify', route, payload });
+    this.send({ kind: 'notify', route, payload }, `notify:${route}`);
   }
 
   /** Flushes what is queued, then closes; pending requests fail with CONNECTION_CLOSED. */
@@ -146,14 +148,16 @@ export class Connection {
     if (this.lastReceivedAt < request.sentAt) this.abort(new ConnectionClosedError('peer went silent'));
   }
 
-  private send(message: Envelope): void {
+  private send(message: Envelope, label: string): void {
     if (this.state === 'closed') return;
     if (this.stream.bufferedBytes() > this.options.maxBufferedWriteBytes) {
       this.abort(new OverloadedError('peer is not reading: send buffer full'));
       return;
     }
     this.lastActivityAt = this.runtime.now();
-    this.stream.write(encodeFrame(encodeEnvelope(message)));
+    const frame = encodeFrame(encodeEnvelope(message));
+    this.traffic.record(label, frame.length);
+    this.stream.write(frame);
   }
 
   private receive(chunk: Uint8Array): void {
@@ -254,7 +258,7 @@ export class Connection {
         } else if (reply.length > this.options.maxPayloadBytes) {
           this.sendError(requestId, new PayloadTooLargeError(`reply of ${reply.length} bytes exceeds ${this.options.maxPayloadBytes}`));
         } else {
-          this.send({ kind: 'response', requestId, payload: reply });
+          this.send({ kind: 'response', requestId, payload: reply }, `response:${route}`);
         }
       },
       (error: unknown) => {
@@ -277,7 +281,7 @@ export class Connection {
   }
 
   private sendError(requestId: number, error: { code: string; message: string }): void {
-    this.send({ kind: 'error', requestId, code: error.code, message: error.message.slice(0, maxErrorMessageLength) });
+    this.send({ kind: 'error', requestId, code: error.code, message: error.message.slice(0, maxErrorMessageLength) }, 'error');
   }
 
   /** Closes after flushing the error reply already queued: the peer is talking, just wrongly. */

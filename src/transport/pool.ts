@@ -2,6 +2,7 @@ import { OverloadedError, PeerUnreachableError } from '../errors.js';
 import { ConnectError, formatAddress, type Address, type Runtime, type Stream, type TimerHandle } from '../runtime/types.js';
 import { Connection, type InboundDispatcher, type LocalHello } from './connection.js';
 import type { TransportOptions } from './options.js';
+import type { TrafficCounters } from './traffic.js';
 
 /**
  * The node's connections, one per peer: dialled on first use, reused by every
@@ -21,6 +22,7 @@ export class ConnectionPool {
     private readonly local: LocalHello,
     private readonly dispatcher: InboundDispatcher,
     private readonly options: TransportOptions,
+    private readonly traffic: TrafficCounters,
   ) {
     this.scheduleSweep();
   }
@@ -103,7 +105,7 @@ export class ConnectionPool {
   }
 
   private track(stream: Stream): Connection {
-    const connection = new Connection(this.runtime, stream, this.local, this.dispatcher, this.options);
+    const connection = new Connection(this.runtime, stream, this.local, this.dispatcher, this.options, this.traffic);
     this.open.add(connection);
     connection.onClose(() => {
       this.open.delete(connection);
