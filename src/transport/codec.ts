@@ -1,7 +1,8 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ProtocolError } from '../errors.js';
+import { frameHeaderBytes } from './frames.js';
 
 /**
  * The binary codec (MessagePack via msgpackr) and schema validation (TypeBox,
@@ -13,6 +14,16 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes:
 
 export function encodeValue(value: unknown): Uint8Array {
   return packr.pack(value);
+}
+
+/**
+ * Encodes `value` behind its 4-byte big-endian length, in one buffer: msgpackr
+ * reserves the header space, so the body is never copied into a frame.
+ */
+export function encodeFramedValue(value: unknown): Uint8Array {
+  const frame = packr.pack(value, RESERVE_START_SPACE | frameHeaderBytes);
+  frame.writeUInt32BE(frame.length - frameHeaderBytes, 0);
+  return frame;
 }
 
 /** Decodes untrusted bytes; any malformed or trailing input becomes a ProtocolError. */

@@ -8,8 +8,8 @@ import {
   TimeoutError,
 } from '../errors.js';
 import type { Address, Runtime, Stream, TimerHandle } from '../runtime/types.js';
-import { decodeEnvelope, EnvelopeError, encodeEnvelope, maxErrorMessageLength, type Envelope, type HelloMessage } from './envelope.js';
-import { encodeFrame, FrameDecoder } from './frames.js';
+import { decodeEnvelope, EnvelopeError, encodeEnvelopeFrame, maxErrorMessageLength, type Envelope, type HelloMessage } from './envelope.js';
+import { FrameDecoder } from './frames.js';
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
 
@@ -30,8 +30,10 @@ export interface InboundDispatcher {
 interface PendingRequest {
   resolve(payload: Uint8Array): void;
   reject(error: Error): void;
-  timer: TimerHandle;
+  route: string;
+  timeoutMs: number;
   sentAt: number;
+  deadline: number;
 }
 
 type ConnectionState = 'handshaking' | 'open' | 'closed';
@@ -56,6 +58,9 @@ export class Connection {
   private activeHandlers = 0;
   private protocolViolations = 0;
   private handshakeTimer: TimerHandle | undefined;
+  /** One timer per connection, armed for the earliest deadline of the pending requests. */
+  private timeoutTimer: TimerHandle | undefined;
+  private timeoutTimerAt = Infinity;
   private readonly closeListeners: Array<(error?: Error) => void> = [];
   private settleReady!: { resolve(hello: RemoteHello): void; reject(error: Error): void };
 
@@ -108,8 +113,9 @@ export class Connection {
     const requestId = this.allocateRequestId();
     return new Promise<Uint8Array>((resolve, reject) => {
       const sentAt = this.runtime.now();
-      const timer = this.runtime.setTimer(timeoutMs, () => this.timedOut(requestId, route, timeoutMs));
-      this.pending.set(requestId, { resolve, reject, timer, sentAt });
+      const deadline = sentAt + timeoutMs;
+      this.pending.set(requestId, { resolve, reject, route, timeoutMs, sentAt, deadline });
+      if (deadline < this.timeoutTimerAt) this.armTimeout(deadline);
       this.send({ kind: 'request', requestId, route, payload }, `request:${route}`);
     });
   }
@@ -138,14 +144,32 @@ export class Connection {
     return this.nextRequestId;
   }
 
-  private timedOut(requestId: number, route: string, timeoutMs: number): void {
-    const request = this.pending.get(requestId);
-    if (!request) return;
-    this.pending.delete(requestId);
-    request.reject(new TimeoutError(`request to route "${route}" timed out after ${Math.round(timeoutMs)} ms`));
-    // Nothing at all heard since the request left: the peer or the path is dead (a crashed
-    // host sends no FIN), so stop routing requests into this connection.
-    if (this.lastReceivedAt < request.sentAt) this.abort(new ConnectionClosedError('peer went silent'));
+  private armTimeout(deadline: number): void {
+    this.timeoutTimer?.cancel();
+    this.timeoutTimerAt = deadline;
+    this.timeoutTimer = this.runtime.setTimer(deadline - this.runtime.now(), () => this.expireRequests());
+  }
+
+  /** Fails every request past its deadline, then re-arms for the next one. */
+  private expireRequests(): void {
+    this.timeoutTimer = undefined;
+    this.timeoutTimerAt = Infinity;
+    const now = this.runtime.now();
+    let nextDeadline = Infinity;
+    let peerSilent = false;
+    for (const [requestId, request] of this.pending) {
+      if (request.deadline > now) {
+        nextDeadline = Math.min(nextDeadline, request.deadline);
+        continue;
+      }
+      this.pending.delete(requestId);
+      request.reject(new TimeoutError(`request to route "${request.route}" timed out after ${Math.round(request.timeoutMs)} ms`));
+      // Nothing at all heard since the request left: the peer or the path is dead (a crashed
+      // host sends no FIN), so stop routing requests into this connection.
+      if (this.lastReceivedAt < request.sentAt) peerSilent = true;
+    }
+    if (peerSilent) this.abort(new ConnectionClosedError('peer went silent'));
+    else if (nextDeadline < Infinity) this.armTimeout(nextDeadline);
   }
 
   private send(message: Envelope, label: string): void {
@@ -155,7 +179,7 @@ export class Connection {
       return;
     }
     this.lastActivityAt = this.runtime.now();
-    const frame = encodeFrame(encodeEnvelope(message));
+    const frame = encodeEnvelopeFrame(message);
     this.traffic.record(label, frame.length);
     this.stream.write(frame);
   }
@@ -236,7 +260,6 @@ export class Connection {
     const request = this.pending.get(requestId);
     if (!request) return undefined; // a late reply to a request that already timed out
     this.pending.delete(requestId);
-    request.timer.cancel();
     return request;
   }
 
@@ -302,12 +325,10 @@ export class Connection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.handshakeTimer?.cancel();
+    this.timeoutTimer?.cancel();
     this.settleReady.reject(error);
     const failure = error instanceof ConnectionClosedError ? error : new ConnectionClosedError(error.message, { cause: error });
-    for (const request of this.pending.values()) {
-      request.timer.cancel();
-      request.reject(failure);
-    }
+    for (const request of this.pending.values()) request.reject(failure);
     this.pending.clear();
     for (const listener of this.closeListeners) listener(error);
   }

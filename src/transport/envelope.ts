@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ProtocolError } from '../errors.js';
-import { decodeValue, encodeValue } from './codec.js';
+import { decodeValue, encodeFramedValue, encodeValue } from './codec.js';
 
 /**
  * The envelope of every frame: a MessagePack array whose first two elements
@@ -82,19 +82,30 @@ export interface NotifyMessage {
 }
 export type Envelope = HelloMessage | RequestMessage | ResponseMessage | ErrorMessage | NotifyMessage;
 
-export function encodeEnvelope(message: Envelope): Uint8Array {
+/** The MessagePack array of a message, as listed in docs/PROTOCOL.md. */
+function envelopeArray(message: Envelope): unknown[] {
   switch (message.kind) {
     case 'hello':
-      return encodeValue([protocolVersion, FrameKind.hello, message.nodeId, message.publicKey, message.networkId, message.listenPort]);
+      return [protocolVersion, FrameKind.hello, message.nodeId, message.publicKey, message.networkId, message.listenPort];
     case 'request':
-      return encodeValue([protocolVersion, FrameKind.request, message.requestId, message.route, message.payload]);
+      return [protocolVersion, FrameKind.request, message.requestId, message.route, message.payload];
     case 'response':
-      return encodeValue([protocolVersion, FrameKind.response, message.requestId, message.payload]);
+      return [protocolVersion, FrameKind.response, message.requestId, message.payload];
     case 'error':
-      return encodeValue([protocolVersion, FrameKind.error, message.requestId, message.code, message.message]);
+      return [protocolVersion, FrameKind.error, message.requestId, message.code, message.message];
     case 'notify':
-      return encodeValue([protocolVersion, FrameKind.notify, message.route, message.payload]);
+      return [protocolVersion, FrameKind.notify, message.route, message.payload];
   }
+}
+
+/** The frame body of a message. */
+export function encodeEnvelope(message: Envelope): Uint8Array {
+  return encodeValue(envelopeArray(message));
+}
+
+/** The whole frame of a message (length prefix and body), built without copying the body. */
+export function encodeEnvelopeFrame(message: Envelope): Uint8Array {
+  return encodeFramedValue(envelopeArray(message));
 }
 
 /**

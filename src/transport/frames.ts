@@ -37,7 +37,7 @@ export class FrameDecoder {
       if (this.expectedBodyBytes < 0) {
         if (this.bufferedBytes < frameHeaderBytes) break;
         const header = this.take(frameHeaderBytes);
-        const length = new DataView(header.buffer, header.byteOffset, frameHeaderBytes).getUint32(0);
+        const length = ((header[0] as number) * 0x1000000 + (((header[1] as number) << 16) | ((header[2] as number) << 8) | (header[3] as number))) >>> 0;
         if (length === 0 || length > this.maxFrameBytes) {
           this.failed = true;
           throw new ProtocolError(`frame length ${length} outside 1..${this.maxFrameBytes}`);

@@ -15,6 +15,7 @@ export class ConnectionPool {
   private readonly dialing = new Map<string, Promise<Connection>>();
   private readonly open = new Set<Connection>();
   private sweepTimer: TimerHandle | undefined;
+  private mostRecentKey: string | undefined;
   private stopped = false;
 
   constructor(
@@ -116,7 +117,10 @@ export class ConnectionPool {
     return connection;
   }
 
+  /** Moves the connection to the most recently used end, unless it is already there. */
   private touch(key: string, connection: Connection): void {
+    if (this.mostRecentKey === key) return;
+    this.mostRecentKey = key;
     this.byAddress.delete(key);
     this.byAddress.set(key, connection);
   }

@@ -28,6 +28,7 @@ class SocketStream implements Stream {
   private closed = false;
   private closeError: Error | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  private corked = false;
 
   constructor(
     private readonly socket: net.Socket,
@@ -60,8 +61,20 @@ class SocketStream implements Stream {
 
   write(chunk: Uint8Array): void {
     if (this.socket.destroyed || this.socket.writableEnded) return;
+    // Frames written in one tick leave in one writev system call instead of one write each:
+    // the system call, not the encoding, dominates the cost of a small request.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     this.socket.write(chunk);
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   bufferedBytes(): number {
     return this.socket.writableLength;

@@ -1,0 +1,98 @@
+/**
+ * Helpers shared by the benchmarks: a bounded latency sample, percentiles,
+ * command-line options, a plain-text table and the hand-over of results to
+ * `run.ts`. Benchmarks are run by hand (`npm run bench`), never by the tests.
+ */
+
+/** What a benchmark hands to `run.ts`: numbers for the JSON file and rows for the table. */
+export interface BenchmarkResult {
+  name: string;
+  /** One row per measured subject, already formatted for reading. */
+  rows: Array<Record<string, string>>;
+  targets: TargetCheck[];
+  /** Raw numbers and parameters, written to bench/results/<name>.json. */
+  metrics: Record<string, unknown>;
+}
+
+export interface TargetCheck {
+  name: string;
+  target: string;
+  actual: string;
+  met: boolean;
+}
+
+/**
+ * A uniform sample of at most `capacity` values (reservoir sampling, algorithm R),
+ * so that a long run keeps bounded memory and its percentiles stay unbiased.
+ */
+export class Reservoir {
+  private readonly values: Float64Array;
+  private seen = 0;
+
+  constructor(readonly capacity = 200_000) {
+    this.values = new Float64Array(capacity);
+  }
+
+  get count(): number {
+    return this.seen;
+  }
+
+  add(value: number): void {
+    if (this.seen < this.capacity) {
+      this.values[this.seen] = value;
+    } else {
+      const slot = Math.floor(Math.random() * (this.seen + 1));
+      if (slot < this.capacity) this.values[slot] = value;
+    }
+    this.seen += 1;
+  }
+
+  /** Nearest-rank percentiles, e.g. `percentiles([50, 99])`; NaN when empty. */
+  percentiles(ranks: number[]): number[] {
+    const sorted = this.values.slice(0, Math.min(this.seen, this.capacity)).sort();
+    return ranks.map((rank) => {
+      if (sorted.length === 0) return NaN;
+      const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((rank / 100) * sorted.length) - 1));
+      return sorted[index] as number;
+    });
+  }
+}
+
+/** Reads `--name value` from the arguments as a positive number. */
+export function numberOption(args: readonly string[], name: string, fallback: number): number {
+  const index = args.indexOf(`--${name}`);
+  if (index < 0) return fallback;
+  const value = Number(args[index + 1]);
+  if (!(value > 0)) throw new Error(`--${name} needs a positive number, got ${String(args[index + 1])}`);
+  return value;
+}
+
+/** Aligns rows of strings under their keys. */
+export function formatTable(rows: Array<Record<string, string>>): string {
+  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((cell, index) => cell.padEnd(widths[index] as number)).join('  ').trimEnd();
+  const body = rows.map((row) => line(columns.map((column) => row[column] ?? '')));
+  return [line(columns), line(widths.map((width) => '-'.repeat(width))), ...body].join('\n');
+}
+
+export function formatTargets(targets: TargetCheck[]): string {
+  return targets.map((check) => `${check.met ? 'MET   ' : 'NOT MET'} ${check.name}: ${check.actual} (target ${check.target})`).join('\n');
+}
+
+/**
+ * Prints the result and, when started by `run.ts` (forked, with an IPC channel),
+ * sends it to the runner, which writes the JSON file.
+ */
+export async function report(result: BenchmarkResult): Promise<void> {
+  console.log(`\n${result.name}\n${formatTable(result.rows)}\n${formatTargets(result.targets)}`);
+  const send = process.send?.bind(process);
+  if (send) await new Promise<void>((resolve, reject) => send(result, undefined, {}, (error) => (error ? reject(error) : resolve())));
+}
+
+export function round(value: number, digits = 0): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+export const bytesPerMebibyte = 1024 * 1024;

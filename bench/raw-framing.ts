@@ -1,0 +1,33 @@
+/**
+ * The raw node:net baseline's wire format: every message is a 4-byte big-endian
+ * body length, then the body: a 4-byte big-endian request id and the payload.
+ * Kept as small as possible, since it is the ceiling Butter is compared with.
+ */
+export const lengthBytes = 4;
+export const requestIdBytes = 4;
+
+/** Returns a 'data' handler that calls `onFrame` with each whole frame (length prefix included). */
+export function frameReader(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    // Copies only when a frame was split across chunks.
+    const buffer = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let offset = 0;
+    while (buffer.length - offset >= lengthBytes) {
+      const frameBytes = lengthBytes + buffer.readUInt32BE(offset);
+      if (buffer.length - offset < frameBytes) break;
+      onFrame(buffer.subarray(offset, offset + frameBytes));
+      offset += frameBytes;
+    }
+    pending = buffer.subarray(offset);
+  };
+}
+
+/** Builds a frame carrying `requestId` and `payload`. */
+export function encodeRawFrame(requestId: number, payload: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(lengthBytes + requestIdBytes + payload.length);
+  frame.writeUInt32BE(requestIdBytes + payload.length, 0);
+  frame.writeUInt32BE(requestId, lengthBytes);
+  frame.set(payload, lengthBytes + requestIdBytes);
+  return frame;
+}

@@ -1,0 +1,75 @@
+/**
+ * Runs the benchmarks, each in its own child process, prints their tables and
+ * writes bench/results/<name>.json. Run by hand, never by the test suite:
+ *
+ *   npm run bench                                  # all
+ *   node dist/bench/run.js transport --seconds 5   # one; later options go to the benchmark
+ */
+import { fork } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatTable, formatTargets, type BenchmarkResult } from './common.js';
+
+interface Benchmark {
+  name: string;
+  script: string;
+  nodeFlags: string[];
+}
+
+const benchmarks: Benchmark[] = [
+  { name: 'transport', script: 'transport.js', nodeFlags: [] },
+  // global.gc() is needed to measure what stays alive, not what awaits collection.
+  { name: 'idle-memory', script: 'idle-memory.js', nodeFlags: ['--expose-gc'] },
+];
+
+const benchDirectory = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const projectDirectory = path.resolve(benchDirectory, '../..');
+const resultsDirectory = path.join(projectDirectory, 'bench', 'results');
+
+function runBenchmark(benchmark: Benchmark, args: string[]): Promise<BenchmarkResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(benchDirectory, benchmark.script), args, { execArgv: benchmark.nodeFlags, stdio: 'inherit' });
+    let result: BenchmarkResult | undefined;
+    child.on('message', (message) => (result = message as BenchmarkResult));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code === 0 && result) resolve(result);
+      else reject(new Error(`${benchmark.name} exited with code ${code}${result ? '' : ' and no result'}`));
+    });
+  });
+}
+
+const [selected, ...benchmarkArgs] = process.argv.slice(2);
+const chosen = selected === undefined || selected.startsWith('--') ? benchmarks : benchmarks.filter((benchmark) => benchmark.name === selected);
+if (chosen.length === 0) {
+  console.error(`unknown benchmark "${selected}"; known: ${benchmarks.map((benchmark) => benchmark.name).join(', ')}`);
+  process.exit(2);
+}
+// With no name, every argument goes to every benchmark (e.g. `npm run bench -- --seconds 5`).
+const args = chosen === benchmarks ? process.argv.slice(2) : benchmarkArgs;
+
+const machine = {
+  cores: os.availableParallelism(),
+  cpuModel: os.cpus()[0]?.model ?? 'unknown',
+  totalMemoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+  platform: `${os.type()} ${os.release()} ${os.arch()}`,
+};
+console.log(`node ${process.version}, ${machine.cores} cores (${machine.cpuModel}), ${machine.totalMemoryGiB} GiB, ${machine.platform}`);
+
+await mkdir(resultsDirectory, { recursive: true });
+const results: BenchmarkResult[] = [];
+for (const benchmark of chosen) {
+  const result = await runBenchmark(benchmark, args);
+  results.push(result);
+  const command = ['node', ...benchmark.nodeFlags, `dist/bench/${benchmark.script}`, ...args].join(' ');
+  const file = path.join(resultsDirectory, `${benchmark.name}.json`);
+  const { name, ...measured } = result;
+  const record = { name, date: new Date().toISOString(), node: process.version, machine, command, ...measured };
+  await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
+}
+
+console.log('\n=== summary ===');
+for (const result of results) console.log(`\n${result.name}\n${formatTable(result.rows)}\n${formatTargets(result.targets)}`);
+console.log(`\nresults written to ${path.relative(process.cwd(), resultsDirectory) || '.'}/`);

@@ -1,0 +1,42 @@
+/**
+ * The server half of bench/transport.ts, run in its own process (forked) so
+ * that server and client do not share one event loop. `butter`: a Butter node
+ * with an echo route; `raw`: a node:net length-prefixed echo server.
+ * Tells the parent its port, answers 'cpu' with its CPU time, and exits when
+ * the parent disconnects.
+ */
+import net from 'node:net';
+import { createNode } from '../src/index.js';
+import { frameReader } from './raw-framing.js';
+
+export type ServerMode = 'butter' | 'raw';
+export type ServerMessage = { port: number } | { cpuMicros: number };
+
+async function startButter(): Promise<number> {
+  const node = await createNode({ host: '127.0.0.1', port: 0, memoryMB: 32 });
+  node.route('echo', (_overlay, payload) => payload);
+  await node.spawn();
+  return node.address.port;
+}
+
+function startRaw(): Promise<number> {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true); // as Butter's sockets
+    // One write per reply, as Butter does; the frame already carries the request id.
+    socket.on('data', frameReader((frame) => socket.write(frame)));
+    socket.on('error', () => socket.destroy());
+  });
+  return new Promise((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+const mode = process.argv[2] as ServerMode;
+if (!process.send) throw new Error('transport-server must be forked by bench/transport.js');
+const port = mode === 'butter' ? await startButter() : mode === 'raw' ? await startRaw() : NaN;
+if (Number.isNaN(port)) throw new Error(`unknown server mode ${mode}`);
+process.on('message', (message) => {
+  if (message !== 'cpu') return;
+  const usage = process.cpuUsage();
+  process.send?.({ cpuMicros: usage.user + usage.system } satisfies ServerMessage);
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ port } satisfies ServerMessage);
