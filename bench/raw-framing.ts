@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+
 /**
  * The raw node:net baseline's wire format: every message is a 4-byte big-endian
  * body length, then the body: a 4-byte big-endian request id and the payload.
@@ -20,6 +22,26 @@ export function frameReader(onFrame: (frame: Buffer) => void): (chunk: Buffer) =
       offset += frameBytes;
     }
     pending = buffer.subarray(offset);
+  };
+}
+
+/**
+ * Writes to `socket`, grouping every write of one tick into one writev system
+ * call, the same technique Butter's real runtime uses, so the baseline stays a ceiling.
+ */
+export function groupedWriter(socket: Socket): (frame: Uint8Array) => void {
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  return (frame) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    socket.write(frame);
   };
 }
 

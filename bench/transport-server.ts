@@ -1,15 +1,16 @@
 /**
  * The server half of bench/transport.ts, run in its own process (forked) so
  * that server and client do not share one event loop. `butter`: a Butter node
- * with an echo route; `raw`: a node:net length-prefixed echo server.
+ * with an echo route; `raw`: a node:net length-prefixed echo server writing each
+ * reply as it comes; `raw-grouped`: the same, grouping the writes of one tick.
  * Tells the parent its port, answers 'cpu' with its CPU time, and exits when
  * the parent disconnects.
  */
 import net from 'node:net';
 import { createNode } from '../src/index.js';
-import { frameReader } from './raw-framing.js';
+import { frameReader, groupedWriter } from './raw-framing.js';
 
-export type ServerMode = 'butter' | 'raw';
+export type ServerMode = 'butter' | 'raw' | 'raw-grouped';
 export type ServerMessage = { port: number } | { cpuMicros: number };
 
 async function startButter(): Promise<number> {
@@ -19,11 +20,12 @@ async function startButter(): Promise<number> {
   return node.address.port;
 }
 
-function startRaw(): Promise<number> {
+function startRaw(grouped: boolean): Promise<number> {
   const server = net.createServer((socket) => {
     socket.setNoDelay(true); // as Butter's sockets
-    // One write per reply, as Butter does; the frame already carries the request id.
-    socket.on('data', frameReader((frame) => socket.write(frame)));
+    // The frame already carries the request id: the echo is the frame itself.
+    const write = grouped ? groupedWriter(socket) : (frame: Uint8Array) => socket.write(frame);
+    socket.on('data', frameReader(write));
     socket.on('error', () => socket.destroy());
   });
   return new Promise((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve((server.address() as net.AddressInfo).port)));
@@ -31,7 +33,7 @@ function startRaw(): Promise<number> {
 
 const mode = process.argv[2] as ServerMode;
 if (!process.send) throw new Error('transport-server must be forked by bench/transport.js');
-const port = mode === 'butter' ? await startButter() : mode === 'raw' ? await startRaw() : NaN;
+const port = mode === 'butter' ? await startButter() : mode === 'raw' || mode === 'raw-grouped' ? await startRaw(mode === 'raw-grouped') : NaN;
 if (Number.isNaN(port)) throw new Error(`unknown server mode ${mode}`);
 process.on('message', (message) => {
   if (message !== 'cpu') return;

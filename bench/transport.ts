@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createNode } from '../src/index.js';
 import { numberOption, report, Reservoir, round } from './common.js';
-import { encodeRawFrame, frameReader, lengthBytes, requestIdBytes } from './raw-framing.js';
+import { encodeRawFrame, frameReader, groupedWriter, lengthBytes, requestIdBytes } from './raw-framing.js';
 import type { ServerMessage, ServerMode } from './transport-server.js';
 
 const loopback = '127.0.0.1';
@@ -135,16 +135,17 @@ async function loadButter(port: number, payload: Uint8Array, openWindow: () => M
 }
 
 /** A raw node:net client keeping `concurrency` requests outstanding, matched by request id. */
-async function loadRaw(port: number, payload: Uint8Array, openWindow: () => Measurement): Promise<Measurement> {
+async function loadRaw(port: number, payload: Uint8Array, openWindow: () => Measurement, grouped: boolean): Promise<Measurement> {
   const socket = net.connect({ host: loopback, port, noDelay: true });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const window = openWindow();
   const startedAt = new Map<number, number>();
   let nextRequestId = 0;
+  const write = grouped ? groupedWriter(socket) : (frame: Uint8Array) => socket.write(frame);
   const send = (): void => {
     const requestId = (nextRequestId = (nextRequestId + 1) >>> 0);
     startedAt.set(requestId, performance.now());
-    socket.write(encodeRawFrame(requestId, payload));
+    write(encodeRawFrame(requestId, payload));
   };
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
@@ -179,7 +180,10 @@ async function measureRound(mode: ServerMode, totals: Totals, warmupMs: number, 
       cpu = measureCpu(server, window, totals);
       return window;
     };
-    const window = await (mode === 'butter' ? loadButter : loadRaw)(server.port, payload, openWindow);
+    const window =
+      mode === 'butter'
+        ? await loadButter(server.port, payload, openWindow)
+        : await loadRaw(server.port, payload, openWindow, mode === 'raw-grouped');
     await cpu;
     totals.completed += window.completed;
     totals.measuredMs += durationMs;
@@ -237,21 +241,42 @@ console.log(
 );
 const butterTotals = new Totals();
 const rawTotals = new Totals();
+const groupedTotals = new Totals();
 const roundRatios: number[] = [];
 for (let index = 1; index <= rounds; index++) {
   const butterRate = await measureRound('butter', butterTotals, warmupMs, durationMs);
   const rawRate = await measureRound('raw', rawTotals, warmupMs, durationMs);
+  const groupedRate = await measureRound('raw-grouped', groupedTotals, warmupMs, durationMs);
   roundRatios.push(round(butterRate / rawRate, 4));
-  console.log(`  round ${index}: Butter ${Math.round(butterRate)} req/s, raw ${Math.round(rawRate)} req/s, ${((100 * butterRate) / rawRate).toFixed(1)} %`);
+  console.log(
+    `  round ${index}: Butter ${Math.round(butterRate)} req/s, raw ${Math.round(rawRate)} req/s (${((100 * butterRate) / rawRate).toFixed(1)} %), ` +
+      `raw grouped ${Math.round(groupedRate)} req/s (${((100 * butterRate) / groupedRate).toFixed(1)} %)`,
+  );
 }
 const butter = summarize(butterTotals);
 const raw = summarize(rawTotals);
+const rawGrouped = summarize(groupedTotals);
 const ratio = butter.requestsPerSecond / raw.requestsPerSecond;
+const groupedRatio = butter.requestsPerSecond / rawGrouped.requestsPerSecond;
 
 await report({
   name: 'transport',
-  rows: [row('Butter TCP', butter), row('raw node:net', raw), { transport: 'ratio Butter / raw', 'req/s': `${(ratio * 100).toFixed(1)} %` }],
-  targets: [{ name: 'Butter req/s ÷ raw req/s', target: `≥ ${targetRatio * 100} %`, actual: `${(ratio * 100).toFixed(1)} %`, met: ratio >= targetRatio }],
+  rows: [
+    row('Butter TCP', butter),
+    row('raw node:net', raw),
+    row('raw node:net, grouped writes', rawGrouped),
+    { transport: 'ratio Butter / raw', 'req/s': `${(ratio * 100).toFixed(1)} %` },
+    { transport: 'ratio Butter / raw grouped', 'req/s': `${(groupedRatio * 100).toFixed(1)} %` },
+  ],
+  targets: [
+    { name: 'Butter req/s ÷ raw req/s', target: `≥ ${targetRatio * 100} %`, actual: `${(ratio * 100).toFixed(1)} %`, met: ratio >= targetRatio },
+    {
+      name: 'Butter req/s ÷ raw grouped-writes req/s',
+      target: `≥ ${targetRatio * 100} %`,
+      actual: `${(groupedRatio * 100).toFixed(1)} %`,
+      met: groupedRatio >= targetRatio,
+    },
+  ],
   metrics: {
     durationSeconds: durationMs / 1000,
     warmupSeconds: warmupMs / 1000,
@@ -260,7 +285,9 @@ await report({
     payloadBytes,
     butter,
     raw,
+    rawGrouped,
     ratio: round(ratio, 4),
+    groupedRatio: round(groupedRatio, 4),
     roundRatios,
   },
 });

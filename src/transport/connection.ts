@@ -86,7 +86,7 @@ export class Connection {
       onData: (chunk) => this.receive(chunk),
       onClose: (error) => this.closed(new ConnectionClosedError('connection closed by peer', { cause: error })),
     });
-    this.send({ kind: 'hello', ...local }, 'hello');
+    this.send({ kind: 'hello', ...local });
   }
 
   get isOpen(): boolean {
@@ -116,7 +116,7 @@ export class Connection {
       const deadline = sentAt + timeoutMs;
       this.pending.set(requestId, { resolve, reject, route, timeoutMs, sentAt, deadline });
       if (deadline < this.timeoutTimerAt) this.armTimeout(deadline);
-      this.send({ kind: 'request', requestId, route, payload }, `request:${route}`);
+      this.send({ kind: 'request', requestId, route, payload }, route);
     });
   }
 
@@ -126,7 +126,7 @@ export class Connection {
     if (payload.length > this.options.maxPayloadBytes) {
       throw new PayloadTooLargeError(`payload of ${payload.length} bytes exceeds ${this.options.maxPayloadBytes}`);
     }
-    this.send({ kind: 'notify', route, payload }, `notify:${route}`);
+    this.send({ kind: 'notify', route, payload }, route);
   }
 
   /** Flushes what is queued, then closes; pending requests fail with CONNECTION_CLOSED. */
@@ -172,7 +172,7 @@ export class Connection {
     else if (nextDeadline < Infinity) this.armTimeout(nextDeadline);
   }
 
-  private send(message: Envelope, label: string): void {
+  private send(message: Envelope, route = ''): void {
     if (this.state === 'closed') return;
     if (this.stream.bufferedBytes() > this.options.maxBufferedWriteBytes) {
       this.abort(new OverloadedError('peer is not reading: send buffer full'));
@@ -180,7 +180,7 @@ export class Connection {
     }
     this.lastActivityAt = this.runtime.now();
     const frame = encodeEnvelopeFrame(message);
-    this.traffic.record(label, frame.length);
+    this.traffic.record(message.kind, route, frame.length);
     this.stream.write(frame);
   }
 
@@ -281,7 +281,7 @@ export class Connection {
         } else if (reply.length > this.options.maxPayloadBytes) {
           this.sendError(requestId, new PayloadTooLargeError(`reply of ${reply.length} bytes exceeds ${this.options.maxPayloadBytes}`));
         } else {
-          this.send({ kind: 'response', requestId, payload: reply }, `response:${route}`);
+          this.send({ kind: 'response', requestId, payload: reply }, route);
         }
       },
       (error: unknown) => {
@@ -304,7 +304,7 @@ export class Connection {
   }
 
   private sendError(requestId: number, error: { code: string; message: string }): void {
-    this.send({ kind: 'error', requestId, code: error.code, message: error.message.slice(0, maxErrorMessageLength) }, 'error');
+    this.send({ kind: 'error', requestId, code: error.code, message: error.message.slice(0, maxErrorMessageLength) });
   }
 
   /** Closes after flushing the error reply already queued: the peer is talking, just wrongly. */

@@ -32,14 +32,20 @@ export class ConnectionPool {
     return this.open.size;
   }
 
-  /** The connection to the peer listening at `address`, dialling it when there is none. */
-  async connectionTo(address: Address, timeoutMs: number): Promise<Connection> {
+  /** The open connection to the peer listening at `address`, if there is one. */
+  openConnectionTo(address: Address): Connection | undefined {
     const key = formatAddress(address);
     const existing = this.byAddress.get(key);
-    if (existing?.isOpen && existing.remote) {
-      this.touch(key, existing);
-      return existing;
-    }
+    if (!existing?.isOpen || !existing.remote) return undefined;
+    this.touch(key, existing);
+    return existing;
+  }
+
+  /** The connection to the peer listening at `address`, dialling it when there is none. */
+  async connectionTo(address: Address, timeoutMs: number): Promise<Connection> {
+    const open = this.openConnectionTo(address);
+    if (open) return open;
+    const key = formatAddress(address);
     let dial = this.dialing.get(key);
     if (!dial) {
       dial = this.dial(address, key, timeoutMs).finally(() => this.dialing.delete(key));

@@ -1,23 +1,39 @@
-/** Messages and bytes one node sent, in total and by label (`request:<route>`, `response:<route>`, `hello`, …). */
+interface Count {
+  messages: number;
+  bytes: number;
+}
+
+/**
+ * Messages and bytes one node sent, in total and by label: the message kind
+ * and, where there is one, the route (`request:<route>`, `response:<route>`,
+ * `hello`, `datagram:ping`, …). Counting by kind then route avoids building a
+ * label string per message.
+ */
 export class TrafficCounters {
   messagesSent = 0;
   bytesSent = 0;
-  private readonly labels = new Map<string, { messages: number; bytes: number }>();
+  private readonly byKind = new Map<string, Map<string, Count>>();
 
-  /** Labels come from the node's own routes and message kinds, so the map stays small. */
-  record(label: string, bytes: number): void {
+  /** Kinds and routes come from this node's own code and routes, so the maps stay small. */
+  record(kind: string, route: string, bytes: number): void {
     this.messagesSent += 1;
     this.bytesSent += bytes;
-    const entry = this.labels.get(label);
-    if (entry) {
-      entry.messages += 1;
-      entry.bytes += bytes;
+    let routes = this.byKind.get(kind);
+    if (!routes) this.byKind.set(kind, (routes = new Map()));
+    const count = routes.get(route);
+    if (count) {
+      count.messages += 1;
+      count.bytes += bytes;
     } else {
-      this.labels.set(label, { messages: 1, bytes });
+      routes.set(route, { messages: 1, bytes });
     }
   }
 
-  byLabel(): Record<string, { messages: number; bytes: number }> {
-    return Object.fromEntries([...this.labels].map(([label, entry]) => [label, { ...entry }]));
+  byLabel(): Record<string, Count> {
+    const labels: Record<string, Count> = {};
+    for (const [kind, routes] of this.byKind) {
+      for (const [route, count] of routes) labels[route ? `${kind}:${route}` : kind] = { ...count };
+    }
+    return labels;
   }
 }
