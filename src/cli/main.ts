@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.js';
+import { testbedCommand } from './testbed.js';
 
 function positiveInteger(value: string): number {
   const parsed = Number(value);
@@ -19,5 +20,7 @@ program
   .action(async (options: { nodes: number; seconds?: number; interval: number }) => {
     await runDemo({ nodes: options.nodes, seconds: options.seconds, intervalMs: options.interval, print: (line) => console.log(line) });
   });
+
+program.addCommand(testbedCommand());
 
 await program.parseAsync();

@@ -1,0 +1,70 @@
+import type { NodeOptions } from '../../node/create.js';
+import { largestComponentSize } from '../connectivity.js';
+import type { Experiment, Figures, Params } from '../experiment.js';
+import type { TestNetwork } from '../network.js';
+import { distribution, mean } from '../statistics.js';
+
+/** When the last node joined, per run: time to one component counts from there. */
+const lastJoinAt = new WeakMap<TestNetwork, number>();
+/** First time after the last join when 99 % of nodes formed one component. */
+const connectedAt = new WeakMap<TestNetwork, number>();
+
+const componentTarget = 0.99;
+
+function largestComponentFraction(network: TestNetwork): number {
+  const nodes = network.nodes;
+  if (nodes.length === 0) return 0;
+  const byId = new Map(nodes.map((node) => [node.id, node]));
+  const size = largestComponentSize([...byId.keys()], (id) => byId.get(id)?.knownHosts.list().map((host) => host.id) ?? []);
+  return size / nodes.length;
+}
+
+/**
+ * How fast nodes that know nothing form one network: multicast discovery
+ * within each simulated LAN, one bootstrap address into an earlier LAN for the
+ * first node of each, then peer exchange.
+ */
+export const discoveryExperiment: Experiment = {
+  name: 'discovery',
+  description: 'time until 99 % of the nodes form one connected component; list sizes, diversity, maintenance traffic',
+  chartFigure: 'largestComponent',
+  options: [
+    { flag: '--memory <MB>', key: 'memory', description: 'memory allocation per node', defaultValue: 64, parse: Number },
+  ],
+  defaults: { nodes: 100, joinIntervalMs: 10, warmupSeconds: 30, recoverySeconds: 10 },
+
+  nodeOptions(index: number, params: Params, network: TestNetwork): NodeOptions {
+    const firstOfLan = index > 0 && index % params.subnetSize === 0;
+    const earlier = network.nodes;
+    const bootstrap = firstOfLan && earlier.length > 0 ? [earlier[network.random.int(earlier.length)]!.address] : [];
+    return { memoryMB: params.memory as number, bootstrap };
+  },
+
+  async afterJoin(network: TestNetwork) {
+    lastJoinAt.set(network, network.now());
+    if (largestComponentFraction(network) >= componentTarget) connectedAt.set(network, network.now());
+  },
+
+  sample(network: TestNetwork): Figures {
+    const fraction = largestComponentFraction(network);
+    const joinedAt = lastJoinAt.get(network);
+    if (joinedAt !== undefined && !connectedAt.has(network) && fraction >= componentTarget) connectedAt.set(network, network.now());
+    return {
+      largestComponent: fraction,
+      meanKnownHosts: mean(network.nodes.map((node) => node.knownHosts.size)),
+    };
+  },
+
+  async measure(network: TestNetwork): Promise<Figures> {
+    const joinedAt = lastJoinAt.get(network) ?? 0;
+    const reachedAt = connectedAt.get(network);
+    const listSizes = distribution(network.nodes.map((node) => node.knownHosts.size));
+    return {
+      secondsToOneComponent: reachedAt === undefined ? NaN : (reachedAt - joinedAt) / 1000,
+      largestComponent: largestComponentFraction(network),
+      knownHostsP50: listSizes.p50,
+      knownHostsMin: listSizes.min,
+      knownHostsMax: listSizes.max,
+    };
+  },
+};

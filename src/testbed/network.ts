@@ -1,0 +1,152 @@
+import { createNode, type NodeOptions } from '../node/create.js';
+import type { ButterNode } from '../node/node.js';
+import { createRealRuntime } from '../runtime/real.js';
+import { SeededRandom, Simulation, type LinkConditions, type SimRuntime } from '../runtime/sim/index.js';
+import type { Random, Runtime } from '../runtime/types.js';
+import type { DeathKind } from './churn.js';
+
+export type RuntimeKind = 'sim' | 'real';
+
+export interface NetworkPlan {
+  runtime: RuntimeKind;
+  seed: number;
+  /** Simulated link conditions (sim only). */
+  link: Partial<LinkConditions>;
+  /** Nodes per multicast domain (sim only): a LAN of thousands is unrealistic. */
+  subnetSize: number;
+}
+
+/** Everything an experiment's node needs besides the runtime. */
+export type NodeRecipe = (index: number, network: TestNetwork) => NodeOptions;
+/** Registers routes, overlays and behaviours, then spawns. */
+export type NodeSetup = (node: ButterNode, index: number) => Promise<void>;
+
+export interface TrafficTotals {
+  messages: number;
+  bytes: number;
+  byLabel: Record<string, { messages: number; bytes: number }>;
+}
+
+/**
+ * A population of Butter nodes for an experiment, on the simulator (virtual
+ * time, seeded) or on real sockets in this process (wall-clock time). It
+ * joins, kills and replaces nodes, advances time, and keeps the traffic of
+ * nodes that died so per-phase totals stay whole.
+ */
+export class TestNetwork {
+  readonly simulation: Simulation | undefined;
+  /** The testbed's own randomness (who dies, who joins where), separate from the nodes'. */
+  readonly random: Random;
+  private readonly realRuntime: Runtime | undefined;
+  private readonly alive = new Set<ButterNode>();
+  private readonly indexOf = new Map<ButterNode, number>();
+  private readonly retired: TrafficTotals = { messages: 0, bytes: 0, byLabel: {} };
+  private nextIndex = 0;
+  deaths = 0;
+
+  constructor(
+    readonly plan: NetworkPlan,
+    private readonly recipe: NodeRecipe,
+    private readonly setup: NodeSetup,
+  ) {
+    if (plan.runtime === 'sim') {
+      this.simulation = new Simulation({ seed: plan.seed, link: plan.link });
+      this.random = new SeededRandom(plan.seed).fork('testbed');
+    } else {
+      this.realRuntime = createRealRuntime();
+      this.random = this.realRuntime.random;
+    }
+  }
+
+  get nodes(): ButterNode[] {
+    return [...this.alive];
+  }
+
+  get size(): number {
+    return this.alive.size;
+  }
+
+  /** Milliseconds since the network was created (virtual on the simulator). */
+  now(): number {
+    return this.simulation ? this.simulation.now : (this.realRuntime as Runtime).now();
+  }
+
+  nodeIndex(node: ButterNode): number {
+    return this.indexOf.get(node) ?? -1;
+  }
+
+  /** Creates, sets up and spawns one more node. */
+  async addNode(): Promise<ButterNode> {
+    const index = this.nextIndex++;
+    const runtime = this.simulation
+      ? this.simulation.createHost({ subnet: `lan-${Math.floor(index / this.plan.subnetSize)}` })
+      : (this.realRuntime as Runtime);
+    const node = await this.settle(createNode({ host: '127.0.0.1', ...this.recipe(index, this), runtime }));
+    await this.settle(this.setup(node, index));
+    this.alive.add(node);
+    this.indexOf.set(node, index);
+    return node;
+  }
+
+  /** Removes a node: a crash goes silent at once (sim) or drops its sockets (real); a leave is graceful. */
+  async kill(node: ButterNode, kind: DeathKind): Promise<void> {
+    if (!this.alive.delete(node)) return;
+    this.deaths += 1;
+    if (kind === 'leave') await this.settle(node.stop());
+    else if (this.simulation) this.simulation.crash(node.runtime as SimRuntime);
+    else await node.stop({ graceful: false });
+    this.retire(node);
+  }
+
+  /** Lets `ms` of time pass: virtual on the simulator, wall-clock on real sockets. */
+  async advance(ms: number): Promise<void> {
+    if (this.simulation) {
+      await this.simulation.runFor(ms);
+      return;
+    }
+    await new Promise<void>((resolve) => (this.realRuntime as Runtime).setTimer(ms, resolve));
+  }
+
+  /** Traffic of every node that ever ran, alive or dead. */
+  traffic(): TrafficTotals {
+    const totals: TrafficTotals = { messages: this.retired.messages, bytes: this.retired.bytes, byLabel: { ...this.retired.byLabel } };
+    for (const node of this.alive) addTraffic(totals, node);
+    return totals;
+  }
+
+  /** Stops every node (not gracefully: the experiment is over). */
+  async shutdown(): Promise<void> {
+    const nodes = [...this.alive];
+    this.alive.clear();
+    if (this.simulation) return; // virtual nodes vanish with the simulation
+    await Promise.all(nodes.map((node) => node.stop({ graceful: false })));
+  }
+
+  /** Awaits a promise; on the simulator, virtual time runs until it settles (bounded). */
+  async settle<T>(promise: Promise<T>, maxMs = 60_000): Promise<T> {
+    if (!this.simulation) return promise;
+    let settled = false;
+    const tracked = promise.finally(() => {
+      settled = true;
+    });
+    tracked.catch(() => undefined);
+    const deadline = this.simulation.now + maxMs;
+    while (!settled && this.simulation.now < deadline) await this.simulation.runFor(10);
+    if (!settled) throw new Error(`operation did not settle within ${maxMs} simulated ms`);
+    return tracked;
+  }
+
+  private retire(node: ButterNode): void {
+    addTraffic(this.retired, node);
+  }
+}
+
+function addTraffic(totals: TrafficTotals, node: ButterNode): void {
+  totals.messages += node.traffic.messagesSent;
+  totals.bytes += node.traffic.bytesSent;
+  for (const [label, entry] of Object.entries(node.traffic.byLabel())) {
+    const sum = (totals.byLabel[label] ??= { messages: 0, bytes: 0 });
+    sum.messages += entry.messages;
+    sum.bytes += entry.bytes;
+  }
+}
