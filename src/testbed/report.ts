@@ -13,12 +13,11 @@ export function formatReport(report: RunReport): string {
   lines.push('');
   const cases = report.results.cases;
   const figureNames = [...new Set(cases.flatMap((result) => Object.keys(result.figures)))];
-  const header = ['case', ...figureNames, 'deaths', 'wall s'];
+  const header = ['case', ...figureNames, 'deaths'];
   const rows = cases.map((result) => [
     result.label,
     ...figureNames.map((name) => formatSpread(result.figures[name])),
     formatSpread(result.deaths),
-    formatSpread(result.wallSeconds),
   ]);
   lines.push(...table(header, rows));
   lines.push('');

@@ -28,7 +28,6 @@ export interface CaseResult {
   deaths: Spread;
   /** The time series of the first run. */
   series: SamplePoint[];
-  wallSeconds: Spread;
 }
 
 export interface RunReport {
@@ -51,7 +50,6 @@ interface RunOutcome {
   traffic: Partial<Record<Phase, PhaseTraffic>>;
   deaths: number;
   series: SamplePoint[];
-  wallSeconds: number;
 }
 
 /**
@@ -89,12 +87,10 @@ function summarise(label: string, outcomes: RunOutcome[]): CaseResult {
     traffic: first.traffic,
     deaths: spread(outcomes.map((outcome) => outcome.deaths)),
     series: first.series,
-    wallSeconds: spread(outcomes.map((outcome) => outcome.wallSeconds)),
   };
 }
 
 async function runOnce(experiment: Experiment, params: Params, report: (phase: Phase, fraction: number) => void): Promise<RunOutcome> {
-  const startedAt = performance.now();
   const network = new TestNetwork(
     { runtime: params.runtime, seed: params.seed, subnetSize: params.subnetSize, link: params.link },
     (index, net) => experiment.nodeOptions(index, params, net),
@@ -135,7 +131,7 @@ async function runOnce(experiment: Experiment, params: Params, report: (phase: P
       figures = await experiment.measure(network, params);
     });
     report('measurement', 1);
-    return { figures, traffic, deaths: network.deaths, series, wallSeconds: round((performance.now() - startedAt) / 1000) };
+    return { figures, traffic, deaths: network.deaths, series };
   } finally {
     await network.shutdown();
   }

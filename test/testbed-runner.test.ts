@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { noChurn } from '../src/testbed/churn.js';
+import type { Params } from '../src/testbed/experiment.js';
+import { discoveryExperiment } from '../src/testbed/experiments/discovery.js';
+import { runExperiment } from '../src/testbed/runner.js';
+
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const run = promisify(execFile);
+
+function params(overrides: Partial<Params> = {}): Params {
+  return {
+    nodes: 40,
+    runtime: 'sim',
+    seed: 1,
+    repeat: 1,
+    joinIntervalMs: 20,
+    warmupSeconds: 5,
+    churn: { ...noChurn, chance: 1 / 20, churnSeconds: 5 },
+    recoverySeconds: 2,
+    subnetSize: 250,
+    link: {},
+    partition: undefined,
+    sampleSeconds: 1,
+    memory: 32,
+    ...overrides,
+  };
+}
+
+describe('testbed runner', () => {
+  it('gives identical JSON results for the same seed and different ones for another seed', { timeout: 60_000 }, async () => {
+    const first = JSON.stringify(await runExperiment(discoveryExperiment, params()));
+    const again = JSON.stringify(await runExperiment(discoveryExperiment, params()));
+    const other = JSON.stringify(await runExperiment(discoveryExperiment, params({ seed: 2 })));
+    assert.equal(again, first);
+    assert.notEqual(other, first);
+  });
+
+  it('replaces every dead node so the population stays constant, and accounts each phase', { timeout: 60_000 }, async () => {
+    const report = await runExperiment(discoveryExperiment, params({ churn: { ...noChurn, chance: 0.2, churnSeconds: 5 } }));
+    const [result] = report.results.cases;
+    assert.ok(result);
+    assert.ok(result.deaths.mean > 10, `only ${result.deaths.mean} deaths at chance 0.2 × 40 nodes × 5 s`);
+    const churnSamples = result.series.filter((point) => point.phase === 'churn');
+    assert.ok(churnSamples.length >= 4);
+    for (const phase of ['join', 'warm-up', 'churn', 'recovery', 'measurement'] as const) assert.ok(result.traffic[phase], phase);
+    assert.equal(result.traffic.churn?.seconds, 5);
+  });
+
+  it('reports mean and spread over repeated seeds', { timeout: 60_000 }, async () => {
+    const report = await runExperiment(discoveryExperiment, params({ repeat: 3, churn: { ...noChurn, chance: 0.1, churnSeconds: 3 } }));
+    const deaths = report.results.cases[0]?.deaths;
+    assert.ok(deaths);
+    assert.equal(deaths.runs.length, 3);
+    assert.ok(deaths.min <= deaths.mean && deaths.mean <= deaths.max);
+  });
+
+  it('rejects partitions on real sockets', async () => {
+    await assert.rejects(
+      runExperiment(discoveryExperiment, params({ runtime: 'real', partition: { fraction: 0.5, startSeconds: 1, durationSeconds: 1 } })),
+      /simulated runtime/,
+    );
+  });
+});
+
+describe('butter testbed command', () => {
+  it('prints exactly one JSON object {experiment, params, results} with --json', { timeout: 60_000 }, async () => {
+    const { stdout } = await run(process.execPath, [cli, 'testbed', 'discovery', '--nodes', '20', '--warmup', '2', '--recovery', '1', '--json'], {
+      timeout: 50_000,
+    });
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines.length, 1, `stdout has ${lines.length} lines`);
+    const report = JSON.parse(lines[0] as string) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(report), ['experiment', 'params', 'results']);
+    assert.equal(report.experiment, 'discovery');
+    assert.equal((report.params as Params).nodes, 20);
+  });
+
+  it('runs a small network on real sockets', { timeout: 60_000 }, async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [cli, 'testbed', 'discovery', '--runtime', 'real', '--nodes', '20', '--warmup', '2', '--recovery', '1', '--json'],
+      { timeout: 50_000 },
+    );
+    const report = JSON.parse(stdout) as { params: Params; results: { cases: Array<{ traffic: Record<string, unknown> }> } };
+    assert.equal(report.params.runtime, 'real');
+    assert.ok(report.results.cases[0]?.traffic['warm-up']);
+  });
+
+  it('refuses bad options with a clear message', async () => {
+    await assert.rejects(run(process.execPath, [cli, 'testbed', 'discovery', '--chance', '2']), /chance must be a probability/);
+    await assert.rejects(run(process.execPath, [cli, 'testbed', 'nonsense']), /unknown command|nonsense/);
+  });
+});
