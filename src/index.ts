@@ -10,7 +10,7 @@ export {
 export { basicOverlay, type Overlay, type OverlayFactory } from './node/overlay.js';
 export { minimumMemoryMB, defaultMemoryMB, type MemoryBudget } from './node/memory.js';
 export type { Logger } from './node/logger.js';
-export type { KnownHost } from './hosts/known-hosts.js';
+export type { HostQuality, KnownHost } from './hosts/known-hosts.js';
 export * from './errors.js';
 export { formatAddress, parseAddress, type Address, type Runtime } from './runtime/types.js';
 export { createRealRuntime } from './runtime/real.js';

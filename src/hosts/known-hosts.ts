@@ -1,8 +1,25 @@
 import type { Address } from '../runtime/types.js';
 
+/**
+ * What a node says about itself when asked on the `host-quality` route, and
+ * what its peers cache about it: the three metrics peer selection compares
+ * (uptime, free storage, known hosts) plus flags.
+ */
+export interface HostQuality {
+  readonly uptimeMs: number;
+  readonly availableStorageBytes: number;
+  readonly knownHosts: number;
+  /** Publicly reachable node that bridges subnetworks. */
+  readonly ambassador: boolean;
+  /** Optional geographic or infrastructure tag; storage prefers spreading replicas over zones. */
+  readonly zone?: string;
+}
+
 export interface KnownHost {
   readonly id: string;
   readonly address: Address;
+  /** The last quality this node fetched from the host; unset until the first refresh. */
+  readonly quality?: HostQuality;
 }
 
 /**
