@@ -2,7 +2,7 @@ import { ProtocolError, type ButterError } from '../errors.js';
 import type { Logger } from '../node/logger.js';
 import { formatAddress, type Address, type Runtime, type TimerHandle } from '../runtime/types.js';
 import type { HostQuality, KnownHost, KnownHosts } from './known-hosts.js';
-import { exchangeAnswerCodec, exchangeRequestCodec, fromEntry, maxExchangeAnswerBytes, toEntry, type HostEntry } from './messages.js';
+import { exchangeAnswerCodec, exchangeRequestCodec, fromEntry, maxExchangeAnswerBytes, toExchanged, type ExchangedHost } from './messages.js';
 import { decodeQuality, encodeQuality } from './quality.js';
 import { admit, classCountsOf, classOf, averagesOf, classStandardDeviation } from './selection.js';
 
@@ -169,13 +169,13 @@ export class HostManager {
   /** Handler of `peer-exchange`: considers the asker, answers a sample and whom it displaced. */
   answerExchange(payload: Uint8Array, peer: { id: string; address: Address | undefined }): Uint8Array {
     const request = exchangeRequestCodec.decode(payload);
-    let displaced: HostEntry | undefined;
+    let displaced: ExchangedHost | undefined;
     if (peer.address) {
       const forced = request.introduce || request.quality.knownHosts === 0;
       const { evicted } = this.consider({ id: peer.id, address: peer.address, quality: request.quality }, forced);
-      if (evicted) displaced = toEntry(evicted);
+      if (evicted) displaced = toExchanged(evicted);
     }
-    const hosts = this.sample(this.options.exchangeSampleSize, peer.id).map(toEntry);
+    const hosts = this.sample(this.options.exchangeSampleSize, peer.id).map(toExchanged);
     return exchangeAnswerCodec.encode(displaced ? { hosts, displaced } : { hosts });
   }
 
@@ -209,9 +209,8 @@ export class HostManager {
     if (!this.running) return;
     const { knownHosts, runtime } = this.components;
     for (const id of this.refreshDueAt.keys()) if (!knownHosts.get(id)) this.refreshDueAt.delete(id);
-    for (const host of knownHosts.list()) {
-      if (!this.refreshDueAt.has(host.id)) this.refreshDueAt.set(host.id, host.quality ? this.nextRefreshAt() : runtime.now());
-    }
+    // A new host is asked at once: it may have been learned second-hand, from a list that still holds the dead.
+    for (const host of knownHosts.list()) if (!this.refreshDueAt.has(host.id)) this.refreshDueAt.set(host.id, runtime.now());
     this.scheduleRefresh();
   }
 
@@ -303,6 +302,7 @@ export class HostManager {
       if (!this.running) return;
       // The displaced host lost a node that listed it; this node takes over, so no one is left unknown.
       if (answer.displaced) this.consider(fromEntry(answer.displaced), true);
+      // Second-hand hosts only fill free room: evicting for them could leave someone known by no one.
       for (const entry of answer.hosts) {
         if (this.components.knownHosts.size >= this.components.knownHosts.capacity) break;
         this.consider(fromEntry(entry));
