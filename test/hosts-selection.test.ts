@@ -74,7 +74,7 @@ describe('discovery core (sans-IO)', () => {
     const local: DiscoveryLocal = {
       id: id(self),
       networkId: 'n',
-      listenPort: () => 5000 + self,
+      listenAddress: () => ({ host: '0.0.0.0', port: 5000 + self }),
       knowsAnyone: knows,
       quality: () => quality(1, 1, 0),
       sample: () => [],

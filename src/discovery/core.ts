@@ -46,7 +46,8 @@ const maxPendingPongs = 64;
 export interface DiscoveryLocal {
   readonly id: string;
   readonly networkId: string;
-  listenPort(): number;
+  /** The TCP address the node listens on (host 0.0.0.0 or :: when on every interface). */
+  listenAddress(): Address;
   knowsAnyone(): boolean;
   quality(): HostQuality;
   sample(count: number, exceptId: string): HostEntry[];
@@ -121,7 +122,7 @@ export class DiscoveryCore {
       return;
     }
     if (message.id === this.local.id) return; // our own, looped back
-    const sender = { id: message.id, address: { host: from.host, port: message.port }, quality: message.quality };
+    const sender = { id: message.id, address: { host: message.host ?? from.host, port: message.port }, quality: message.quality };
     if (message.type === 'ping') {
       this.discovered.push({ ...sender, forced: false });
       this.schedulePong({ ...sender, forced: true }, now);
@@ -179,7 +180,9 @@ export class DiscoveryCore {
   }
 
   private header<Type extends 'ping' | 'pong'>(type: Type) {
-    return { type, networkId: this.local.networkId, id: this.local.id, port: this.local.listenPort(), quality: this.local.quality() };
+    const { host, port } = this.local.listenAddress();
+    const header = { type, networkId: this.local.networkId, id: this.local.id, port, quality: this.local.quality() };
+    return host === '0.0.0.0' || host === '::' ? header : { ...header, host };
   }
 
   private schedulePong(pinger: DiscoveredHost, now: number): void {

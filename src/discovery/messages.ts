@@ -9,8 +9,10 @@ const common = {
   networkId: Type.String({ minLength: 1, maxLength: maxNetworkIdLength }),
   /** The sender's node id. */
   id: nodeIdSchema,
-  /** The sender's TCP listen port; its host is the datagram's source address. */
+  /** The sender's TCP listen port. */
   port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  /** The address the sender listens on, when it listens on one address only; otherwise the datagram's source address is used. */
+  host: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   /** The sender's quality, so that receivers can run peer selection with no extra round trip. */
   quality: hostQualitySchema,
 };

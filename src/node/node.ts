@@ -131,7 +131,7 @@ export class ButterNode {
         local: {
           id: this.id,
           networkId: components.networkId,
-          listenPort: () => this.address.port,
+          listenAddress: () => this.address,
           knowsAnyone: () => this.knownHosts.size > 0,
           quality: () => this.quality(),
           sample: (count, exceptId) => this.hosts.sample(count, exceptId).map(toEntry),
