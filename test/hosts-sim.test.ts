@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { createNode, type NodeOptions } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
 import { Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
+import type { Address } from '../src/runtime/types.js';
 import { largestComponentSize } from '../src/testbed/connectivity.js';
 
 const refreshIntervalMs = 5_000;
@@ -16,7 +17,12 @@ interface SimNetwork {
 }
 
 /** Spawns `count` nodes on one simulated LAN, `joinIntervalMs` apart. */
-async function buildNetwork(count: number, seed: number, options: (index: number) => NodeOptions = () => ({})): Promise<SimNetwork> {
+async function buildNetwork(
+  count: number,
+  seed: number,
+  options: (index: number) => NodeOptions = () => ({}),
+  onSpawned: (node: ButterNode) => void = () => {},
+): Promise<SimNetwork> {
   const simulation = new Simulation({ seed });
   const network: SimNetwork = { simulation, nodes: [], overflows: [] };
   for (let index = 0; index < count; index += 1) {
@@ -28,6 +34,7 @@ async function buildNetwork(count: number, seed: number, options: (index: number
     const spawned = node.spawn();
     await simulation.runFor(0);
     await spawned;
+    onSpawned(node);
     network.nodes.push(node);
     await simulation.runFor(20);
   }
@@ -106,5 +113,31 @@ describe('known hosts and discovery on the simulator', () => {
     await network.simulation.runFor(3_000);
     assert.ok((lonely.traffic.byLabel()['datagram:ping']?.messages ?? 0) > pingsBefore);
     assert.ok(lonely.knownHosts.size > 0);
+  });
+
+  it('without multicast, bootstrap addresses and peer exchange fill the lists and connect everyone', { timeout: 60_000 }, async () => {
+    const addresses: Address[] = [];
+    const network = await buildNetwork(50, 13, (index) => ({
+      discovery: { enabled: false },
+      bootstrap: index === 0 ? [] : [addresses[(index * 7919) % index] as Address],
+    }), (node) => addresses.push(node.address));
+    await network.simulation.runFor(20_000);
+    assert.equal(componentFraction(network.nodes), 1);
+    assert.ok(network.nodes.every((node) => node.knownHosts.size === node.knownHosts.capacity), 'a list is not full');
+    assert.ok(network.nodes.every((node) => !node.traffic.byLabel()['datagram:ping']), 'a node pinged with discovery off');
+  });
+
+  it('stop is safe twice and silences the node', { timeout: 30_000 }, async () => {
+    const network = await buildNetwork(3, 17);
+    await network.simulation.runFor(2_000);
+    const [node] = network.nodes;
+    assert.ok(node);
+    const stopping = node.stop();
+    await network.simulation.runFor(100);
+    await stopping;
+    await node.stop();
+    const sent = node.traffic.messagesSent;
+    await network.simulation.runFor(refreshIntervalMs * 3);
+    assert.equal(node.traffic.messagesSent, sent);
   });
 });
