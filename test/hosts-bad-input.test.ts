@@ -18,7 +18,7 @@ const networkId = 'butter';
 const goodQuality: HostQuality = { uptimeMs: 1_000, availableStorageBytes: 1_000_000, knownHosts: 3, ambassador: false };
 
 async function spawnNode(simulation: Simulation, runtime: SimRuntime, bootstrap: Address[] = []): Promise<ButterNode> {
-  const node = await createNode({ runtime, memoryMB: 64, bootstrap, hosts: { refreshIntervalMs: 2_000, refreshTimeoutMs: 500 } });
+  const node = await createNode({ runtime, memoryMB: 64, bootstrap, hosts: { refreshIntervalMs: 2_000, refreshTimeoutMs: 500, maxRefreshesPerSecond: 100 } });
   const spawned = node.spawn();
   await simulation.runFor(0);
   await spawned;

@@ -27,7 +27,7 @@ async function buildNetwork(
   const network: SimNetwork = { simulation, nodes: [], overflows: [] };
   for (let index = 0; index < count; index += 1) {
     const runtime = simulation.createHost({ subnet: 'lan' });
-    const node = await createNode({ runtime, memoryMB: 64, hosts: { refreshIntervalMs, refreshTimeoutMs }, ...options(index) });
+    const node = await createNode({ runtime, memoryMB: 64, hosts: { refreshIntervalMs, refreshTimeoutMs, maxRefreshesPerSecond: 100 }, ...options(index) });
     node.knownHosts.onChange(() => {
       if (node.knownHosts.size > node.knownHosts.capacity) network.overflows.push(`${node.id} holds ${node.knownHosts.size}`);
     });

@@ -10,8 +10,13 @@ export const hostQualityRoute = 'host-quality';
 export const peerExchangeRoute = 'peer-exchange';
 
 export interface HostManagementOptions {
-  /** Every known host's quality is fetched again about this often (±25 % jitter). */
+  /** Every known host's quality is fetched again about this often (±25 % jitter), or less often, see below. */
   refreshIntervalMs: number;
+  /**
+   * Ceiling on refreshes this node starts per second: a long list is refreshed
+   * more slowly, so maintenance traffic stays flat however much memory a node has.
+   */
+  maxRefreshesPerSecond: number;
   /** Timeout of one quality refresh; a host that does not answer in time is removed. */
   refreshTimeoutMs: number;
   /** Refreshes in flight at once. */
@@ -26,6 +31,7 @@ export interface HostManagementOptions {
 
 export const defaultHostManagementOptions: HostManagementOptions = {
   refreshIntervalMs: 30_000,
+  maxRefreshesPerSecond: 0.75,
   refreshTimeoutMs: 5_000,
   maxConcurrentRefreshes: 4,
   randomAcceptanceProbability: 0.05,
@@ -216,7 +222,13 @@ export class HostManager {
 
   private nextRefreshAt(): number {
     const { runtime } = this.components;
-    return runtime.now() + this.options.refreshIntervalMs * (0.75 + 0.5 * runtime.random.float());
+    return runtime.now() + this.refreshPeriodMs() * (0.75 + 0.5 * runtime.random.float());
+  }
+
+  /** The refresh interval, stretched so that a full list costs at most `maxRefreshesPerSecond`. */
+  private refreshPeriodMs(): number {
+    const { knownHosts } = this.components;
+    return Math.max(this.options.refreshIntervalMs, (knownHosts.capacity * 1000) / this.options.maxRefreshesPerSecond);
   }
 
   /** One timer, armed at the earliest due refresh. */
@@ -285,7 +297,7 @@ export class HostManager {
   private exchangeIfUseful(): void {
     const { knownHosts, runtime } = this.components;
     if (this.exchangeInFlight || knownHosts.size === 0) return;
-    const unreferenced = runtime.now() - this.lastQueriedAt > this.options.refreshIntervalMs * unreferencedAfterRefreshIntervals;
+    const unreferenced = runtime.now() - this.lastQueriedAt > this.refreshPeriodMs() * unreferencedAfterRefreshIntervals;
     if (!unreferenced && knownHosts.size >= knownHosts.capacity) return;
     if (unreferenced) this.lastQueriedAt = runtime.now();
     const [peer] = this.sample(1);

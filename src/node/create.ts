@@ -71,10 +71,19 @@ export async function createNode(options: NodeOptions = {}): Promise<ButterNode>
     requestTimeoutMs,
     transport,
     hosts: checkHostOptions({ ...defaultHostManagementOptions, ...options.hosts }),
-    discovery: checkDiscoveryOptions({ ...defaultDiscoveryOptions, ...options.discovery }),
+    discovery: checkDiscoveryOptions({ ...defaultDiscoveryOptions, ...loopbackMulticast(options.host), ...options.discovery }),
     ambassador: options.ambassador ?? false,
     zone: checkZone(options.zone),
   });
+}
+
+/**
+ * A node listening on a loopback address announces itself on the loopback
+ * interface too: its address is useless elsewhere, and local test networks
+ * then never send a datagram to a real interface.
+ */
+function loopbackMulticast(listenHost: string | undefined): Partial<DiscoveryOptions> {
+  return listenHost !== undefined && /^127\.\d+\.\d+\.\d+$/.test(listenHost) ? { multicastInterface: listenHost } : {};
 }
 
 function checkHostOptions(options: HostManagementOptions): HostManagementOptions {
