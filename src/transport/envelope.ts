@@ -116,10 +116,11 @@ export function encodeEnvelopeFrame(message: Envelope): Uint8Array {
 export function decodeEnvelope(body: Uint8Array): Envelope {
   const value = decodeValue(body);
   if (!Array.isArray(value) || value.length < 2) throw new ProtocolError('envelope is not an array');
-  if (value[0] !== protocolVersion) throw new ProtocolError(`unsupported protocol version ${String(value[0])}`);
-  const kind = value[1] as number;
-  const checker = checkers[kind as keyof typeof checkers];
-  if (checker === undefined) throw new ProtocolError(`unknown message kind ${String(kind)}`);
+  if (value[0] !== protocolVersion) throw new ProtocolError(`unsupported protocol version ${describeValue(value[0])}`);
+  const kind: unknown = value[1];
+  // Only a number may index the table: an object key would run the object's own toString.
+  const checker = typeof kind === 'number' ? checkers[kind as keyof typeof checkers] : undefined;
+  if (checker === undefined) throw new ProtocolError(`unknown message kind ${describeValue(kind)}`);
   if (!checker.Check(value)) {
     const first = checker.Errors(value).First();
     throw new EnvelopeError(`invalid envelope: ${first ? `${first.path} ${first.message}` : 'schema mismatch'}`, requestIdOf(value));
@@ -156,6 +157,14 @@ export class EnvelopeError extends ProtocolError {
   ) {
     super(message);
   }
+}
+
+/**
+ * Names an untrusted value in an error message. Never String() on a decoded
+ * object: a map with a `toString` key would make it throw a TypeError.
+ */
+function describeValue(value: unknown): string {
+  return typeof value === 'number' || typeof value === 'boolean' || value === null ? String(value) : `of type ${typeof value}`;
 }
 
 function requestIdOf(value: unknown[]): number {
