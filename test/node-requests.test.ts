@@ -5,6 +5,7 @@ import {
   ConnectionClosedError,
   HandlerError,
   NodeStoppedError,
+  OverloadedError,
   PayloadTooLargeError,
   PeerUnreachableError,
   TimeoutError,
@@ -199,6 +200,49 @@ function requestSuite(factory: () => World): void {
       const client = await spawnedNode(world, { transport: smallPayloads });
       await assert.rejects(world.settle(client.request(server.address, 'grow', new Uint8Array(800))), PayloadTooLargeError);
       assert.equal((await world.settle(client.request(server.address, 'grow', new Uint8Array(500)))).length, 1000);
+    }),
+  );
+
+  it(
+    'refuses work beyond maxConcurrentHandlers and maxPendingRequests with OverloadedError',
+    testTimeout,
+    inWorld(factory, async (world) => {
+      const server = await spawnedNode(world, { transport: { maxConcurrentHandlers: 2 } });
+      const client = await spawnedNode(world, { transport: { maxPendingRequests: 3 } });
+      const hanging = [1, 2].map((index) => client.request(server.address, 'hang', bytes(`${index}`), { timeoutMs: 15_000 }));
+      for (const request of hanging) request.catch(() => undefined); // they end when the world closes
+      // The server is busy with two handlers: the third request is refused by the server.
+      await assert.rejects(world.settle(client.request(server.address, 'echo', bytes('3'))), OverloadedError);
+      const third = client.request(server.address, 'hang', bytes('3'), { timeoutMs: 15_000 });
+      third.catch(() => undefined);
+      // Three requests wait for a reply: the fourth is refused locally, before it is sent.
+      const sentBefore = client.traffic.messagesSent;
+      await assert.rejects(world.settle(client.request(server.address, 'echo', bytes('4'))), OverloadedError);
+      assert.equal(client.traffic.messagesSent, sentBefore);
+    }),
+  );
+
+  it(
+    'closes idle connections, and the least recently used one when the pool is full',
+    testTimeout,
+    inWorld(factory, async (world) => {
+      const servers = [await spawnedNode(world), await spawnedNode(world), await spawnedNode(world)];
+      const client = await spawnedNode(world, { transport: { maxConnections: 2, idleTimeoutMs: 1_000 } });
+      const [first, second, third] = servers as [ButterNode, ButterNode, ButterNode];
+      await world.settle(client.request(first.address, 'echo', bytes('1')));
+      await world.settle(client.request(first.address, 'echo', bytes('1 reused')));
+      await world.settle(client.request(second.address, 'echo', bytes('2')));
+      await world.settle(client.request(first.address, 'echo', bytes('1 again'))); // second is now the least recently used
+      await world.settle(client.request(third.address, 'echo', bytes('3')));
+      assert.deepEqual(servers.map(helloCount), [1, 1, 1]);
+      await world.settle(client.request(first.address, 'echo', bytes('1 kept')));
+      await world.settle(client.request(second.address, 'echo', bytes('2 redialled')));
+      assert.deepEqual(servers.map(helloCount), [1, 2, 1], 'only the least recently used connection was closed');
+
+      // Idle for longer than idleTimeoutMs (swept every second): every connection closes.
+      await world.settle(new Promise<void>((resolve) => client.runtime.setTimer(2_100, resolve)));
+      await world.settle(client.request(first.address, 'echo', bytes('1 after idle')));
+      assert.equal(helloCount(first), 2);
     }),
   );
 
