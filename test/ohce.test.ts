@@ -51,12 +51,12 @@ function startOhce(args: string[]): Program {
   };
 }
 
-/** Ends a program with SIGTERM (its graceful leave), or SIGKILL if it does not go. */
-async function stopProgram(program: Program): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+/** Ends a program with SIGTERM or SIGINT (its graceful leave), or SIGKILL if it does not go. */
+async function stopProgram(program: Program, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (program.child.exitCode !== null || program.child.signalCode !== null) return program.exited;
-  program.child.kill('SIGTERM');
+  program.child.kill(signal);
   try {
-    return await within(program.exited, 'ohce to exit after SIGTERM', 10_000);
+    return await within(program.exited, `ohce to exit after ${signal}`, 10_000);
   } catch (error) {
     program.child.kill('SIGKILL');
     await program.exited;
@@ -92,11 +92,12 @@ describe('ohce example between two processes', () => {
         clearInterval(retry);
       }
 
-      const [serverExit, clientExit] = await Promise.all(programs.map(stopProgram));
+      // Ctrl-C in one terminal, a service manager's SIGTERM in the other: both leave gracefully.
+      const [serverExit, clientExit] = await Promise.all([stopProgram(server, 'SIGINT'), stopProgram(client, 'SIGTERM')]);
       assert.deepEqual(serverExit, { code: 0, signal: null }, `server: ${server.output()}`);
       assert.deepEqual(clientExit, { code: 0, signal: null }, `client: ${client.output()}`);
     } finally {
-      await Promise.allSettled(programs.map(stopProgram));
+      await Promise.allSettled(programs.map((program) => stopProgram(program)));
     }
   });
 });

@@ -474,6 +474,32 @@ describe('a live node over real TCP under hostile input', () => {
     await serverStillAnswers();
   });
 
+  it('drops a peer that never says HELLO, or breaks the protocol too often', { timeout: 30_000 }, async () => {
+    const strict = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64, transport: { handshakeTimeoutMs: 200, maxProtocolViolations: 3 } });
+    try {
+      strict.route('echo', (_overlay, payload) => payload);
+      await strict.spawn();
+      const silent = await RawPeer.connect(strict.address);
+      try {
+        assert.ok(await silent.until(() => silent.closed, 5_000), 'a silent peer is dropped after handshakeTimeoutMs');
+      } finally {
+        silent.destroy();
+      }
+      const noisy = await RawPeer.connect(strict.address);
+      try {
+        noisy.send(helloFrame(identity));
+        for (let index = 0; index < 4; index += 1) noisy.send(encodeFrame(encodeValue([protocolVersion, 99])));
+        assert.ok(await noisy.until(() => noisy.closed, 5_000), 'a peer past maxProtocolViolations is dropped');
+        assert.equal(noisy.errorsReceived().filter((error) => error.code === 'PROTOCOL_ERROR').length, 4);
+      } finally {
+        noisy.destroy();
+      }
+      assert.equal(text(await within(client.request(strict.address, 'echo', bytes('fine')), 'the echo reply')), 'fine');
+    } finally {
+      await strict.stop({ graceful: false });
+    }
+  });
+
   it('survives a hostile peer that answers its requests with odd replies', { timeout: 30_000 }, async () => {
     // A raw server the node dials: it completes the handshake, then answers every request badly.
     let reply: (requestId: number) => Uint8Array = () => new Uint8Array();
