@@ -437,6 +437,7 @@ describe('a live node over real TCP under hostile input', () => {
       { name: 'huge route', value: [protocolVersion, FrameKind.request, 7, 'r'.repeat(100_000), new Uint8Array()], requestId: 7 },
       { name: 'route with bad characters', value: [protocolVersion, FrameKind.request, 8, 'a b', new Uint8Array()], requestId: 8 },
       { name: 'negative request id', value: [protocolVersion, FrameKind.request, -1, 'echo', new Uint8Array()], requestId: 0 },
+      { name: 'request id 0, reserved for the connection', value: [protocolVersion, FrameKind.request, 0, 'echo', new Uint8Array()], requestId: 0 },
       { name: 'version that is no number', value: [{ toString: 1 }, FrameKind.request, 9, 'echo', new Uint8Array()], requestId: 0 },
       { name: 'kind that is no number', value: [protocolVersion, { toString: 1 }, 9, 'echo', new Uint8Array()], requestId: 0 },
     ];

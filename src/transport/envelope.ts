@@ -17,7 +17,9 @@ export const maxNetworkIdLength = 64;
 export const routePattern = '^[A-Za-z0-9._/:-]{1,64}$';
 
 const NodeId = Type.String({ pattern: '^[0-9a-f]{64}$' });
-const RequestId = Type.Integer({ minimum: 0, maximum: 0xffffffff });
+const RequestId = Type.Integer({ minimum: 1, maximum: 0xffffffff });
+/** An ERROR may also carry 0: "about the connection, not one request". */
+const ErrorRequestId = Type.Integer({ minimum: 0, maximum: 0xffffffff });
 const Route = Type.String({ pattern: routePattern, maxLength: maxRouteLength });
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Version = Type.Literal(protocolVersion);
@@ -35,7 +37,7 @@ const ResponseTuple = Type.Tuple([Version, Type.Literal(FrameKind.response), Req
 const ErrorTuple = Type.Tuple([
   Version,
   Type.Literal(FrameKind.error),
-  RequestId,
+  ErrorRequestId,
   Type.String({ minLength: 1, maxLength: 32 }),
   Type.String({ maxLength: maxErrorMessageLength }),
 ]);
