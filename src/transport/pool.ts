@@ -68,7 +68,7 @@ export class ConnectionPool {
         connection.peerAddress = address;
         const key = formatAddress(address);
         const existing = this.byAddress.get(key);
-        if (!existing || !existing.isOpen) this.byAddress.set(key, connection);
+        if (!existing || !existing.isOpen) this.register(key, connection);
       },
       () => undefined,
     );
@@ -107,8 +107,15 @@ export class ConnectionPool {
       handshakeTimer.cancel();
     }
     connection.peerAddress = address;
-    this.byAddress.set(key, connection);
+    this.register(key, connection);
     return connection;
+  }
+
+  /** Adds a connection at the most recently used end. */
+  private register(key: string, connection: Connection): void {
+    this.byAddress.delete(key);
+    this.byAddress.set(key, connection);
+    this.mostRecentKey = key; // else touch() would skip the key that was most recent before
   }
 
   private track(stream: Stream): Connection {
