@@ -20,7 +20,7 @@ describe('concurrent requests between two real nodes', () => {
     const runtime = createRealRuntime();
     const nodes: ButterNode[] = [];
     try {
-      const server = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64 });
+      const server = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64, discovery: { enabled: false } });
       nodes.push(server);
       let handling = 0;
       let mostHandledAtOnce = 0;
@@ -33,7 +33,7 @@ describe('concurrent requests between two real nodes', () => {
         return payload;
       });
       await server.spawn();
-      const client = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64 });
+      const client = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64, discovery: { enabled: false } });
       nodes.push(client);
       await client.spawn();
 

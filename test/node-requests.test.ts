@@ -126,6 +126,27 @@ function requestSuite(factory: () => World): void {
   );
 
   it(
+    'keeps one connection when two nodes dial each other at the same moment',
+    testTimeout,
+    inWorld(factory, async (world) => {
+      const a = await spawnedNode(world, { transport: { idleTimeoutMs: 2_000 } });
+      const b = await spawnedNode(world, { transport: { idleTimeoutMs: 2_000 } });
+      const first = await world.settle(Promise.all([a.request(b.address, 'echo', bytes('from a')), b.request(a.address, 'echo', bytes('from b'))]));
+      assert.deepEqual(first.map(text), ['from a', 'from b']);
+      assert.equal(helloCount(a), 2, 'both dialled: two connections at first');
+      // The duplicate is closed by the sweep once quiet; requests keep flowing over the one that stays.
+      for (let round = 0; round < 3; round += 1) {
+        await world.settle(new Promise<void>((resolve) => a.runtime.setTimer(1_000, resolve)));
+        await world.settle(Promise.all([a.request(b.address, 'echo', bytes('a')), b.request(a.address, 'echo', bytes('b'))]));
+      }
+      assert.equal(a.openConnections, 1);
+      assert.equal(b.openConnections, 1);
+      assert.equal(helloCount(a), 2, 'no connection dialled again');
+      assert.equal(helloCount(b), 2);
+    }),
+  );
+
+  it(
     'fails an unknown route with UnknownRouteError and keeps the connection',
     testTimeout,
     inWorld(factory, async (world) => {

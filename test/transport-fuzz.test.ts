@@ -339,10 +339,10 @@ describe('a live node over real TCP under hostile input', () => {
   }
 
   before(async () => {
-    server = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64 });
+    server = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64, discovery: { enabled: false } });
     server.route('echo', (_overlay, payload) => payload);
     await server.spawn();
-    client = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64 });
+    client = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64, discovery: { enabled: false } });
     await client.spawn();
     identity = createIdentity(runtime.random);
   });

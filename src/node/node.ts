@@ -167,6 +167,11 @@ export class ButterNode {
     return this.listener.address;
   }
 
+  /** Connections open now, in either direction (one per peer, briefly two when both dialled at once). */
+  get openConnections(): number {
+    return this.pool?.size ?? 0;
+  }
+
   get overlay(): Overlay {
     if (!this.overlayInstance) throw new NodeStoppedError('the node has not been spawned');
     return this.overlayInstance;

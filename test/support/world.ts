@@ -28,7 +28,8 @@ function worldOn(kind: 'real' | 'sim', seed: number): World {
   return {
     kind,
     async createNode(options = {}) {
-      nextOptions = options; // read by the recipe before addNode's first await
+      // Transport tests see only their own traffic: no multicast discovery unless a test asks for it.
+      nextOptions = { discovery: { enabled: false }, ...options }; // read by the recipe before addNode's first await
       const node = await network.addNode();
       created.push(node);
       return node;
