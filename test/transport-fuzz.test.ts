@@ -123,6 +123,21 @@ describe('FrameDecoder under random input', () => {
     );
   });
 
+  it('bounds the first frame (the handshake) more tightly than the rest', () => {
+    const maxFirstFrameBytes = 64;
+    fc.assert(
+      fc.property(fc.integer({ min: maxFirstFrameBytes + 1, max: maxFrameBytes - 2 * maxFirstFrameBytes }), cutsArbitrary, (length, cuts) => {
+        const refusing = new FrameDecoder(maxFrameBytes, maxFirstFrameBytes);
+        const result = feed(refusing, chunked(concat([lengthPrefix(length), new Uint8Array(8)]), cuts));
+        assert.ok(result.error instanceof ProtocolError, String(result.error));
+        const accepting = new FrameDecoder(maxFrameBytes, maxFirstFrameBytes);
+        const frames = concat([encodeFrame(new Uint8Array(maxFirstFrameBytes)), encodeFrame(new Uint8Array(length))]);
+        assert.deepEqual(feed(accepting, chunked(frames, cuts)).bodies.map((body) => body.length), [maxFirstFrameBytes, length]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('throws nothing but ProtocolError on random bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 4096 }), cutsArbitrary, (data, cuts) => {
@@ -369,7 +384,9 @@ describe('a live node over real TCP under hostile input', () => {
       fc.asyncProperty(
         fc.oneof(fc.constant(0), fc.integer({ min: 1024 * 1024 + 1025, max: 0xffffffff })),
         fc.boolean(),
-        async (length, helloFirst) => {
+        async (drawnLength, helloFirst) => {
+          // Before its HELLO a peer may not even announce a frame above 1 KiB.
+          const length = helloFirst || drawnLength === 0 ? drawnLength : 1025 + (drawnLength % (1024 * 1024));
           await withRawPeer(async (peer) => {
             if (helloFirst) peer.send(helloFrame(identity));
             peer.send(concat([lengthPrefix(length), new Uint8Array(16)]));

@@ -8,7 +8,7 @@ import {
   TimeoutError,
 } from '../errors.js';
 import type { Address, Runtime, Stream, TimerHandle } from '../runtime/types.js';
-import { decodeEnvelope, EnvelopeError, encodeEnvelopeFrame, maxErrorMessageLength, type Envelope, type HelloMessage } from './envelope.js';
+import { decodeEnvelope, EnvelopeError, encodeEnvelopeFrame, maxErrorMessageLength, maxHelloFrameBytes, type Envelope, type HelloMessage } from './envelope.js';
 import { FrameDecoder } from './frames.js';
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
@@ -72,7 +72,7 @@ export class Connection {
     private readonly options: TransportOptions,
     private readonly traffic: TrafficCounters,
   ) {
-    this.decoder = new FrameDecoder(options.maxFrameBytes);
+    this.decoder = new FrameDecoder(options.maxFrameBytes, maxHelloFrameBytes);
     this.lastActivityAt = runtime.now();
     this.ready = new Promise<RemoteHello>((resolve, reject) => {
       this.settleReady = { resolve, reject };

@@ -14,6 +14,8 @@ export const FrameKind = { hello: 0, request: 1, response: 2, error: 3, notify: 
 export const maxRouteLength = 64;
 export const maxErrorMessageLength = 1024;
 export const maxNetworkIdLength = 64;
+/** Bound of the first frame on a stream, the HELLO (a real one takes under 200 bytes). */
+export const maxHelloFrameBytes = 1024;
 export const routePattern = '^[A-Za-z0-9._/:-]{1,64}$';
 
 const NodeId = Type.String({ pattern: '^[0-9a-f]{64}$' });
