@@ -24,7 +24,7 @@ export const diversityExperiment: Experiment = {
     { flag: '--acceptance <probability>', key: 'acceptance', description: 'random acceptance probability where it is on', defaultValue: 0.2, parse: Number },
     {
       flag: '--stored <MB>',
-      key: 'storedMB',
+      key: 'stored',
       description: 'each node already holds a random amount of data, uniform in 0..MB, so free storage differs between equal nodes',
       defaultValue: 0,
       parse: Number,
@@ -55,7 +55,7 @@ export const diversityExperiment: Experiment = {
   },
 
   async setupNode(node: ButterNode, _index: number, params: Params): Promise<void> {
-    const storedMB = params.storedMB as number;
+    const storedMB = params.stored as number;
     if (!(storedMB > 0)) {
       await node.spawn();
       return;
