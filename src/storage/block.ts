@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { InvalidArgumentError } from '../errors.js';
 
 /**
@@ -39,8 +39,11 @@ export interface Block {
 
 const ContentHash = Type.Uint8Array({ minByteLength: hashBytes, maxByteLength: hashBytes });
 
-/** The wire form of a block: a MessagePack map with exactly these fields. */
-export const blockSchema = Type.Object(
+/**
+ * The wire form of a block: a MessagePack map with exactly these fields. Its
+ * static type is `Block` (readonly arrays), so a Block embeds in any message.
+ */
+const blockObjectSchema = Type.Object(
   {
     contentHash: ContentHash,
     part: Type.Integer({ minimum: 0, maximum: maxParts - 1 }),
@@ -51,7 +54,7 @@ export const blockSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export type WireBlock = Static<typeof blockSchema>;
+export const blockSchema = Type.Unsafe<Block>(blockObjectSchema);
 
 /** `<content hash, 64 hex>.<parts, decimal>`: a reader knows every block key from the id alone. */
 export const contentIdPattern = '^[0-9a-f]{64}\\.[1-9][0-9]{0,4}$';
