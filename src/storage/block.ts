@@ -62,7 +62,6 @@ const contentIdRegExp = new RegExp(contentIdPattern);
 
 const leafTag = 0x00;
 const nodeTag = 0x01;
-const paddingHash = new Uint8Array(hashBytes);
 const loneSurrogate = /\p{Cs}/u;
 const textEncoder = new TextEncoder();
 
@@ -158,7 +157,7 @@ export function splitContent(data: Uint8Array, keywords: readonly string[]): { c
     levels[0]!.push(leafHash(part, parts, encodedKeywords, piece));
   }
   for (let level = levels[0]!; level.length > 1; ) {
-    if (level.length % 2 === 1) level.push(paddingHash);
+    if (level.length % 2 === 1) level.push(new Uint8Array(hashBytes)); // the zero padding hash
     const parents: Uint8Array[] = [];
     for (let index = 0; index < level.length; index += 2) parents.push(nodeHash(level[index]!, level[index + 1]!));
     levels.push(parents);

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { NodeStoppedError } from '../errors.js';
 import { silentLogger, type Logger } from '../node/logger.js';
 import { decodeValue, encodeValue } from '../transport/codec.js';
@@ -167,6 +167,8 @@ export async function openDiskBlockStore(directory: string, capacityBytes: numbe
   const logger = options.logger ?? silentLogger;
   const memory = new MemoryBlockStore(capacityBytes);
   await mkdir(directory, { recursive: true });
+  // Loaded on first use: a node without a data directory never loads the native binding.
+  const { open } = await import('lmdb');
   const root = open({ path: directory, compression: false });
   const blocks = root.openDB<Buffer, string>({ name: blocksDatabaseName, encoding: 'binary' });
   const metas = root.openDB<Buffer, string>({ name: metaDatabaseName, encoding: 'binary' });
