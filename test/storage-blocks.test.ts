@@ -74,6 +74,9 @@ describe('blocks: split and join', () => {
     assert.throws(() => joinContent(first.slice(0, 2)), InvalidArgumentError);
     assert.throws(() => joinContent([first[0]!, second[1]!, first[2]!]), InvalidArgumentError);
     assert.throws(() => joinContent([first[0]!, { ...first[1]!, data: flipBit(first[1]!.data, 0) }, first[2]!]), InvalidArgumentError);
+    assert.throws(() => joinContent([first[0]!, { ...first[1]!, keywords: ['forged'] }, first[2]!]), InvalidArgumentError);
+    assert.throws(() => joinContent([first[0]!, { ...first[1]!, data: first[2]!.data }, first[2]!]), InvalidArgumentError);
+    assert.throws(() => joinContent([first[0]!, { ...first[1]!, part: 2 }, first[2]!]), InvalidArgumentError);
   });
 
   it('copies the content: later changes to the caller’s bytes do not reach the blocks', () => {

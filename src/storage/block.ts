@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { InvalidArgumentError } from '../errors.js';
 
@@ -115,24 +115,37 @@ function encodeKeywords(keywords: readonly string[]): Uint8Array {
   return out;
 }
 
+/**
+ * SHA-256 of one buffer. The one-shot `crypto.hash` (Node ≥ 20.12) creates no
+ * Hash object: verification hashes ⌈log2 parts⌉ + 1 times per block, and the
+ * objects and their garbage cost more than the hashing. Older Node 20 falls back.
+ */
+const sha256: (input: Uint8Array) => Uint8Array =
+  typeof oneShotHash === 'function'
+    ? (input) => oneShotHash('sha256', input, 'buffer')
+    : (input) => createHash('sha256').update(input).digest();
+
+const leafHeaderBytes = 9;
+
 /** SHA-256(0x00 ‖ u32 part ‖ u32 parts ‖ keywords ‖ data): data comes last, so its length needs no prefix. */
-function leafHash(part: number, parts: number, encodedKeywords: Uint8Array, data: Uint8Array): Buffer {
-  const prefix = Buffer.allocUnsafe(9 + encodedKeywords.byteLength);
-  prefix[0] = leafTag;
-  prefix.writeUInt32BE(part, 1);
-  prefix.writeUInt32BE(parts, 5);
-  prefix.set(encodedKeywords, 9);
-  return createHash('sha256').update(prefix).update(data).digest();
+function leafHash(part: number, parts: number, encodedKeywords: Uint8Array, data: Uint8Array): Uint8Array {
+  const input = Buffer.allocUnsafe(leafHeaderBytes + encodedKeywords.byteLength + data.byteLength);
+  input[0] = leafTag;
+  input.writeUInt32BE(part, 1);
+  input.writeUInt32BE(parts, 5);
+  input.set(encodedKeywords, leafHeaderBytes);
+  input.set(data, leafHeaderBytes + encodedKeywords.byteLength);
+  return sha256(input);
 }
 
-// One buffer for every inner-node input: hashing is synchronous, and one update call is cheaper than three.
+// One buffer for every inner-node input: hashing is synchronous.
 const nodeInput = Buffer.alloc(1 + 2 * hashBytes);
 nodeInput[0] = nodeTag;
 
-function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
+function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   nodeInput.set(left, 1);
   nodeInput.set(right, 1 + hashBytes);
-  return createHash('sha256').update(nodeInput).digest();
+  return sha256(nodeInput);
 }
 
 function checkKeywords(keywords: readonly string[]): string | undefined {
@@ -147,6 +160,19 @@ function checkKeywords(keywords: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** Every level of the tree, leaves first; each odd level is padded with a zero hash before its parents are made. */
+function merkleLevels(leaves: Uint8Array[]): Uint8Array[][] {
+  const levels = [leaves];
+  for (let level = leaves; level.length > 1; ) {
+    if (level.length % 2 === 1) level.push(new Uint8Array(hashBytes));
+    const parents: Uint8Array[] = [];
+    for (let index = 0; index < level.length; index += 2) parents.push(nodeHash(level[index]!, level[index + 1]!));
+    levels.push(parents);
+    level = parents;
+  }
+  return levels;
+}
+
 /** Cuts `data` into blocks; every block owns a copy of its bytes. Empty content is one empty block. */
 export function splitContent(data: Uint8Array, keywords: readonly string[]): { contentId: string; blocks: Block[] } {
   const keywordProblem = checkKeywords(keywords);
@@ -157,19 +183,13 @@ export function splitContent(data: Uint8Array, keywords: readonly string[]): { c
   const encodedKeywords = encodeKeywords(ownKeywords);
 
   const pieces: Uint8Array[] = [];
-  const levels: Uint8Array[][] = [[]];
+  const leaves: Uint8Array[] = [];
   for (let part = 0; part < parts; part += 1) {
     const piece = new Uint8Array(data.subarray(part * blockSizeBytes, (part + 1) * blockSizeBytes));
     pieces.push(piece);
-    levels[0]!.push(leafHash(part, parts, encodedKeywords, piece));
+    leaves.push(leafHash(part, parts, encodedKeywords, piece));
   }
-  for (let level = levels[0]!; level.length > 1; ) {
-    if (level.length % 2 === 1) level.push(new Uint8Array(hashBytes)); // the zero padding hash
-    const parents: Uint8Array[] = [];
-    for (let index = 0; index < level.length; index += 2) parents.push(nodeHash(level[index]!, level[index + 1]!));
-    levels.push(parents);
-    level = parents;
-  }
+  const levels = merkleLevels(leaves);
   const contentHash = levels[levels.length - 1]![0]!;
 
   const blocks = pieces.map((piece, part): Block => {
@@ -221,8 +241,10 @@ export function verifyBlock(block: Block, expectedContentId?: string): boolean {
 
 /**
  * Reassembles a content from all its blocks (any order, duplicates allowed).
- * Every block is verified; throws InvalidArgumentError when a block is bad,
- * blocks of different contents are mixed, or a part is missing.
+ * Checks every block's limits and rebuilds the whole tree from the blocks'
+ * leaves (n − 1 inner hashes instead of n · log2 n for one proof per block);
+ * throws InvalidArgumentError when blocks of different contents are mixed, a
+ * part is missing, or the blocks do not hash to their content hash.
  */
 export function joinContent(blocks: readonly Block[]): Uint8Array {
   const first = blocks[0];
@@ -230,14 +252,22 @@ export function joinContent(blocks: readonly Block[]): Uint8Array {
   const contentId = contentIdOf(first.contentHash, first.parts);
   const byPart = new Array<Block | undefined>(first.parts);
   for (const block of blocks) {
-    if (!verifyBlock(block, contentId)) throw new InvalidArgumentError(`block ${block.part} does not verify against content ${contentId}`);
+    const problem = blockLimitProblem(block);
+    if (problem) throw new InvalidArgumentError(`block ${block.part} of content ${contentId}: ${problem}`);
+    if (contentIdOf(block.contentHash, block.parts) !== contentId) throw new InvalidArgumentError(`blocks of contents ${contentId} and ${blockKey(block)} cannot be joined`);
     byPart[block.part] = block;
   }
+  const leaves: Uint8Array[] = [];
   let totalBytes = 0;
   for (let part = 0; part < first.parts; part += 1) {
     const block = byPart[part];
     if (!block) throw new InvalidArgumentError(`content ${contentId} is missing part ${part} of ${first.parts}`);
+    leaves.push(leafHash(part, block.parts, encodeKeywords(block.keywords), block.data));
     totalBytes += block.data.byteLength;
+  }
+  const levels = merkleLevels(leaves);
+  if (Buffer.compare(levels[levels.length - 1]![0]!, first.contentHash) !== 0) {
+    throw new InvalidArgumentError(`the blocks do not hash to content ${contentId}`);
   }
   const content = new Uint8Array(totalBytes);
   let offset = 0;
