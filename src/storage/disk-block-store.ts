@@ -51,7 +51,6 @@ function decodeStoredBlock(key: string, bytes: Uint8Array): Block | undefined {
  * and `flush` waits until they are synced. Opening verifies every record.
  */
 class LmdbBlockStore implements DiskBlockStore {
-  private readonly pendingWrites = new Set<Promise<unknown>>();
   private writeError: unknown;
   private closed = false;
 
@@ -122,7 +121,7 @@ class LmdbBlockStore implements DiskBlockStore {
   }
 
   async flush(): Promise<void> {
-    await Promise.allSettled([...this.pendingWrites]);
+    // LMDB's `flushed` resolves once every earlier write is committed and synced.
     await this.root.flushed;
     if (this.writeError !== undefined) {
       const error = this.writeError;
@@ -142,15 +141,11 @@ class LmdbBlockStore implements DiskBlockStore {
     }
   }
 
+  /** A failed write (disk full, I/O error) surfaces at the next flush. */
   private track(write: Promise<unknown>): void {
-    this.pendingWrites.add(write);
-    write.then(
-      () => this.pendingWrites.delete(write),
-      (error: unknown) => {
-        this.pendingWrites.delete(write);
-        this.writeError ??= error;
-      },
-    );
+    write.catch((error: unknown) => {
+      this.writeError ??= error;
+    });
   }
 
   private assertOpen(): void {
