@@ -88,7 +88,7 @@ describe('blocks: split and join', () => {
 
   it('prices a block by its bytes plus a fixed overhead', () => {
     const [block] = splitContent(randomContent(100), ['é']).blocks;
-    assert.equal(blockStorageBytes(block!), 256 + 100 + 32 + 2);
+    assert.equal(blockStorageBytes(block!), 640 + 100 + 32 + 24 + 2);
   });
 });
 

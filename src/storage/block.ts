@@ -19,8 +19,14 @@ export const maxKeywords = 16;
 /** In UTF-16 code units, as JavaScript counts `string.length`. */
 export const maxKeywordLength = 64;
 export const hashBytes = 32;
-/** What a stored block costs beyond its bytes: the objects and index entry holding it, measured roughly. */
-export const blockOverheadBytes = 256;
+/**
+ * What a held block costs beyond its bytes: its index entry, key and objects.
+ * Measured in the memory store at 530–600 bytes of heap per block (20,000
+ * blocks, bench notes in docs/BENCHMARKS.md); rounded up.
+ */
+export const blockOverheadBytes = 640;
+/** A keyword's string and array slot beyond its UTF-8 bytes. */
+export const keywordOverheadBytes = 24;
 
 export interface Block {
   /** 32 bytes: the Merkle root (SHA-256) over the parts' leaf hashes. */
@@ -96,7 +102,7 @@ export function proofLengthOf(parts: number): number {
 /** Bytes a block costs against the node's storage allocation. */
 export function blockStorageBytes(block: Block): number {
   let keywordBytes = 0;
-  for (const keyword of block.keywords) keywordBytes += Buffer.byteLength(keyword);
+  for (const keyword of block.keywords) keywordBytes += keywordOverheadBytes + Buffer.byteLength(keyword);
   return blockOverheadBytes + block.data.byteLength + hashBytes * (1 + block.proof.length) + keywordBytes;
 }
 

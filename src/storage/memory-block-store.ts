@@ -1,30 +1,50 @@
 import { InvalidArgumentError, NodeStoppedError } from '../errors.js';
-import { blockKey, blockStorageBytes, type Block } from './block.js';
+import { blockKey, blockStorageBytes, hashBytes, type Block } from './block.js';
 import { maxBlockMetaBytes, type BlockStore } from './block-store.js';
 
 /**
- * A typed array that shares a larger buffer (a slice of a received frame, a
- * pooled Buffer) would keep that buffer alive; the store keeps its own copy so
- * the bytes it accounts for are the bytes it holds.
+ * A held block: its hashes and bytes in one buffer of its own
+ * (contentHash ‖ proof ‖ data). One allocation instead of one per hash keeps
+ * the per-block overhead small and fixed, and a copy never pins a larger
+ * buffer (a frame the block was decoded from).
  */
-function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
+interface HeldBlock {
+  readonly part: number;
+  readonly parts: number;
+  readonly keywords: readonly string[];
+  readonly proofLength: number;
+  readonly bytes: Uint8Array;
+  /** blockStorageBytes of the block, charged while it is held. */
+  readonly storageBytes: number;
 }
 
-function ownBlock(block: Block): Block {
+function holdBlock(block: Block, storageBytes: number): HeldBlock {
+  const bytes = new Uint8Array(hashBytes * (1 + block.proof.length) + block.data.byteLength);
+  bytes.set(block.contentHash, 0);
+  block.proof.forEach((hash, level) => bytes.set(hash, hashBytes * (1 + level)));
+  bytes.set(block.data, hashBytes * (1 + block.proof.length));
+  const keywords = Object.isFrozen(block.keywords) ? block.keywords : Object.freeze([...block.keywords]);
+  return { part: block.part, parts: block.parts, keywords, proofLength: block.proof.length, bytes, storageBytes };
+}
+
+/** Views into the held buffer: no copy. */
+function viewBlock(held: HeldBlock): Block {
+  const { bytes, proofLength } = held;
+  const proof: Uint8Array[] = [];
+  for (let level = 0; level < proofLength; level += 1) proof.push(bytes.subarray(hashBytes * (1 + level), hashBytes * (2 + level)));
   return {
-    contentHash: ownBytes(block.contentHash),
-    part: block.part,
-    parts: block.parts,
-    keywords: Object.isFrozen(block.keywords) ? block.keywords : Object.freeze([...block.keywords]),
-    proof: block.proof.map(ownBytes),
-    data: ownBytes(block.data),
+    contentHash: bytes.subarray(0, hashBytes),
+    part: held.part,
+    parts: held.parts,
+    keywords: held.keywords,
+    proof,
+    data: bytes.subarray(hashBytes * (1 + proofLength)),
   };
 }
 
 /** The default store: blocks in a Map, bounded by the node's storage allocation. */
 export class MemoryBlockStore implements BlockStore {
-  private readonly blocks = new Map<string, Block>();
+  private readonly blocks = new Map<string, HeldBlock>();
   private readonly metas = new Map<string, Uint8Array>();
   private used = 0;
   private closed = false;
@@ -50,7 +70,8 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   get(key: string): Block | undefined {
-    return this.blocks.get(key);
+    const held = this.blocks.get(key);
+    return held && viewBlock(held);
   }
 
   put(block: Block): boolean {
@@ -59,17 +80,17 @@ export class MemoryBlockStore implements BlockStore {
     if (this.blocks.has(key)) return true;
     const cost = blockStorageBytes(block);
     if (this.used + cost > this.capacityBytes) return false;
-    this.blocks.set(key, ownBlock(block));
+    this.blocks.set(key, holdBlock(block, cost));
     this.used += cost;
     return true;
   }
 
   delete(key: string): boolean {
     this.assertOpen();
-    const block = this.blocks.get(key);
-    if (!block) return false;
+    const held = this.blocks.get(key);
+    if (!held) return false;
     this.blocks.delete(key);
-    this.used -= blockStorageBytes(block) + (this.metas.get(key)?.byteLength ?? 0);
+    this.used -= held.storageBytes + (this.metas.get(key)?.byteLength ?? 0);
     this.metas.delete(key);
     return true;
   }
