@@ -22,7 +22,7 @@ const benchmarks: Benchmark[] = [
   { name: 'transport', script: 'transport.js', nodeFlags: [] },
   // global.gc() is needed to measure what stays alive, not what awaits collection.
   { name: 'idle-memory', script: 'idle-memory.js', nodeFlags: ['--expose-gc'] },
-  { name: 'storage-blocks', script: 'storage-blocks.js', nodeFlags: [] },
+  { name: 'storage-blocks', script: 'storage-blocks.js', nodeFlags: ['--expose-gc'] },
 ];
 
 const benchDirectory = path.dirname(fileURLToPath(import.meta.url)); // dist/bench

@@ -4,7 +4,10 @@
  * many blocks per second the memory and LMDB stores put and get, and how fast
  * a disk store reopens (loading and re-verifying every record).
  *
- *   node dist/bench/storage-blocks.js [--seconds 2] [--rounds 3] [--blocks 20000] [--dir /tmp]
+ * It also measures what a held block really costs in memory (heap and buffers
+ * per block, after a full collection) against what the store charges for it.
+ *
+ *   node --expose-gc dist/bench/storage-blocks.js [--seconds 2] [--rounds 3] [--blocks 20000] [--dir /tmp]
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -97,6 +100,24 @@ async function measureStore(name: string, store: BlockStore) {
   return { name, put, get };
 }
 
+const gc = globalThis.gc;
+if (!gc) throw new Error('run with node --expose-gc');
+
+/** Heap and array-buffer bytes per block held by a fresh memory store, and what the store charges. */
+const measureHeldBytes = (): { actual: number; charged: number } => {
+  gc();
+  gc();
+  const before = process.memoryUsage();
+  const store = createMemoryBlockStore(capacityBytes);
+  for (const block of storeBlocks) store.put(block);
+  gc();
+  gc();
+  const after = process.memoryUsage();
+  const actual = (after.heapUsed - before.heapUsed + after.arrayBuffers - before.arrayBuffers) / store.size;
+  return { actual, charged: store.usedBytes() / store.size };
+};
+const heldBytes = measureHeldBytes();
+
 const memoryResult = await measureStore('memory store', createMemoryBlockStore(capacityBytes));
 const scratch = await mkdtemp(join(parentDirectory, 'butter-bench-blocks-'));
 let diskResult;
@@ -135,8 +156,15 @@ await report({
       get: thousands(result.get),
     })),
     { subject: 'disk store reopen (load + verify)', 'put (wall, incl. flush)': '', get: `${thousands(reopenBlocksPerSecond)} blocks` },
+    { subject: 'memory per held block: measured / charged', 'put (wall, incl. flush)': `${round(heldBytes.actual)} B / ${round(heldBytes.charged)} B` },
   ],
   targets: [
+    {
+      name: 'the store never charges less than a held block really costs',
+      target: `charged ≥ measured`,
+      actual: `${round(heldBytes.charged)} B ≥ ${round(heldBytes.actual)} B`,
+      met: heldBytes.charged >= heldBytes.actual,
+    },
     { name: 'split 1 MiB faster than a gigabit link delivers it', target: '≥ 125 MB/s', actual: megabytes(split), met: split >= gigabitBytesPerSecond },
     { name: 'verify every block faster than a gigabit link delivers them', target: '≥ 125 MB/s', actual: megabytes(verify), met: verify >= gigabitBytesPerSecond },
     {
@@ -158,5 +186,6 @@ await report({
     memoryStore: memoryResult,
     diskStore: diskResult,
     diskReopenBlocksPerSecond: reopenBlocksPerSecond,
+    heldBytesPerBlock: heldBytes,
   },
 });
