@@ -19,7 +19,8 @@ interface HeldBlock {
 }
 
 function holdBlock(block: Block, storageBytes: number): HeldBlock {
-  const bytes = new Uint8Array(hashBytes * (1 + block.proof.length) + block.data.byteLength);
+  // Never from Node's shared pool (a pooled slice would pin 8 KiB), and not zero-filled: every byte is set below.
+  const bytes = Buffer.allocUnsafeSlow(hashBytes * (1 + block.proof.length) + block.data.byteLength);
   bytes.set(block.contentHash, 0);
   block.proof.forEach((hash, level) => bytes.set(hash, hashBytes * (1 + level)));
   bytes.set(block.data, hashBytes * (1 + block.proof.length));
