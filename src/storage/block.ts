@@ -21,8 +21,8 @@ export const maxKeywordLength = 64;
 export const hashBytes = 32;
 /**
  * What a held block costs beyond its bytes: its index entry, key and objects.
- * Measured in the memory store at 530–600 bytes of heap per block (20,000
- * blocks, bench notes in docs/BENCHMARKS.md); rounded up.
+ * Measured in the memory store at 530–600 bytes of heap per block
+ * (bench/storage-blocks.ts checks it); rounded up.
  */
 export const blockOverheadBytes = 640;
 /** A keyword's string and array slot beyond its UTF-8 bytes. */
