@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { open } from 'lmdb';
 import { InvalidArgumentError, NodeStoppedError } from '../src/errors.js';
 import { SeededRandom } from '../src/runtime/sim/index.js';
-import { blockKey, blockSizeBytes, blockStorageBytes, splitContent, type Block } from '../src/storage/block.js';
+import { blockKey, blockKeyOf, blockSizeBytes, blockStorageBytes, joinContent, splitContent, type Block } from '../src/storage/block.js';
 import { blockStoreDirectory, createMemoryBlockStore, maxBlockMetaBytes, openDiskBlockStore, type BlockStore } from '../src/storage/block-store.js';
 import { blocksDatabaseName, metaDatabaseName } from '../src/storage/disk-block-store.js';
 import { encodeValue } from '../src/transport/codec.js';
@@ -149,6 +151,44 @@ describe('disk block store across restarts', () => {
     for (const block of blocks.slice(0, 4)) assertSameBlock(reopened.get(blockKey(block)), block);
     assert.equal(reopened.has(blockKey(blocks[4]!)), false);
     assert.deepEqual(reopened.getMeta(blockKey(blocks[1]!)), Uint8Array.of(9, 9));
+    await reopened.close();
+  });
+
+  it('what was flushed survives the process being killed without closing', { timeout: 30_000 }, async () => {
+    const directory = freshDirectory();
+    const storeModule = new URL('../src/storage/block-store.js', import.meta.url).href;
+    const blockModule = new URL('../src/storage/block.js', import.meta.url).href;
+    // The child writes a known content, flushes, says so, and waits to be killed.
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { openDiskBlockStore } from ${JSON.stringify(storeModule)};
+         import { splitContent, blockKey } from ${JSON.stringify(blockModule)};
+         const store = await openDiskBlockStore(${JSON.stringify(directory)}, 1 << 20);
+         const { blocks } = splitContent(new Uint8Array(3 * 4096).fill(7), ['killed']);
+         for (const block of blocks) store.put(block);
+         store.setMeta(blockKey(blocks[0]), Uint8Array.of(4, 2));
+         await store.flush();
+         process.stdout.write('flushed');
+         setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = once(child, 'exit');
+    try {
+      const said = await Promise.race([once(child.stdout, 'data').then(([chunk]) => String(chunk)), exited.then(([code]) => `exited with ${code}`)]);
+      assert.equal(said, 'flushed');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const { contentId, blocks } = splitContent(new Uint8Array(3 * 4096).fill(7), ['killed']);
+    const reopened = await openDiskBlockStore(directory, 1 << 20);
+    assert.deepEqual(reopened.openReport, { loadedBlocks: 3, loadedMetas: 1, droppedCorrupt: 0, droppedOverCapacity: 0 });
+    assert.deepEqual(joinContent(blocks.map((block) => reopened.get(blockKey(block))!)), new Uint8Array(3 * 4096).fill(7));
+    assert.deepEqual(reopened.getMeta(blockKeyOf(contentId, 0)), Uint8Array.of(4, 2));
     await reopened.close();
   });
 
