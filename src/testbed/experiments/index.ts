@@ -1,5 +1,7 @@
 import type { Experiment } from '../experiment.js';
+import { churnExperiment } from './churn.js';
 import { discoveryExperiment } from './discovery.js';
+import { heartbeatExperiment } from './heartbeat.js';
 
 /** Every experiment `butter testbed` offers; add one here and it gets the whole runner. */
-export const experiments: Experiment[] = [discoveryExperiment];
+export const experiments: Experiment[] = [discoveryExperiment, churnExperiment, heartbeatExperiment];
