@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { open } from 'lmdb';
 import { InvalidArgumentError, NodeStoppedError } from '../src/errors.js';
 import { SeededRandom } from '../src/runtime/sim/index.js';
@@ -237,5 +238,42 @@ describe('disk block store across restarts', () => {
     assert.equal(smaller.size, 2);
     assert.ok(smaller.usedBytes() <= smaller.capacityBytes);
     await smaller.close();
+  });
+});
+
+describe('disk block store against the memory store', () => {
+  // A pool of small blocks of different contents; operations pick from it by index.
+  const pool = Array.from({ length: 8 }, (_, index) => splitContent(random.bytes(100 + index), [`pool${index}`]).blocks[0]!);
+  const operation = fc.oneof(
+    fc.record({ kind: fc.constant('put' as const), index: fc.nat(pool.length - 1) }),
+    fc.record({ kind: fc.constant('delete' as const), index: fc.nat(pool.length - 1) }),
+    fc.record({ kind: fc.constant('meta' as const), index: fc.nat(pool.length - 1), length: fc.nat(300) }),
+  );
+
+  it('any sequence of puts, deletes and metadata gives the same answers, and the same contents after a reopen', { timeout: 60_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(operation, { maxLength: 30 }), fc.integer({ min: 0, max: 5000 }), async (operations, capacityBytes) => {
+        const directory = freshDirectory();
+        const memory = createMemoryBlockStore(capacityBytes);
+        const disk = await openDiskBlockStore(directory, capacityBytes);
+        for (const step of operations) {
+          const block = pool[step.index]!;
+          const key = blockKey(block);
+          if (step.kind === 'put') assert.equal(disk.put(block), memory.put(block));
+          else if (step.kind === 'delete') assert.equal(disk.delete(key), memory.delete(key));
+          else if (memory.has(key)) assert.equal(disk.setMeta(key, new Uint8Array(step.length).fill(step.length & 0xff)), memory.setMeta(key, new Uint8Array(step.length).fill(step.length & 0xff)));
+          assert.equal(disk.usedBytes(), memory.usedBytes());
+          assert.ok(memory.usedBytes() <= capacityBytes);
+        }
+        await disk.close();
+        const reopened = await openDiskBlockStore(directory, capacityBytes);
+        assert.deepEqual([...reopened.keys()].sort(), [...memory.keys()].sort());
+        assert.equal(reopened.usedBytes(), memory.usedBytes());
+        for (const key of memory.keys()) assert.deepEqual(reopened.getMeta(key), memory.getMeta(key));
+        await reopened.close();
+        await rm(directory, { recursive: true, force: true });
+      }),
+      { numRuns: 40, seed: 11 },
+    );
   });
 });
