@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { open } from 'lmdb';
 import { InvalidArgumentError, NodeStoppedError } from '../src/errors.js';
+import { silentLogger } from '../src/node/logger.js';
 import { SeededRandom } from '../src/runtime/sim/index.js';
 import { blockKey, blockKeyOf, blockSizeBytes, blockStorageBytes, joinContent, splitContent, type Block } from '../src/storage/block.js';
 import { blockStoreDirectory, createMemoryBlockStore, maxBlockMetaBytes, openDiskBlockStore, type BlockStore } from '../src/storage/block-store.js';
@@ -214,8 +215,11 @@ describe('disk block store across restarts', () => {
     await rawMetas.put('orphan/0', Buffer.from([1]));
     await raw.close();
 
-    const reopened = await openDiskBlockStore(directory, 1 << 20);
+    const warnings: object[] = [];
+    const logger = { ...silentLogger, warn: (context: object) => void warnings.push(context) };
+    const reopened = await openDiskBlockStore(directory, 1 << 20, { logger });
     assert.deepEqual(reopened.openReport, { loadedBlocks: 1, loadedMetas: 1, droppedCorrupt: 4, droppedOverCapacity: 0 });
+    assert.deepEqual(warnings, [{ directory, dropped: 4 }]);
     assert.deepEqual([...reopened.keys()], [blockKey(good!)]);
     assert.deepEqual(reopened.getMeta(blockKey(good!)), Uint8Array.of(1));
     assert.equal(reopened.usedBytes(), blockStorageBytes(good!) + 1);

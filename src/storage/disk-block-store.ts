@@ -165,16 +165,29 @@ export async function openDiskBlockStore(directory: string, capacityBytes: numbe
   // Loaded on first use: a node without a data directory never loads the native binding.
   const { open } = await import('lmdb');
   const root = open({ path: directory, compression: false });
-  const blocks = root.openDB<Buffer, string>({ name: blocksDatabaseName, encoding: 'binary' });
-  const metas = root.openDB<Buffer, string>({ name: metaDatabaseName, encoding: 'binary' });
+  try {
+    const blocks = root.openDB<Buffer, string>({ name: blocksDatabaseName, encoding: 'binary' });
+    const metas = root.openDB<Buffer, string>({ name: metaDatabaseName, encoding: 'binary' });
+    const report = await loadRecords(memory, blocks, metas);
+    if (report.droppedCorrupt > 0) logger.warn({ directory, dropped: report.droppedCorrupt }, 'dropped corrupt block records');
+    if (report.droppedOverCapacity > 0) {
+      logger.warn({ directory, dropped: report.droppedOverCapacity, capacityBytes }, 'dropped blocks beyond the storage allocation');
+    }
+    return new LmdbBlockStore(directory, memory, root, blocks, metas, report);
+  } catch (error) {
+    await root.close();
+    throw error;
+  }
+}
+
+/** Loads every valid record into `memory` and deletes the rest from disk. */
+async function loadRecords(memory: MemoryBlockStore, blocks: Database<Buffer, string>, metas: Database<Buffer, string>): Promise<DiskOpenReport> {
   const report: DiskOpenReport = { loadedBlocks: 0, loadedMetas: 0, droppedCorrupt: 0, droppedOverCapacity: 0 };
   const removals: Promise<unknown>[] = [];
-
   for (const { key, value } of blocks.getRange()) {
     const block = typeof key === 'string' ? decodeStoredBlock(key, value) : undefined;
     if (!block) {
       report.droppedCorrupt += 1;
-      logger.warn({ directory, key }, 'dropping a corrupt block record');
       removals.push(blocks.remove(key));
     } else if (!memory.put(block)) {
       report.droppedOverCapacity += 1;
@@ -188,9 +201,6 @@ export async function openDiskBlockStore(directory: string, capacityBytes: numbe
     if (kept) report.loadedMetas += 1;
     else removals.push(metas.remove(key));
   }
-  if (report.droppedOverCapacity > 0) {
-    logger.warn({ directory, dropped: report.droppedOverCapacity, capacityBytes }, 'dropping blocks beyond the storage allocation');
-  }
   await Promise.all(removals);
-  return new LmdbBlockStore(directory, memory, root, blocks, metas, report);
+  return report;
 }
