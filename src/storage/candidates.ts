@@ -6,6 +6,8 @@ export interface Candidate {
   readonly id: string;
   readonly address: Address;
   readonly host?: KnownHost;
+  /** Heard from within the failure timeout (a fellow group member): an offer will not be lost on a dead host. */
+  readonly live?: boolean;
 }
 
 /** An hour of uptime counts as fully long-lived. */
@@ -15,7 +17,8 @@ const longLivedMs = 3_600_000;
  * Orders candidates for a recruitment: hosts with too little free storage (by
  * their cached quality) are left out; the rest are scored on uptime, free
  * storage and a zone not yet used by the group, with a random share so that
- * replicas spread instead of piling on the single best host. Hosts without a
+ * replicas spread instead of piling on the single best host. Hosts heard from
+ * moments ago rank first: under churn, an offer to a dead host costs a timeout. Hosts without a
  * cached quality are usable with a neutral score.
  */
 export function rankCandidates(candidates: readonly Candidate[], neededBytes: number, groupZones: ReadonlySet<string>, random: Random): Candidate[] {
@@ -24,6 +27,7 @@ export function rankCandidates(candidates: readonly Candidate[], neededBytes: nu
     const quality = candidate.host?.quality;
     if (quality && quality.availableStorageBytes < neededBytes) continue;
     let score = random.float();
+    if (candidate.live) score += 2;
     if (quality) {
       score += Math.min(1, quality.uptimeMs / longLivedMs);
       score += Math.min(1, quality.availableStorageBytes / (neededBytes * 1024));

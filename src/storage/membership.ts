@@ -194,7 +194,7 @@ export class GroupMembership {
    * with `view` as the members it was told about (e.g. by the recruiting leader).
    */
   join(key: string, replicas: number, view: readonly MemberRecord[], nowMs: number): void {
-    const settleMs = view.length > 0 ? this.options.heartbeatIntervalMs : 0;
+    const settleMs = view.length > 0 ? this.options.heartbeatIntervalMs / 4 : 0;
     let group = this.groups.get(key);
     if (!group) {
       // A fresh incarnation: any tombstone of an earlier membership of this group stays buried.
@@ -310,6 +310,20 @@ export class GroupMembership {
       })),
       };
     });
+  }
+
+  /** Peers heard from (about any group) within the failure timeout: alive as far as this node can tell. */
+  recentlyHeard(nowMs: number): MemberRecord[] {
+    const heard = new Map<string, MemberRecord>();
+    for (const group of this.groups.values()) {
+      for (const member of group.members.values()) {
+        if (member.id === this.selfId || member.status !== memberStatus.alive || !member.address || heard.has(member.id)) continue;
+        if (nowMs < member.heardAtMs + this.options.failureTimeoutMs) {
+          heard.set(member.id, { id: member.id, host: member.address.host, port: member.address.port, incarnation: member.incarnation });
+        }
+      }
+    }
+    return [...heard.values()];
   }
 
   /** Everything to persist about a group (its view), so a restarted node can rejoin. */

@@ -45,7 +45,7 @@ export interface StoreOptions {
   durable?: boolean;
 }
 
-const defaultOfferTimeoutMs = 1_000;
+const defaultOfferTimeoutMs = 500;
 const defaultMaxOfferAttempts = 12;
 const defaultDurableTimeoutMs = 30_000;
 const defaultMaxWalkVisits = 10_000;
@@ -59,6 +59,8 @@ const maxUnreachable = 1024;
 const announceDelayMs = 200;
 /** Blocks placed or handed over at once by one store or leave. */
 const placementConcurrency = 8;
+/** Hosts asked for more hosts when a recruitment runs out of candidates. */
+const refillFanout = 3;
 
 type DurableWaiter = { key: string; replicas: number; resolve: () => void };
 
@@ -330,6 +332,7 @@ export class StorageOverlay implements Overlay {
         }
       };
       await Promise.all(Array.from({ length: Math.min(needed, candidates.length) }, worker));
+      if (needed > 0 && candidates.length === 0) await this.refillContacts(key.slice(0, key.indexOf('/')));
       this.persist(key);
     }
     this.membership.recruitmentDone(key, this.node.runtime.now(), needed > 0 ? this.membershipOptions.recruitRetryMs : 0);
@@ -350,10 +353,44 @@ export class StorageOverlay implements Overlay {
     }
   }
 
+  /** Up to `count` hosts to tell a peer about: hosts heard from moments ago first, then a random share of the rest. */
+  private sampleHosts(excludeId: string, count: number): Array<{ id: string; host: string; port: number }> {
+    const pool = this.candidatePool().filter((candidate) => candidate.id !== excludeId);
+    const random = this.node.runtime.random;
+    for (let index = pool.length - 1; index > 0; index -= 1) {
+      const other = random.int(index + 1);
+      [pool[index], pool[other]] = [pool[other] as Candidate, pool[index] as Candidate];
+    }
+    pool.sort((a, b) => Number(b.live === true) - Number(a.live === true));
+    return pool.slice(0, count).map((candidate) => ({ id: candidate.id, host: candidate.address.host, port: candidate.address.port }));
+  }
+
+  /**
+   * Recruitment ran out of candidates: ask a few reachable hosts whom they
+   * know (the walk route's host list) and keep the answers as contacts.
+   */
+  private async refillContacts(contentId: string): Promise<void> {
+    const now = this.node.runtime.now();
+    const askable = this.candidatePool().filter((candidate) => !((this.unreachableUntil.get(candidate.id) ?? 0) > now));
+    const asked = askable.sort((a, b) => Number(b.live === true) - Number(a.live === true)).slice(0, refillFanout);
+    await Promise.all(
+      asked.map(async (candidate) => {
+        const payload = walkCodec.encode({ contentId });
+        const reply = walkReplyCodec.decode(await this.node.request(candidate.address, routes.walk, payload, { timeoutMs: this.offerTimeoutMs }));
+        for (const host of reply.hosts) if (host.id !== this.node.id && !this.contacts.has(host.id)) this.rememberContact(host.id, { host: host.host, port: host.port });
+      }).map((request) => request.catch(() => undefined)),
+    );
+  }
+
   private candidatePool(): Candidate[] {
     const pool = new Map<string, Candidate>();
     for (const host of this.node.knownHosts.list()) pool.set(host.id, { id: host.id, address: host.address, host });
     for (const [id, address] of this.contacts) if (!pool.has(id)) pool.set(id, { id, address });
+    if (this.membershipInstance) {
+      for (const peer of this.membership.recentlyHeard(this.node.runtime.now())) {
+        pool.set(peer.id, { ...pool.get(peer.id), id: peer.id, address: { host: peer.host, port: peer.port }, live: true });
+      }
+    }
     return [...pool.values()];
   }
 
@@ -448,7 +485,10 @@ export class StorageOverlay implements Overlay {
 
   private addContact(context: RequestContext): void {
     const { id, address } = context.peer;
-    if (!address) return;
+    if (address) this.rememberContact(id, address);
+  }
+
+  private rememberContact(id: string, address: Address): void {
     this.contacts.delete(id);
     this.contacts.set(id, address);
     this.unreachableUntil.delete(id);
@@ -460,6 +500,7 @@ export class StorageOverlay implements Overlay {
   private onHeartbeat(payload: Uint8Array, context: RequestContext): Uint8Array {
     const message = heartbeatCodec.decode(payload);
     if (!this.membershipInstance || this.leaving) return new Uint8Array(0);
+    this.addContact(context);
     const now = this.node.runtime.now();
     const outcome = this.membership.receiveHeartbeat(context.peer.id, context.peer.address, message, now);
     for (const key of outcome.shedFrom) this.dropBlock(key);
@@ -509,10 +550,7 @@ export class StorageOverlay implements Overlay {
     if (parsed && this.storeInstance) {
       for (let part = 0; part < parsed.parts && parts.length < 4096; part += 1) if (this.storeInstance.has(blockKeyOf(contentId, part))) parts.push(part);
     }
-    const hosts = this.candidatePool()
-      .filter((candidate) => candidate.id !== context.peer.id)
-      .slice(0, maxWalkHosts)
-      .map((candidate) => ({ id: candidate.id, host: candidate.address.host, port: candidate.address.port }));
+    const hosts = this.sampleHosts(context.peer.id, maxWalkHosts);
     return walkReplyCodec.encode({ parts, hosts });
   }
 
