@@ -361,7 +361,8 @@ export class GroupMembership {
         if (index === -1) continue;
         const named = message.members[index] as HostEntry;
         if (named.id === this.selfId) {
-          if (this.answerClaimAboutSelf(group, senderId, incarnation, status, nowMs)) outcome.shedFrom.push(group.key);
+          const othersAlive = entry.view.filter(([other, , otherStatus]) => other !== index && otherStatus === memberStatus.alive).length;
+          if (this.answerClaimAboutSelf(group, senderId, incarnation, status, othersAlive, nowMs)) outcome.shedFrom.push(group.key);
           continue;
         }
         this.applyVouched(group, named, incarnation, status, nowMs);
@@ -375,6 +376,7 @@ export class GroupMembership {
     const recruitments: Recruitment[] = [];
     const sheddings: Shedding[] = [];
     for (const group of this.groups.values()) {
+      this.decayQueries(group, nowMs);
       this.detectFailures(group, nowMs);
       this.decide(group, nowMs, recruitments, sheddings);
     }
@@ -480,9 +482,17 @@ export class GroupMembership {
   }
 
   /** Returns true when this node was shed (told it left by a higher member); refutes a suspicion otherwise. */
-  private answerClaimAboutSelf(group: Group, senderId: string, incarnation: number, status: MemberStatus, nowMs: number): boolean {
+  private answerClaimAboutSelf(
+    group: Group,
+    senderId: string,
+    incarnation: number,
+    status: MemberStatus,
+    othersAlive: number,
+    nowMs: number,
+  ): boolean {
     if (status === memberStatus.alive || incarnation < this.incarnationValue) return false;
-    if (status === memberStatus.left && senderId > this.selfId && this.aliveCount(group) > this.target(group)) {
+    // Shed by a higher member whose own view keeps at least the target without this node: obey.
+    if (status === memberStatus.left && senderId > this.selfId && othersAlive >= this.target(group)) {
       this.depart(group.key, nowMs);
       return true;
     }

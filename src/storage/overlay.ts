@@ -59,6 +59,7 @@ const maxUnreachable = 1024;
 const announceDelayMs = 200;
 /** Blocks placed or handed over at once by one store or leave. */
 const placementConcurrency = 8;
+const closePollMs = 100;
 /** Hosts asked for more hosts when a recruitment runs out of candidates. */
 const refillFanout = 3;
 
@@ -100,6 +101,7 @@ export class StorageOverlay implements Overlay {
   private timerAtMs = Number.POSITIVE_INFINITY;
   private leaving = false;
   private disposed = false;
+  private closing: Promise<void> | undefined;
   private readonly contacts = new Map<string, Address>();
   private readonly unreachableUntil = new Map<string, number>();
   private readonly durableWaiters = new Set<DurableWaiter>();
@@ -167,7 +169,8 @@ export class StorageOverlay implements Overlay {
     for (const key of keys) this.membership.depart(key, now);
     await Promise.all(this.sendHeartbeats(this.membership.poll(now).heartbeats));
     this.dispose();
-    await this.blocks.close();
+    this.closing = this.blocks.close();
+    await this.closing;
   }
 
   /** Stores `data`; returns its content id. Durable: resolves once `replicas` members hold every block. */
@@ -407,13 +410,12 @@ export class StorageOverlay implements Overlay {
 
   // ---- timer and sending ---------------------------------------------------
 
-  /** Runs the core now (when `immediately`) or arms the timer for its next deadline. */
+  /** Polls the core now (when `immediately`, or when no timer is armed); otherwise the armed timer will. */
   private schedule(immediately = false): void {
     if (this.disposed || !this.membershipInstance) return;
     const now = this.node.runtime.now();
-    const at = immediately ? now : this.timerAtMs;
-    if (!immediately && Number.isFinite(at) && this.timer) return;
-    this.arm(at, now);
+    if (!immediately && this.timer) return; // the armed timer polls the core, which reports its next deadline
+    this.arm(now, now);
   }
 
   private arm(atMs: number, nowMs: number): void {
@@ -450,7 +452,16 @@ export class StorageOverlay implements Overlay {
     this.disposed = true;
     this.timer?.cancel();
     this.timer = undefined;
-    if (!this.leaving) void this.storeInstance?.close().catch(() => undefined);
+    if (!this.leaving) this.closing = this.storeInstance?.close().catch(() => undefined);
+  }
+
+  /**
+   * Resolves once the block store is closed: after a graceful leave, or after
+   * the node stopped without one (noticed at the next maintenance deadline).
+   */
+  async whenClosed(): Promise<void> {
+    while (!this.closing && this.storeInstance) await new Promise<void>((resolve) => this.node.runtime.setTimer(closePollMs, resolve));
+    await this.closing;
   }
 
   private announce(): void {
