@@ -8,7 +8,7 @@
  *
  * All on the simulator (virtual time, seeded), through the testbed's `churn` experiment.
  *
- *   node dist/bench/storage-retention.js [--seeds 5] [--only a|b|c]
+ *   node dist/bench/storage-retention.js [--seeds 5] [--only abc] [--traffic-nodes 8]
  */
 import { createNode } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
@@ -103,7 +103,7 @@ const rows: Array<Record<string, string>> = [];
 const targets: TargetCheck[] = [];
 const metrics: Record<string, unknown> = { seeds };
 
-if (!only || only === 'a') {
+if (!only || only.includes('a')) {
   const original: Record<string, number> = { '1/50': 74.8, '1/100': 88.4, '1/1000': 98.4 };
   const table: RetentionRow[] = [];
   for (const [label, chance] of [
@@ -128,7 +128,7 @@ if (!only || only === 'a') {
   metrics.churnTable = table;
 }
 
-if (!only || only === 'b') {
+if (!only || only.includes('b')) {
   const original: Record<number, number> = { 10: 58, 5: 60, 2: 72, 1: 74 };
   const table: RetentionRow[] = [];
   for (const seconds of [10, 5, 2, 1]) {
@@ -153,8 +153,8 @@ if (!only || only === 'b') {
   metrics.heartbeatSweep = table;
 }
 
-if (!only || only === 'c') {
-  const nodeCount = 12;
+if (!only || only.includes('c')) {
+  const nodeCount = numberOption(args, 'traffic-nodes', 8);
   const one = await steadyTraffic(nodeCount, 1);
   const thousand = await steadyTraffic(nodeCount, 1000);
   console.error(`steady traffic: 1 block/node ${one}, 1000 blocks/node ${thousand}`);
