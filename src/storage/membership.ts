@@ -177,10 +177,6 @@ export class GroupMembership {
     return this.incarnationValue;
   }
 
-  get size(): number {
-    return this.groups.size;
-  }
-
   has(key: string): boolean {
     return this.groups.get(key)?.members.get(this.selfId)?.status === memberStatus.alive;
   }
@@ -240,11 +236,6 @@ export class GroupMembership {
     self.status = memberStatus.left;
     self.changedAtMs = nowMs;
     for (const member of group.members.values()) if (member.id !== this.selfId && member.status !== memberStatus.left) this.urgentPeers.add(member.id);
-  }
-
-  /** Forgets a group without telling anyone (the block is gone, e.g. a restart found it missing). */
-  forget(key: string): void {
-    this.groups.delete(key);
   }
 
   /** A request to this peer failed: suspect it at once in every shared group (faster than the timeout). */
