@@ -74,6 +74,21 @@ describe('storage groups on the simulator', () => {
     assert.ok(remaining >= 3 && remaining <= 4, `holders ${remaining}: ${cluster.states(key).join()}`);
   });
 
+  it('a popular block raises its group to the cap, and sheds back to r when demand falls', async () => {
+    const cluster = new StorageCluster(3);
+    const popular = { ...fast, maxReplicas: 5, queriesPerExtraReplica: 10, popularityWindowMs: 3_000 };
+    await cluster.addMany(8, popular);
+    const { key } = await storeOne(cluster, 3);
+    await cluster.run(2_000);
+    const [holder] = cluster.holders(key);
+    const reader = cluster.alive().find((node) => !overlayOf(node).has(key))!;
+    for (let query = 0; query < 60; query += 1) await cluster.settle(overlayOf(reader).fetch(holder!.address, key));
+    await cluster.run(3_000);
+    assert.equal(cluster.holders(key).length, 5, 'raised to the cap');
+    await cluster.run(30_000);
+    assert.equal(cluster.holders(key).length, 3, 'back to r once the queries decayed');
+  });
+
   it('nodes leaving gracefully one by one down to r lose nothing', async () => {
     const cluster = new StorageCluster(5);
     await cluster.addMany(8, fast);
