@@ -23,6 +23,8 @@ const benchmarks: Benchmark[] = [
   // global.gc() is needed to measure what stays alive, not what awaits collection.
   { name: 'idle-memory', script: 'idle-memory.js', nodeFlags: ['--expose-gc'] },
   { name: 'discovery', script: 'discovery.js', nodeFlags: [] },
+  { name: 'storage-blocks', script: 'storage-blocks.js', nodeFlags: ['--expose-gc'] },
+  { name: 'storage-retention', script: 'storage-retention.js', nodeFlags: [] },
 ];
 
 const benchDirectory = path.dirname(fileURLToPath(import.meta.url)); // dist/bench

@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'OVERLOADED'
   | 'INVALID_ARGUMENT'
   | 'INVALID_CONFIG'
-  | 'NODE_STOPPED';
+  | 'NODE_STOPPED'
+  | 'STORAGE_FULL';
 
 export class ButterError extends Error {
   override readonly name: string = 'ButterError';
@@ -105,6 +106,14 @@ export class NodeStoppedError extends ButterError {
   override readonly name = 'NodeStoppedError';
   constructor(message = 'the node is stopped') {
     super('NODE_STOPPED', message);
+  }
+}
+
+/** No host in reach (this one included) had room for a block: the store did not happen, or not durably. */
+export class StorageFullError extends ButterError {
+  override readonly name = 'StorageFullError';
+  constructor(message: string) {
+    super('STORAGE_FULL', message);
   }
 }
 

@@ -18,3 +18,5 @@ export { formatAddress, parseAddress, type Address, type Runtime } from './runti
 export { createRealRuntime } from './runtime/real.js';
 export { messageCodec, type MessageCodec } from './transport/codec.js';
 export { defaultTransportOptions, type TransportOptions } from './transport/options.js';
+export { storageOverlay, StorageOverlay, type StorageOptions, type StoreOptions } from './storage/overlay.js';
+export type { GroupSnapshot, GroupState, MembershipOptions } from './storage/membership.js';

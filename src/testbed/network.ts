@@ -109,7 +109,10 @@ export class TestNetwork {
 
   /** Traffic of every node that ever ran, alive or dead. */
   traffic(): TrafficTotals {
-    const totals: TrafficTotals = { messages: this.retired.messages, bytes: this.retired.bytes, byLabel: { ...this.retired.byLabel } };
+    // Copy each label's count: adding the alive nodes must not change the retired totals.
+    const byLabel: TrafficTotals['byLabel'] = {};
+    for (const [label, count] of Object.entries(this.retired.byLabel)) byLabel[label] = { ...count };
+    const totals: TrafficTotals = { messages: this.retired.messages, bytes: this.retired.bytes, byLabel };
     for (const node of this.alive) addTraffic(totals, node);
     return totals;
   }

@@ -1,0 +1,130 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { messageCodec } from '../transport/codec.js';
+import { blockSchema, contentIdPattern } from './block.js';
+
+/**
+ * Wire messages of the Peer Content Group protocol (docs/PROTOCOL.md, "Storage
+ * groups"). Every one is MessagePack checked against these schemas; the limits
+ * below bound what a peer can make this node hold or loop over.
+ */
+
+/** Members a group may list; far above any sane `replicas` cap. */
+export const maxGroupMembers = 32;
+/** Groups one heartbeat may cover; a pair sharing more sends several messages per beat. */
+export const maxGroupsPerHeartbeat = 2048;
+/** Distinct hosts named in one heartbeat's member table. */
+export const maxMembersPerHeartbeat = 4096;
+/** Hosts a walk reply names. */
+export const maxWalkHosts = 64;
+/** Highest replication a group may ask for (the popularity cap is at most this). */
+export const maxReplicas = 16;
+
+export const routes = {
+  heartbeat: 'storage/heartbeat',
+  offer: 'storage/offer',
+  shed: 'storage/shed',
+  fetch: 'storage/fetch',
+  walk: 'storage/walk',
+  announce: 'storage/announce',
+} as const;
+
+const nodeId = Type.String({ pattern: '^[0-9a-f]{64}$' });
+/** `<content id>/<part>` (block.ts: blockKeyOf). */
+export const blockKeyText = Type.String({ pattern: `${contentIdPattern.slice(0, -1)}/[0-9]{1,5}$`, maxLength: 80 });
+const contentIdText = Type.String({ pattern: contentIdPattern });
+const host = Type.String({ minLength: 1, maxLength: 255 });
+const port = Type.Integer({ minimum: 1, maximum: 65535 });
+const incarnation = Type.Integer({ minimum: 0, maximum: 2 ** 48 });
+const replicas = Type.Integer({ minimum: 1, maximum: maxReplicas });
+
+/** A member's state in a view: 0 alive, 1 suspected (refutable), 2 left (final for that incarnation). */
+export const memberStatus = { alive: 0, suspected: 1, left: 2 } as const;
+export type MemberStatus = (typeof memberStatus)[keyof typeof memberStatus];
+const status = Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)]);
+
+export const hostEntrySchema = Type.Object({ id: nodeId, host, port }, { additionalProperties: false });
+export type HostEntry = Static<typeof hostEntrySchema>;
+
+/** `[index into members, incarnation, status]`; index -1 is the sender itself. */
+const viewEntry = Type.Tuple([Type.Integer({ minimum: -1, maximum: maxMembersPerHeartbeat - 1 }), incarnation, status]);
+
+const heartbeatGroup = Type.Object(
+  {
+    key: blockKeyText,
+    /** The group's base replication. */
+    replicas,
+    /** Replication the sender wants from its own query load (popularity), ≥ replicas. */
+    wanted: replicas,
+    view: Type.Array(viewEntry, { maxItems: maxGroupMembers }),
+  },
+  { additionalProperties: false },
+);
+
+/** One per peer pair per interval: every group the two share, with the sender's view of each. */
+export const heartbeatSchema = Type.Object(
+  {
+    incarnation,
+    members: Type.Array(hostEntrySchema, { maxItems: maxMembersPerHeartbeat }),
+    groups: Type.Array(heartbeatGroup, { maxItems: maxGroupsPerHeartbeat }),
+  },
+  { additionalProperties: false },
+);
+export type HeartbeatMessage = Static<typeof heartbeatSchema>;
+export type HeartbeatGroup = Static<typeof heartbeatGroup>;
+export const heartbeatCodec = messageCodec('storage heartbeat', heartbeatSchema);
+
+const memberRecord = Type.Object({ id: nodeId, host, port, incarnation }, { additionalProperties: false });
+export type MemberRecord = Static<typeof memberRecord>;
+
+/** Wire form of a block (block.ts); its Merkle proof is checked by verifyBlock after decoding. */
+const wireBlock = blockSchema;
+
+/** A leader offers a block to a candidate; the view tells the new member whom to beat. */
+export const offerSchema = Type.Object(
+  {
+    block: wireBlock,
+    replicas,
+    view: Type.Array(memberRecord, { maxItems: maxGroupMembers }),
+  },
+  { additionalProperties: false },
+);
+export type OfferMessage = Static<typeof offerSchema>;
+export const offerCodec = messageCodec('storage offer', offerSchema);
+
+export const offerReplySchema = Type.Object(
+  {
+    accepted: Type.Boolean(),
+    /** Why not: `full` (no room) or `leaving`. */
+    reason: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('leaving')])),
+    incarnation,
+  },
+  { additionalProperties: false },
+);
+export type OfferReply = Static<typeof offerReplySchema>;
+export const offerReplyCodec = messageCodec('storage offer reply', offerReplySchema);
+
+/** The leader of a hot group asks one surplus member to leave it. */
+export const shedSchema = Type.Object({ key: blockKeyText, incarnation }, { additionalProperties: false });
+export const shedCodec = messageCodec('storage shed', shedSchema);
+
+export const fetchSchema = Type.Object({ key: blockKeyText }, { additionalProperties: false });
+export const fetchCodec = messageCodec('storage fetch', fetchSchema);
+export const fetchReplySchema = Type.Object({ block: Type.Optional(wireBlock) }, { additionalProperties: false });
+export const fetchReplyCodec = messageCodec('storage fetch reply', fetchReplySchema);
+
+/** One step of the exhaustive walk: which parts of a content the host holds, and whom it knows. */
+export const walkSchema = Type.Object({ contentId: contentIdText }, { additionalProperties: false });
+export const walkCodec = messageCodec('storage walk', walkSchema);
+export const walkReplySchema = Type.Object(
+  {
+    parts: Type.Array(Type.Integer({ minimum: 0, maximum: 1_000_000 }), { maxItems: 4096 }),
+    hosts: Type.Array(hostEntrySchema, { maxItems: maxWalkHosts }),
+  },
+  { additionalProperties: false },
+);
+export type WalkReply = Static<typeof walkReplySchema>;
+export const walkReplyCodec = messageCodec('storage walk reply', walkReplySchema);
+
+/** Sent once to each known host at start so that hosts we bootstrapped from can recruit us. */
+export const announceSchema = Type.Object({ freeBytes: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+export const announceCodec = messageCodec('storage announce', announceSchema);

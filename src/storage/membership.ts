@@ -1,0 +1,698 @@
+import { ProtocolError } from '../errors.js';
+import type { Address, Random } from '../runtime/types.js';
+import {
+  maxGroupMembers,
+  maxGroupsPerHeartbeat,
+  maxMembersPerHeartbeat,
+  maxReplicas,
+  memberStatus,
+  type HeartbeatGroup,
+  type HeartbeatMessage,
+  type HostEntry,
+  type MemberRecord,
+  type MemberStatus,
+} from './group-messages.js';
+
+/**
+ * The sans-IO core of Peer Content Group membership (SPEC §5) for every group
+ * this node belongs to. Inputs: heartbeats, request failures, queries and the
+ * current time; outputs from `poll(now)`: heartbeats to send (one per peer pair,
+ * covering every shared group), groups to recruit for or shed from, and the
+ * next deadline. It never reads a clock, arms a timer or touches a socket.
+ */
+export interface MembershipOptions {
+  /** Base replication of a group unless its store asked for another. */
+  replicas: number;
+  /** Popularity cap: a queried group never asks for more than this. */
+  maxReplicas: number;
+  heartbeatIntervalMs: number;
+  /** A member not heard from (about that group) for this long is suspected, and no longer counts. */
+  failureTimeoutMs: number;
+  /** Chance per beat that the next beat comes early, at a random point of the interval (a palpitation). */
+  palpitationChance: number;
+  /** How long a suspected or departed member stays in a view, so stale views cannot bring it back. */
+  tombstoneLifetimeMs: number;
+  /** A group must stay hot this long before its leader sheds surplus members. */
+  shedAfterMs: number;
+  /** A leader waits this long after a recruitment before recruiting again for the same group. */
+  recruitRetryMs: number;
+  /** Queries per popularity window that make a member ask for one more replica. */
+  queriesPerExtraReplica: number;
+  /** Time constant of the decaying query count. */
+  popularityWindowMs: number;
+}
+
+export const defaultMembershipOptions: MembershipOptions = {
+  replicas: 3,
+  maxReplicas: 8,
+  heartbeatIntervalMs: 2_000,
+  failureTimeoutMs: 2_500,
+  palpitationChance: 0.1,
+  tombstoneLifetimeMs: 30_000,
+  shedAfterMs: 4_000,
+  recruitRetryMs: 1_500,
+  queriesPerExtraReplica: 20,
+  popularityWindowMs: 30_000,
+};
+
+/** Fills defaults (the failure timeout follows the interval unless given) and checks every bound. */
+export function membershipOptions(overrides: Partial<MembershipOptions> = {}): MembershipOptions {
+  const interval = overrides.heartbeatIntervalMs ?? defaultMembershipOptions.heartbeatIntervalMs;
+  const options: MembershipOptions = {
+    ...defaultMembershipOptions,
+    failureTimeoutMs: Math.round(interval * 1.25),
+    shedAfterMs: interval * 2,
+    recruitRetryMs: Math.round(interval * 0.75),
+    ...overrides,
+  };
+  const positive = ['heartbeatIntervalMs', 'failureTimeoutMs', 'tombstoneLifetimeMs', 'shedAfterMs', 'recruitRetryMs', 'popularityWindowMs'] as const;
+  for (const name of positive) if (!(options[name] > 0)) throw new RangeError(`${name} must be positive, got ${options[name]}`);
+  if (!Number.isInteger(options.replicas) || options.replicas < 1 || options.replicas > maxReplicas) {
+    throw new RangeError(`replicas must be an integer from 1 to ${maxReplicas}`);
+  }
+  if (!Number.isInteger(options.maxReplicas) || options.maxReplicas < options.replicas || options.maxReplicas > maxReplicas) {
+    throw new RangeError(`maxReplicas must be an integer from replicas to ${maxReplicas}`);
+  }
+  if (!(options.palpitationChance >= 0 && options.palpitationChance <= 1)) throw new RangeError('palpitationChance must be in [0, 1]');
+  if (!(options.queriesPerExtraReplica > 0)) throw new RangeError('queriesPerExtraReplica must be positive');
+  return options;
+}
+
+export type GroupState = 'cold' | 'goldilocks' | 'hot';
+
+interface Member {
+  readonly id: string;
+  address: Address | undefined;
+  incarnation: number;
+  status: MemberStatus;
+  /** When the status last changed (tombstone age). */
+  changedAtMs: number;
+  /** Last heartbeat from this member that listed this group (or when it entered the view). */
+  heardAtMs: number;
+  /** Replication this member asks for from its own query load. */
+  wanted: number;
+  /** A suspected member still gets beats, ever more rarely, so that a healed partition merges back. */
+  probeAtMs: number;
+}
+
+interface Group {
+  readonly key: string;
+  replicas: number;
+  readonly members: Map<string, Member>;
+  hotSinceMs: number | undefined;
+  recruitBlockedUntilMs: number;
+  /** A member that just joined leads only after this, once beats have told it the current view. */
+  mayLeadFromMs: number;
+  queryScore: number;
+  queryScoreAtMs: number;
+}
+
+export interface HeartbeatToSend {
+  peerId: string;
+  address: Address;
+  message: HeartbeatMessage;
+}
+
+export interface Recruitment {
+  key: string;
+  needed: number;
+  /** Current alive members, for the offer's view and to exclude from candidates. */
+  view: MemberRecord[];
+}
+
+export interface Shedding {
+  key: string;
+  peerId: string;
+  address: Address;
+  incarnation: number;
+}
+
+export interface PollResult {
+  heartbeats: HeartbeatToSend[];
+  recruitments: Recruitment[];
+  sheddings: Shedding[];
+  nextDeadlineMs: number;
+}
+
+export interface GroupSnapshot {
+  key: string;
+  state: GroupState;
+  replicas: number;
+  target: number;
+  leader: string;
+  members: Array<{ id: string; incarnation: number; status: 'alive' | 'suspected' | 'left' }>;
+}
+
+export interface HeartbeatOutcome {
+  /** Groups this node was asked to leave by a higher member (the caller drops their blocks). */
+  shedFrom: string[];
+}
+
+const statusNames = ['alive', 'suspected', 'left'] as const;
+
+/** Higher incarnation wins; at equal incarnation left beats suspected beats alive. */
+function supersedes(incarnation: number, status: MemberStatus, member: Member): boolean {
+  return incarnation > member.incarnation || (incarnation === member.incarnation && status > member.status);
+}
+
+export class GroupMembership {
+  private readonly groups = new Map<string, Group>();
+  private nextBeatAtMs: number;
+  private readonly urgentPeers = new Set<string>();
+  private incarnationValue: number;
+
+  constructor(
+    readonly selfId: string,
+    private readonly random: Random,
+    readonly options: MembershipOptions,
+    nowMs: number,
+    startIncarnation = 0,
+  ) {
+    this.incarnationValue = startIncarnation;
+    // A random first phase, so nodes started together do not beat together.
+    this.nextBeatAtMs = nowMs + random.float() * options.heartbeatIntervalMs;
+  }
+
+  get incarnation(): number {
+    return this.incarnationValue;
+  }
+
+  has(key: string): boolean {
+    return this.groups.get(key)?.members.get(this.selfId)?.status === memberStatus.alive;
+  }
+
+  keys(): string[] {
+    return [...this.groups.keys()];
+  }
+
+  /**
+   * This node now holds the block of `key`: it joins (or rejoins) the group
+   * with `view` as the members it was told about (e.g. by the recruiting leader).
+   */
+  join(key: string, replicas: number, view: readonly MemberRecord[], nowMs: number): void {
+    const settleMs = view.length > 0 ? this.options.heartbeatIntervalMs / 4 : 0;
+    let group = this.groups.get(key);
+    if (!group) {
+      // A fresh incarnation: any tombstone of an earlier membership of this group stays buried.
+      this.incarnationValue += 1;
+      group = {
+        key,
+        replicas: Math.min(maxReplicas, Math.max(1, replicas)),
+        members: new Map(),
+        hotSinceMs: undefined,
+        recruitBlockedUntilMs: 0,
+        mayLeadFromMs: nowMs + settleMs,
+        queryScore: 0,
+        queryScoreAtMs: nowMs,
+      };
+      this.groups.set(key, group);
+    }
+    group.replicas = Math.max(group.replicas, Math.min(maxReplicas, replicas));
+    this.setSelf(group, nowMs);
+    for (const record of view) {
+      if (record.id === this.selfId || group.members.size >= maxGroupMembers) continue;
+      this.learnMember(group, record.id, { host: record.host, port: record.port }, record.incarnation, nowMs);
+      this.urgentPeers.add(record.id);
+    }
+  }
+
+  /** A member this node recruited: it holds the block now. */
+  admit(key: string, record: MemberRecord, nowMs: number): void {
+    const group = this.groups.get(key);
+    if (!group || record.id === this.selfId) return;
+    const member = group.members.get(record.id);
+    if (member && !supersedes(record.incarnation, memberStatus.alive, member) && member.status !== memberStatus.alive) return;
+    if (!member && group.members.size >= maxGroupMembers) return;
+    this.learnMember(group, record.id, { host: record.host, port: record.port }, record.incarnation, nowMs);
+    // Tell every member at once, so the newcomer counts everywhere within a round trip.
+    for (const other of group.members.values()) if (other.id !== this.selfId && other.status === memberStatus.alive) this.urgentPeers.add(other.id);
+  }
+
+  /** This node leaves the group (graceful leave or shed): its members hear it at once, then it is forgotten. */
+  depart(key: string, nowMs: number): void {
+    const group = this.groups.get(key);
+    const self = group?.members.get(this.selfId);
+    if (!group || !self) return;
+    self.status = memberStatus.left;
+    self.changedAtMs = nowMs;
+    for (const member of group.members.values()) if (member.id !== this.selfId && member.status !== memberStatus.left) this.urgentPeers.add(member.id);
+  }
+
+  /** A request to this peer failed: suspect it at once in every shared group (faster than the timeout). */
+  peerUnreachable(peerId: string, nowMs: number): void {
+    for (const group of this.groups.values()) {
+      const member = group.members.get(peerId);
+      if (member && member.status === memberStatus.alive && member.id !== this.selfId) this.suspect(member, nowMs);
+    }
+  }
+
+  /** A query for this block was served here: it feeds the popularity estimate. */
+  recordQuery(key: string, nowMs: number): void {
+    const group = this.groups.get(key);
+    if (!group) return;
+    this.decayQueries(group, nowMs);
+    group.queryScore += 1;
+  }
+
+  /** The recruitment for `key` finished; another may start when the group is still cold. */
+  recruitmentDone(key: string, nowMs: number, retryAfterMs = 0): void {
+    const group = this.groups.get(key);
+    if (group) group.recruitBlockedUntilMs = nowMs + retryAfterMs;
+  }
+
+  state(key: string): GroupState | undefined {
+    const group = this.groups.get(key);
+    if (!group) return undefined;
+    return stateOf(this.aliveCount(group), this.target(group));
+  }
+
+  /**
+   * The leader of a hot group asked this node to leave `key`: obeyed when the
+   * sender is an alive member above this node and the group is hot here too.
+   */
+  shedBy(key: string, senderId: string, nowMs: number): boolean {
+    const group = this.groups.get(key);
+    const sender = group?.members.get(senderId);
+    if (!group || !sender || sender.status !== memberStatus.alive || senderId < this.selfId) return false;
+    if (group.members.get(this.selfId)?.status !== memberStatus.alive || this.aliveCount(group) <= this.target(group)) return false;
+    this.depart(key, nowMs);
+    return true;
+  }
+
+  /** Alive members other than this node, with addresses (candidates to exclude, holders to fetch from). */
+  aliveMembers(key: string): MemberRecord[] {
+    const group = this.groups.get(key);
+    return group ? this.viewRecords(group) : [];
+  }
+
+  snapshot(): GroupSnapshot[] {
+    return [...this.groups.values()].map((group) => {
+      const members = [...group.members.values()];
+      return {
+        key: group.key,
+        state: stateOf(this.aliveCount(group), this.target(group)),
+        replicas: group.replicas,
+        target: this.target(group),
+        leader: this.leaderOf(group),
+        members: members.map((member) => ({
+        id: member.id,
+        incarnation: member.id === this.selfId ? this.incarnationValue : member.incarnation,
+        status: statusNames[member.status],
+      })),
+      };
+    });
+  }
+
+  /** Peers heard from (about any group) within the failure timeout: alive as far as this node can tell. */
+  recentlyHeard(nowMs: number): MemberRecord[] {
+    const heard = new Map<string, MemberRecord>();
+    for (const group of this.groups.values()) {
+      for (const member of group.members.values()) {
+        if (member.id === this.selfId || member.status !== memberStatus.alive || !member.address || heard.has(member.id)) continue;
+        if (nowMs < member.heardAtMs + this.options.failureTimeoutMs) {
+          heard.set(member.id, { id: member.id, host: member.address.host, port: member.address.port, incarnation: member.incarnation });
+        }
+      }
+    }
+    return [...heard.values()];
+  }
+
+  /** Everything to persist about a group (its view), so a restarted node can rejoin. */
+  record(key: string): { replicas: number; view: MemberRecord[] } | undefined {
+    const group = this.groups.get(key);
+    return group ? { replicas: group.replicas, view: this.viewRecords(group) } : undefined;
+  }
+
+  /**
+   * Applies a heartbeat from `senderId`, seen at `senderAddress`. Throws
+   * ProtocolError when the message contradicts itself (bad indices, duplicate
+   * members); groups this node does not hold, and members vouched for by a
+   * sender that is not itself a member, are ignored.
+   */
+  receiveHeartbeat(senderId: string, senderAddress: Address | undefined, message: HeartbeatMessage, nowMs: number): HeartbeatOutcome {
+    checkHeartbeat(senderId, message);
+    const outcome: HeartbeatOutcome = { shedFrom: [] };
+    for (const entry of message.groups) {
+      const group = this.groups.get(entry.key);
+      if (!group || group.members.get(this.selfId)?.status !== memberStatus.alive) continue;
+      let sender = group.members.get(senderId);
+      // A host new to this view joins it only if it names this node as a member (a recruit told of us);
+      // a claim that does not know who is in the group is ignored.
+      if (!sender && senderAddress && group.members.size < maxGroupMembers && namesSelf(entry.view, message.members, this.selfId)) {
+        this.learnMember(group, senderId, senderAddress, 0, nowMs);
+        this.urgentPeers.add(senderId);
+        sender = group.members.get(senderId);
+      }
+      if (!sender) continue;
+      const selfEntry = entry.view.find(([index]) => index === -1) as [number, number, MemberStatus];
+      this.applyDirect(group, sender, senderAddress, selfEntry[1], selfEntry[2], entry.wanted, nowMs);
+      if (sender.status !== memberStatus.alive) continue;
+      group.replicas = Math.max(group.replicas, entry.replicas);
+      for (const [index, incarnation, status] of entry.view) {
+        if (index === -1) continue;
+        const named = message.members[index] as HostEntry;
+        if (named.id === this.selfId) {
+          const othersAlive = entry.view.filter(([other, , otherStatus]) => other !== index && otherStatus === memberStatus.alive).length;
+          if (this.answerClaimAboutSelf(group, senderId, incarnation, status, othersAlive, nowMs)) outcome.shedFrom.push(group.key);
+          continue;
+        }
+        this.applyVouched(group, named, incarnation, status, nowMs);
+      }
+    }
+    return outcome;
+  }
+
+  /** Runs the failure detector, ages tombstones, emits due heartbeats and leader decisions. */
+  poll(nowMs: number): PollResult {
+    const recruitments: Recruitment[] = [];
+    const sheddings: Shedding[] = [];
+    for (const group of this.groups.values()) {
+      this.decayQueries(group, nowMs);
+      this.detectFailures(group, nowMs);
+      this.decide(group, nowMs, recruitments, sheddings);
+    }
+    const beatDue = nowMs >= this.nextBeatAtMs;
+    const heartbeats = this.buildHeartbeats(beatDue ? undefined : this.urgentPeers, nowMs);
+    this.urgentPeers.clear();
+    if (beatDue) {
+      const palpitation = this.random.float() < this.options.palpitationChance;
+      // A palpitation: the next beat comes early, at a random point, shifting this node's phase.
+      const delay = palpitation ? this.options.heartbeatIntervalMs * (0.2 + 0.8 * this.random.float()) : this.options.heartbeatIntervalMs;
+      this.nextBeatAtMs = nowMs + delay;
+    }
+    for (const [key, group] of this.groups) if (group.members.get(this.selfId)?.status !== memberStatus.alive) this.groups.delete(key);
+    return { heartbeats, recruitments, sheddings, nextDeadlineMs: this.nextDeadline(nowMs) };
+  }
+
+  private setSelf(group: Group, nowMs: number): void {
+    const self = group.members.get(this.selfId);
+    if (self) {
+      self.status = memberStatus.alive;
+      self.changedAtMs = nowMs;
+      return;
+    }
+    group.members.set(this.selfId, {
+      id: this.selfId,
+      address: undefined,
+      incarnation: 0,
+      status: memberStatus.alive,
+      changedAtMs: nowMs,
+      heardAtMs: nowMs,
+      wanted: group.replicas,
+      probeAtMs: 0,
+    });
+  }
+
+  /** Direct knowledge (a recruit's acceptance, a leader's offer): the member is alive at `incarnation`. */
+  private learnMember(group: Group, id: string, address: Address, incarnation: number, nowMs: number): void {
+    const member = group.members.get(id);
+    if (!member) {
+      group.members.set(id, { id, address, incarnation, status: memberStatus.alive, changedAtMs: nowMs, heardAtMs: nowMs, wanted: group.replicas, probeAtMs: 0 });
+      return;
+    }
+    member.address = address;
+    if (incarnation < member.incarnation || (incarnation === member.incarnation && member.status === memberStatus.left)) return;
+    if (member.status !== memberStatus.alive) member.changedAtMs = nowMs;
+    member.incarnation = incarnation;
+    member.status = memberStatus.alive;
+    member.heardAtMs = nowMs;
+  }
+
+  /** What a member says about itself, heard directly: alive refreshes it, a departure removes it from counts. */
+  private applyDirect(
+    group: Group,
+    sender: Member,
+    senderAddress: Address | undefined,
+    incarnation: number,
+    status: MemberStatus,
+    wanted: number,
+    nowMs: number,
+  ): void {
+    if (senderAddress) sender.address = senderAddress;
+    sender.wanted = Math.min(this.options.maxReplicas, wanted);
+    if (status === memberStatus.alive && incarnation >= sender.incarnation) {
+      // Direct evidence outranks a suspicion at the same incarnation; a departure (left) does not come back.
+      if (sender.status === memberStatus.left && incarnation === sender.incarnation) return;
+      if (sender.status !== memberStatus.alive) sender.changedAtMs = nowMs;
+      sender.incarnation = incarnation;
+      sender.status = memberStatus.alive;
+      sender.heardAtMs = nowMs;
+      return;
+    }
+    if (supersedes(incarnation, status, sender)) {
+      sender.incarnation = incarnation;
+      sender.status = status;
+      sender.changedAtMs = nowMs;
+    }
+  }
+
+  /** A member's view names another host: new alive ones are added (they must beat us within the timeout), news merged. */
+  private applyVouched(group: Group, named: HostEntry, incarnation: number, status: MemberStatus, nowMs: number): void {
+    const member = group.members.get(named.id);
+    if (!member) {
+      if (status !== memberStatus.alive || group.members.size >= maxGroupMembers) return;
+      group.members.set(named.id, {
+        id: named.id,
+        address: { host: named.host, port: named.port },
+        incarnation,
+        status,
+        changedAtMs: nowMs,
+        heardAtMs: nowMs,
+        wanted: group.replicas,
+        probeAtMs: 0,
+      });
+      this.urgentPeers.add(named.id);
+      return;
+    }
+    if (!supersedes(incarnation, status, member)) return;
+    const revived = member.status !== memberStatus.alive && status === memberStatus.alive;
+    member.incarnation = incarnation;
+    member.status = status;
+    member.changedAtMs = nowMs;
+    if (revived) member.heardAtMs = nowMs;
+  }
+
+  /** Returns true when this node was shed (told it left by a higher member); refutes a suspicion otherwise. */
+  private answerClaimAboutSelf(
+    group: Group,
+    senderId: string,
+    incarnation: number,
+    status: MemberStatus,
+    othersAlive: number,
+    nowMs: number,
+  ): boolean {
+    if (status === memberStatus.alive || incarnation < this.incarnationValue) return false;
+    // Shed by a higher member whose own view keeps at least the target without this node: obey.
+    if (status === memberStatus.left && senderId > this.selfId && othersAlive >= this.target(group)) {
+      this.depart(group.key, nowMs);
+      return true;
+    }
+    // Refute: a higher incarnation, alive, overrides the stale claim everywhere.
+    this.incarnationValue = incarnation + 1;
+    this.urgentPeers.add(senderId);
+    return false;
+  }
+
+  private suspect(member: Member, nowMs: number): void {
+    member.status = memberStatus.suspected;
+    member.changedAtMs = nowMs;
+  }
+
+  private detectFailures(group: Group, nowMs: number): void {
+    for (const [id, member] of group.members) {
+      if (id === this.selfId) continue;
+      if (member.status === memberStatus.alive) {
+        if (nowMs >= member.heardAtMs + this.options.failureTimeoutMs) this.suspect(member, nowMs);
+      } else if (nowMs >= member.changedAtMs + this.options.tombstoneLifetimeMs) {
+        group.members.delete(id);
+      }
+    }
+  }
+
+  private decide(group: Group, nowMs: number, recruitments: Recruitment[], sheddings: Shedding[]): void {
+    if (group.members.get(this.selfId)?.status !== memberStatus.alive || this.leaderOf(group) !== this.selfId) {
+      group.hotSinceMs = undefined;
+      return;
+    }
+    const alive = this.aliveCount(group);
+    const target = this.target(group);
+    if (alive < target) {
+      group.hotSinceMs = undefined;
+      if (nowMs < group.recruitBlockedUntilMs || nowMs < group.mayLeadFromMs) return;
+      // Blocked until the adapter reports the outcome; the retry delay bounds a failing loop.
+      group.recruitBlockedUntilMs = Number.POSITIVE_INFINITY;
+      recruitments.push({ key: group.key, needed: target - alive, view: this.viewRecords(group) });
+      return;
+    }
+    if (alive === target) {
+      group.hotSinceMs = undefined;
+      return;
+    }
+    group.hotSinceMs ??= nowMs;
+    if (nowMs < group.hotSinceMs + this.options.shedAfterMs) return;
+    // Every leader picks the same surplus: the lowest ids, never itself.
+    const surplus = [...group.members.values()]
+      .filter((member) => member.status === memberStatus.alive && member.id !== this.selfId && member.address)
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .slice(0, alive - target);
+    for (const member of surplus) {
+      sheddings.push({ key: group.key, peerId: member.id, address: member.address as Address, incarnation: member.incarnation });
+      member.status = memberStatus.left;
+      member.changedAtMs = nowMs;
+    }
+    group.hotSinceMs = undefined;
+  }
+
+  private buildHeartbeats(onlyTo: Set<string> | undefined, nowMs: number): HeartbeatToSend[] {
+    if (onlyTo && onlyTo.size === 0) return [];
+    // Which groups each peer shares with us: alive members, and recently suspected ones (so they can refute).
+    const shared = new Map<string, { address: Address; groups: Group[] }>();
+    for (const group of this.groups.values()) {
+      for (const member of group.members.values()) {
+        if (member.id === this.selfId || !member.address || (onlyTo && !onlyTo.has(member.id))) continue;
+        if (!this.shouldBeat(member, nowMs, onlyTo !== undefined)) continue;
+        let entry = shared.get(member.id);
+        if (!entry) shared.set(member.id, (entry = { address: member.address, groups: [] }));
+        entry.groups.push(group);
+      }
+    }
+    const heartbeats: HeartbeatToSend[] = [];
+    for (const [peerId, { address, groups }] of shared) {
+      for (const message of this.heartbeatMessages(groups, nowMs)) heartbeats.push({ peerId, address, message });
+    }
+    return heartbeats;
+  }
+
+  /** Alive members always; suspected ones with a doubling gap (so they can refute, or rejoin after a partition heals). */
+  private shouldBeat(member: Member, nowMs: number, urgent: boolean): boolean {
+    if (member.status === memberStatus.alive) return true;
+    if (member.status === memberStatus.left) return nowMs < member.changedAtMs + this.options.failureTimeoutMs;
+    if (urgent || nowMs < member.probeAtMs) return false;
+    member.probeAtMs = nowMs + Math.max(this.options.heartbeatIntervalMs, nowMs - member.changedAtMs);
+    return true;
+  }
+
+  /** One message per pair, split only when the groups exceed one message's limits. */
+  private heartbeatMessages(groups: Group[], nowMs: number): HeartbeatMessage[] {
+    const messages: HeartbeatMessage[] = [];
+    let message: HeartbeatMessage = { incarnation: this.incarnationValue, members: [], groups: [] };
+    let indexOf = new Map<string, number>();
+    for (const group of groups) {
+      if (message.groups.length >= maxGroupsPerHeartbeat || message.members.length + maxGroupMembers > maxMembersPerHeartbeat) {
+        messages.push(message);
+        message = { incarnation: this.incarnationValue, members: [], groups: [] };
+        indexOf = new Map();
+      }
+      const view: Array<[number, number, MemberStatus]> = [];
+      for (const member of group.members.values()) {
+        if (member.id === this.selfId) {
+          view.push([-1, this.incarnationValue, member.status]);
+          continue;
+        }
+        if (!member.address) continue;
+        let index = indexOf.get(member.id);
+        if (index === undefined) {
+          index = message.members.length;
+          indexOf.set(member.id, index);
+          message.members.push({ id: member.id, host: member.address.host, port: member.address.port });
+        }
+        view.push([index, member.incarnation, member.status]);
+      }
+      message.groups.push({ key: group.key, replicas: group.replicas, wanted: this.ownWanted(group, nowMs), view });
+    }
+    messages.push(message);
+    return messages;
+  }
+
+  private nextDeadline(nowMs: number): number {
+    let deadline = this.nextBeatAtMs;
+    if (this.urgentPeers.size > 0) return nowMs;
+    for (const group of this.groups.values()) {
+      if (group.recruitBlockedUntilMs > nowMs && Number.isFinite(group.recruitBlockedUntilMs)) deadline = Math.min(deadline, group.recruitBlockedUntilMs);
+      if (group.mayLeadFromMs > nowMs) deadline = Math.min(deadline, group.mayLeadFromMs);
+      if (group.hotSinceMs !== undefined) deadline = Math.min(deadline, group.hotSinceMs + this.options.shedAfterMs);
+      for (const member of group.members.values()) {
+        if (member.id !== this.selfId && member.status === memberStatus.alive) deadline = Math.min(deadline, member.heardAtMs + this.options.failureTimeoutMs);
+      }
+    }
+    return Math.max(nowMs, deadline);
+  }
+
+  private viewRecords(group: Group): MemberRecord[] {
+    const records: MemberRecord[] = [];
+    for (const member of group.members.values()) {
+      if (member.id === this.selfId || member.status !== memberStatus.alive || !member.address) continue;
+      records.push({ id: member.id, host: member.address.host, port: member.address.port, incarnation: member.incarnation });
+    }
+    return records;
+  }
+
+  private aliveCount(group: Group): number {
+    let count = 0;
+    for (const member of group.members.values()) if (member.status === memberStatus.alive) count += 1;
+    return count;
+  }
+
+  /** Leader = highest id among the alive members of the view. */
+  private leaderOf(group: Group): string {
+    let leader = '';
+    for (const member of group.members.values()) if (member.status === memberStatus.alive && member.id > leader) leader = member.id;
+    return leader;
+  }
+
+  /** The replication the group keeps: its base, raised by the most demanding alive member, capped. */
+  private target(group: Group): number {
+    let wanted = group.replicas;
+    for (const member of group.members.values()) {
+      if (member.status !== memberStatus.alive) continue;
+      const memberWanted = member.id === this.selfId ? this.ownWanted(group, group.queryScoreAtMs) : member.wanted;
+      wanted = Math.max(wanted, memberWanted);
+    }
+    return Math.min(this.options.maxReplicas, Math.max(group.replicas, wanted));
+  }
+
+  private ownWanted(group: Group, nowMs: number): number {
+    this.decayQueries(group, nowMs);
+    const extra = Math.floor(group.queryScore / this.options.queriesPerExtraReplica);
+    return Math.min(this.options.maxReplicas, Math.max(group.replicas, group.replicas + extra));
+  }
+
+  private decayQueries(group: Group, nowMs: number): void {
+    const elapsed = nowMs - group.queryScoreAtMs;
+    if (elapsed <= 0) return;
+    group.queryScore *= Math.exp(-elapsed / this.options.popularityWindowMs);
+    group.queryScoreAtMs = nowMs;
+  }
+}
+
+function namesSelf(view: HeartbeatGroup['view'], members: readonly HostEntry[], selfId: string): boolean {
+  return view.some(([index, , status]) => index >= 0 && status === memberStatus.alive && members[index]?.id === selfId);
+}
+
+function stateOf(alive: number, target: number): GroupState {
+  if (alive < target) return 'cold';
+  return alive === target ? 'goldilocks' : 'hot';
+}
+
+/** Checks what the schema cannot: indices in range, no duplicates, exactly one self entry per group. */
+function checkHeartbeat(senderId: string, message: HeartbeatMessage): void {
+  const ids = new Set<string>();
+  for (const member of message.members) {
+    if (member.id === senderId) throw new ProtocolError('heartbeat member table names its sender');
+    if (ids.has(member.id)) throw new ProtocolError('heartbeat member table names a host twice');
+    ids.add(member.id);
+  }
+  const keys = new Set<string>();
+  for (const group of message.groups) {
+    if (keys.has(group.key)) throw new ProtocolError('heartbeat lists a group twice');
+    keys.add(group.key);
+    if (group.wanted < group.replicas) throw new ProtocolError('heartbeat group wants fewer replicas than its base');
+    const indices = new Set<number>();
+    for (const [index] of group.view) {
+      if (index >= message.members.length) throw new ProtocolError('heartbeat view names a member outside its table');
+      if (indices.has(index)) throw new ProtocolError('heartbeat view names a member twice');
+      indices.add(index);
+    }
+    if (!indices.has(-1)) throw new ProtocolError('heartbeat view lacks its sender');
+  }
+}

@@ -1,0 +1,613 @@
+import { InvalidArgumentError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
+import type { ButterNode, RequestContext } from '../node/node.js';
+import type { Overlay, OverlayFactory } from '../node/overlay.js';
+import type { Address, TimerHandle } from '../runtime/types.js';
+import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
+import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
+import { rankCandidates, type Candidate } from './candidates.js';
+import {
+  announceCodec,
+  fetchCodec,
+  fetchReplyCodec,
+  heartbeatCodec,
+  maxWalkHosts,
+  offerCodec,
+  offerReplyCodec,
+  routes,
+  shedCodec,
+  walkCodec,
+  walkReplyCodec,
+  type MemberRecord,
+} from './group-messages.js';
+import { GroupMembership, membershipOptions, type GroupSnapshot, type MembershipOptions, type Recruitment } from './membership.js';
+import { maxPersistedMembers, persistedGroupCodec, persistedView } from './persisted-group.js';
+
+export interface StorageOptions extends Partial<MembershipOptions> {
+  /** Keep blocks and group membership on disk here (LMDB); in memory when absent. */
+  dataDir?: string;
+  /** Timeout of one offer to a candidate; a dead candidate costs at most this before the next is tried. */
+  offerTimeoutMs?: number;
+  /** Candidates tried per recruitment before giving up until the next retry. */
+  maxOfferAttempts?: number;
+  /** Time a durable store waits for its replicas before failing. */
+  durableTimeoutMs?: number;
+  /** Hosts visited by one exhaustive walk at most. */
+  maxWalkVisits?: number;
+  /** Requests one walk keeps in flight. */
+  walkConcurrency?: number;
+}
+
+export interface StoreOptions {
+  keywords?: readonly string[];
+  /** Replication of this content's groups; default the overlay's `replicas`. */
+  replicas?: number;
+  /** Resolve only once `replicas` members hold every block (a durable write). */
+  durable?: boolean;
+}
+
+const defaultOfferTimeoutMs = 500;
+const defaultMaxOfferAttempts = 12;
+const defaultDurableTimeoutMs = 30_000;
+const defaultMaxWalkVisits = 10_000;
+const defaultWalkConcurrency = 8;
+/** A host whose request failed is not offered blocks for this long. */
+const unreachableForgetMs = 60_000;
+/** Hosts met through storage traffic, on top of the known hosts, kept as recruitment candidates. */
+const maxContacts = 256;
+const maxUnreachable = 1024;
+/** Delay after start before announcing to known hosts (bootstrap introductions run just after start). */
+const announceDelayMs = 200;
+/** Blocks placed or handed over at once by one store or leave. */
+const placementConcurrency = 8;
+const closePollMs = 100;
+/** Hosts asked for more hosts when a recruitment runs out of candidates. */
+const refillFanout = 3;
+
+type DurableWaiter = { key: string; replicas: number; resolve: () => void };
+
+/** `storageOverlay(options)`: the Peer Content Group overlay, for `node.spawn(...)`. */
+export function storageOverlay(options: StorageOptions = {}): OverlayFactory {
+  const membership = membershipOptions(pickMembershipOptions(options));
+  return (node) => new StorageOverlay(node, membership, options);
+}
+
+function pickMembershipOptions(options: StorageOptions): Partial<MembershipOptions> {
+  const keys: Array<keyof MembershipOptions> = [
+    'replicas',
+    'maxReplicas',
+    'heartbeatIntervalMs',
+    'failureTimeoutMs',
+    'palpitationChance',
+    'tombstoneLifetimeMs',
+    'shedAfterMs',
+    'recruitRetryMs',
+    'queriesPerExtraReplica',
+    'popularityWindowMs',
+  ];
+  const picked: Partial<MembershipOptions> = {};
+  for (const key of keys) if (options[key] !== undefined) (picked as Record<string, unknown>)[key] = options[key];
+  return picked;
+}
+
+/**
+ * The adapter around the membership core: it owns the block store, runs the
+ * core on the node's runtime timer, sends what the core asks for, serves the
+ * storage routes and offers the store/fetch/find API.
+ */
+export class StorageOverlay implements Overlay {
+  private storeInstance: BlockStore | undefined;
+  private membershipInstance: GroupMembership | undefined;
+  private timer: TimerHandle | undefined;
+  private timerAtMs = Number.POSITIVE_INFINITY;
+  private leaving = false;
+  private disposed = false;
+  private closing: Promise<void> | undefined;
+  private readonly contacts = new Map<string, Address>();
+  private readonly unreachableUntil = new Map<string, number>();
+  private readonly durableWaiters = new Set<DurableWaiter>();
+  private readonly offerTimeoutMs: number;
+  private readonly maxOfferAttempts: number;
+
+  constructor(
+    readonly node: ButterNode,
+    readonly membershipOptions: MembershipOptions,
+    private readonly options: StorageOptions,
+  ) {
+    this.offerTimeoutMs = options.offerTimeoutMs ?? defaultOfferTimeoutMs;
+    this.maxOfferAttempts = options.maxOfferAttempts ?? defaultMaxOfferAttempts;
+    node.route(routes.heartbeat, (_overlay, payload, context) => this.onHeartbeat(payload, context));
+    node.route(routes.offer, (_overlay, payload, context) => this.onOffer(payload, context));
+    node.route(routes.shed, (_overlay, payload, context) => this.onShed(payload, context));
+    node.route(routes.fetch, (_overlay, payload) => this.onFetch(payload));
+    node.route(routes.walk, (_overlay, payload, context) => this.onWalk(payload, context));
+    node.route(routes.announce, (_overlay, payload, context) => this.onAnnounce(payload, context));
+    node.onPeerFailure((address) => this.onPeerFailure(address));
+  }
+
+  get blocks(): BlockStore {
+    if (!this.storeInstance) throw new InvalidArgumentError('the storage overlay has not started');
+    return this.storeInstance;
+  }
+
+  private get membership(): GroupMembership {
+    if (!this.membershipInstance) throw new InvalidArgumentError('the storage overlay has not started');
+    return this.membershipInstance;
+  }
+
+  availableStorageBytes(): number {
+    return this.storeInstance?.freeBytes() ?? this.node.memory.storageBytes;
+  }
+
+  async start(): Promise<void> {
+    const capacity = this.node.memory.storageBytes;
+    const store = this.options.dataDir
+      ? await openDiskBlockStore(blockStoreDirectory(this.options.dataDir), capacity, { logger: this.node.logger })
+      : createMemoryBlockStore(capacity);
+    this.storeInstance = store;
+    const now = this.node.runtime.now();
+    const restored = [...store.keys()].map((key) => ({ key, record: this.readPersisted(key) }));
+    const incarnation = restored.reduce((highest, entry) => Math.max(highest, entry.record?.incarnation ?? 0), 0);
+    this.membershipInstance = new GroupMembership(this.node.id, this.node.runtime.random, this.membershipOptions, now, incarnation + 1);
+    for (const { key, record } of restored) {
+      // A restarted node rejoins with the views it persisted; members that moved on simply time out.
+      this.membership.join(key, record?.replicas ?? this.membershipOptions.replicas, persistedView(record), now);
+    }
+    this.node.runtime.setTimer(announceDelayMs, () => this.announce());
+    this.schedule();
+  }
+
+  /** Graceful leave: every block goes to a host outside its group, then the groups hear this node left. */
+  async leave(): Promise<void> {
+    if (!this.membershipInstance || this.leaving) return;
+    this.leaving = true;
+    const keys = this.membership.keys().filter((key) => this.membership.has(key));
+    await forEachLimited(keys, placementConcurrency, async (key) => {
+      const block = this.blocks.get(key);
+      if (block) await this.handOver(key, block);
+    });
+    const now = this.node.runtime.now();
+    for (const key of keys) this.membership.depart(key, now);
+    await Promise.all(this.sendHeartbeats(this.membership.poll(now).heartbeats));
+    this.dispose();
+    this.closing = this.blocks.close();
+    await this.closing;
+  }
+
+  /** Stores `data`; returns its content id. Durable: resolves once `replicas` members hold every block. */
+  async store(data: Uint8Array, options: StoreOptions = {}): Promise<string> {
+    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array');
+    const replicas = options.replicas ?? this.membershipOptions.replicas;
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > this.membershipOptions.maxReplicas) {
+      throw new InvalidArgumentError(`replicas must be an integer from 1 to ${this.membershipOptions.maxReplicas}`);
+    }
+    const { contentId, blocks } = splitContent(data, options.keywords ?? []);
+    await forEachLimited(blocks, placementConcurrency, (block) => this.place(block, replicas, options.durable === true));
+    return contentId;
+  }
+
+  has(key: string): boolean {
+    return this.storeInstance?.has(key) ?? false;
+  }
+
+  get(key: string): Block | undefined {
+    return this.storeInstance?.get(key);
+  }
+
+  /** The groups this node belongs to, with their state, leader and view. */
+  groups(): GroupSnapshot[] {
+    return this.membershipInstance?.snapshot() ?? [];
+  }
+
+  /** Asks one peer for a block; the reply is verified against the key. */
+  async fetch(peer: Address, key: string): Promise<Block | undefined> {
+    const reply = fetchReplyCodec.decode(await this.node.request(peer, routes.fetch, fetchCodec.encode({ key })));
+    if (!reply.block) return undefined;
+    if (blockKey(reply.block) !== key || !verifyBlock(reply.block)) throw new ProtocolError(`peer answered ${key} with a block that does not verify`);
+    return reply.block;
+  }
+
+  /**
+   * Exhaustive network walk (until the retrieval overlay replaces it): visits
+   * hosts breadth-first from the known hosts, asking which parts of the
+   * content each holds and whom it knows; fetches missing parts as they turn
+   * up. Undefined when the walk ends before every part is found.
+   */
+  async findContent(contentId: string): Promise<Uint8Array | undefined> {
+    const parsed = parseContentId(contentId);
+    if (!parsed) throw new InvalidArgumentError(`invalid content id ${JSON.stringify(contentId)}`);
+    const found = new Map<number, Block>();
+    for (let part = 0; part < parsed.parts; part += 1) {
+      const block = this.storeInstance?.get(blockKeyOf(contentId, part));
+      if (block) found.set(part, block);
+    }
+    const queue: Candidate[] = this.candidatePool();
+    const visited = new Set<string>([this.node.id, ...queue.map((candidate) => candidate.id)]);
+    const maxVisits = this.options.maxWalkVisits ?? defaultMaxWalkVisits;
+    let visits = 0;
+    const visit = async (candidate: Candidate) => {
+      const reply = walkReplyCodec.decode(await this.node.request(candidate.address, routes.walk, walkCodec.encode({ contentId }), { timeoutMs: this.offerTimeoutMs }));
+      for (const part of reply.parts) {
+        if (part >= parsed.parts || found.has(part)) continue;
+        const block = await this.fetch(candidate.address, blockKeyOf(contentId, part));
+        if (block) found.set(part, block);
+      }
+      for (const host of reply.hosts) {
+        if (visited.has(host.id)) continue;
+        visited.add(host.id);
+        queue.push({ id: host.id, address: { host: host.host, port: host.port } });
+      }
+    };
+    const concurrency = this.options.walkConcurrency ?? defaultWalkConcurrency;
+    // Breadth-first in waves of `concurrency` hosts, bounded by `maxVisits`.
+    while (found.size < parsed.parts && queue.length > 0 && visits < maxVisits && this.node.isRunning) {
+      const wave = queue.splice(0, Math.min(concurrency, maxVisits - visits));
+      visits += wave.length;
+      await Promise.all(wave.map((candidate) => visit(candidate).catch(() => undefined)));
+    }
+    return found.size === parsed.parts ? joinContent([...found.values()]) : undefined;
+  }
+
+  // ---- placement ---------------------------------------------------------
+
+  private async place(block: Block, replicas: number, durable: boolean): Promise<void> {
+    const key = blockKey(block);
+    if (this.blocks.put(block)) {
+      const now = this.node.runtime.now();
+      if (!this.membership.has(key)) this.membership.join(key, replicas, [], now);
+      this.persist(key);
+      const waiter = durable ? this.waitForReplicas(key, replicas) : undefined;
+      this.schedule(true);
+      await waiter;
+      return;
+    }
+    // No room here: the block goes straight to other hosts, the first of which leads its group.
+    const placed: MemberRecord[] = [];
+    for (const candidate of this.rankedCandidates(new Set([this.node.id]), blockStorageBytes(block))) {
+      if (placed.length >= (durable ? replicas : 1)) break;
+      const incarnation = await this.offer(candidate, block, replicas, placed).catch(() => undefined);
+      if (incarnation !== undefined) placed.push({ id: candidate.id, host: candidate.address.host, port: candidate.address.port, incarnation });
+    }
+    if (placed.length === 0) throw new StorageFullError(`no host in reach has room for block ${key}`);
+    if (durable && placed.length < replicas) throw new StorageFullError(`only ${placed.length} of ${replicas} replicas of block ${key} found room`);
+  }
+
+  private waitForReplicas(key: string, replicas: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter: DurableWaiter = { key, replicas, resolve };
+      const timer = this.node.runtime.setTimer(this.options.durableTimeoutMs ?? defaultDurableTimeoutMs, () => {
+        if (!this.durableWaiters.delete(waiter)) return;
+        const holders = this.membership.aliveMembers(key).length + 1;
+        reject(
+          this.rankedCandidates(new Set([this.node.id]), 0).length === 0
+            ? new StorageFullError(`only ${holders} of ${replicas} replicas of ${key}: no host in reach had room`)
+            : new TimeoutError(`only ${holders} of ${replicas} replicas of ${key} within the durable timeout`),
+        );
+      });
+      waiter.resolve = () => {
+        timer.cancel();
+        resolve();
+      };
+      this.durableWaiters.add(waiter);
+      this.checkDurableWaiters();
+    });
+  }
+
+  private checkDurableWaiters(): void {
+    for (const waiter of this.durableWaiters) {
+      if (this.membership.aliveMembers(waiter.key).length + 1 < waiter.replicas) continue;
+      this.durableWaiters.delete(waiter);
+      waiter.resolve();
+    }
+  }
+
+  /** Offers `block` to one candidate; resolves with its incarnation when it joined, undefined when it refused. */
+  private async offer(candidate: Candidate, block: Block, replicas: number, view: MemberRecord[]): Promise<number | undefined> {
+    const payload = offerCodec.encode({ block, replicas, view });
+    const reply = offerReplyCodec.decode(await this.node.request(candidate.address, routes.offer, payload, { timeoutMs: this.offerTimeoutMs }));
+    this.contacts.set(candidate.id, candidate.address);
+    return reply.accepted ? reply.incarnation : undefined;
+  }
+
+  /** Recruits for a cold group: offers in parallel, each failure moving on to the next candidate at once. */
+  private async recruit(recruitment: Recruitment): Promise<void> {
+    const { key, view } = recruitment;
+    const block = this.blocks.get(key);
+    let needed = recruitment.needed;
+    let attempts = 0;
+    if (block) {
+      const exclude = new Set([this.node.id, ...view.map((member) => member.id)]);
+      const candidates = this.rankedCandidates(exclude, blockStorageBytes(block), view);
+      const replicas = this.membership.record(key)?.replicas ?? this.membershipOptions.replicas;
+      let inFlight = 0;
+      const worker = async () => {
+        // Never more offers out than members still needed: every acceptance is a member.
+        while (needed - inFlight > 0 && attempts < this.maxOfferAttempts && !this.leaving) {
+          const candidate = candidates.shift();
+          if (!candidate) return;
+          attempts += 1;
+          inFlight += 1;
+          const incarnation = await this.offer(candidate, block, replicas, view).catch(() => undefined);
+          inFlight -= 1;
+          if (incarnation === undefined) continue;
+          needed -= 1;
+          const record = { id: candidate.id, host: candidate.address.host, port: candidate.address.port, incarnation };
+          this.membership.admit(key, record, this.node.runtime.now());
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(needed, candidates.length) }, worker));
+      if (needed > 0 && candidates.length === 0) await this.refillContacts(key.slice(0, key.indexOf('/')));
+      this.persist(key);
+    }
+    this.membership.recruitmentDone(key, this.node.runtime.now(), needed > 0 ? this.membershipOptions.recruitRetryMs : 0);
+    this.checkDurableWaiters();
+    this.schedule(true);
+  }
+
+  /** Graceful leave of one block: one host outside the group takes it (or the group is told and recruits). */
+  private async handOver(key: string, block: Block): Promise<void> {
+    const view = this.membership.aliveMembers(key);
+    const exclude = new Set([this.node.id, ...view.map((member) => member.id)]);
+    const replicas = this.membership.record(key)?.replicas ?? this.membershipOptions.replicas;
+    let attempts = 0;
+    for (const candidate of this.rankedCandidates(exclude, blockStorageBytes(block), view)) {
+      if (attempts++ >= this.maxOfferAttempts) return;
+      const incarnation = await this.offer(candidate, block, replicas, view).catch(() => undefined);
+      if (incarnation !== undefined) return;
+    }
+  }
+
+  /** Up to `count` hosts to tell a peer about: hosts heard from moments ago first, then a random share of the rest. */
+  private sampleHosts(excludeId: string, count: number): Array<{ id: string; host: string; port: number }> {
+    const pool = this.candidatePool().filter((candidate) => candidate.id !== excludeId);
+    const random = this.node.runtime.random;
+    for (let index = pool.length - 1; index > 0; index -= 1) {
+      const other = random.int(index + 1);
+      [pool[index], pool[other]] = [pool[other] as Candidate, pool[index] as Candidate];
+    }
+    pool.sort((a, b) => Number(b.live === true) - Number(a.live === true));
+    return pool.slice(0, count).map((candidate) => ({ id: candidate.id, host: candidate.address.host, port: candidate.address.port }));
+  }
+
+  /**
+   * Recruitment ran out of candidates: ask a few reachable hosts whom they
+   * know (the walk route's host list) and keep the answers as contacts.
+   */
+  private async refillContacts(contentId: string): Promise<void> {
+    const now = this.node.runtime.now();
+    const askable = this.candidatePool().filter((candidate) => !((this.unreachableUntil.get(candidate.id) ?? 0) > now));
+    const asked = askable.sort((a, b) => Number(b.live === true) - Number(a.live === true)).slice(0, refillFanout);
+    await Promise.all(
+      asked.map(async (candidate) => {
+        const payload = walkCodec.encode({ contentId });
+        const reply = walkReplyCodec.decode(await this.node.request(candidate.address, routes.walk, payload, { timeoutMs: this.offerTimeoutMs }));
+        for (const host of reply.hosts) if (host.id !== this.node.id && !this.contacts.has(host.id)) this.rememberContact(host.id, { host: host.host, port: host.port });
+      }).map((request) => request.catch(() => undefined)),
+    );
+  }
+
+  private candidatePool(): Candidate[] {
+    const pool = new Map<string, Candidate>();
+    for (const host of this.node.knownHosts.list()) pool.set(host.id, { id: host.id, address: host.address, host });
+    for (const [id, address] of this.contacts) if (!pool.has(id)) pool.set(id, { id, address });
+    if (this.membershipInstance) {
+      for (const peer of this.membership.recentlyHeard(this.node.runtime.now())) {
+        pool.set(peer.id, { ...pool.get(peer.id), id: peer.id, address: { host: peer.host, port: peer.port }, live: true });
+      }
+    }
+    return [...pool.values()];
+  }
+
+  private rankedCandidates(exclude: Set<string>, neededBytes: number, view: MemberRecord[] = []): Candidate[] {
+    const now = this.node.runtime.now();
+    const zones = new Set<string>();
+    for (const member of view) {
+      const zone = this.node.knownHosts.get(member.id)?.quality?.zone;
+      if (zone !== undefined) zones.add(zone);
+    }
+    const usable = this.candidatePool().filter((candidate) => !exclude.has(candidate.id) && !((this.unreachableUntil.get(candidate.id) ?? 0) > now));
+    return rankCandidates(usable, neededBytes, zones, this.node.runtime.random);
+  }
+
+  // ---- timer and sending ---------------------------------------------------
+
+  /** Polls the core now (when `immediately`, or when no timer is armed); otherwise the armed timer will. */
+  private schedule(immediately = false): void {
+    if (this.disposed || !this.membershipInstance) return;
+    const now = this.node.runtime.now();
+    if (!immediately && this.timer) return; // the armed timer polls the core, which reports its next deadline
+    this.arm(now, now);
+  }
+
+  private arm(atMs: number, nowMs: number): void {
+    this.timer?.cancel();
+    this.timerAtMs = atMs;
+    this.timer = this.node.runtime.setTimer(Math.max(0, atMs - nowMs), () => this.onTimer());
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    if (this.disposed) return;
+    if (!this.node.isRunning) {
+      // The node stopped without a graceful leave (a crash or kill): stop maintaining.
+      if (!this.leaving) this.dispose();
+      return;
+    }
+    const now = this.node.runtime.now();
+    const result = this.membership.poll(now);
+    void Promise.all(this.sendHeartbeats(result.heartbeats));
+    for (const shedding of result.sheddings) {
+      this.node.notify(shedding.address, routes.shed, shedCodec.encode({ key: shedding.key, incarnation: shedding.incarnation })).catch(() => undefined);
+    }
+    for (const recruitment of result.recruitments) void this.recruit(recruitment);
+    this.checkDurableWaiters();
+    // At least a millisecond: a deadline that rounds to now must not spin the timer at one instant.
+    this.arm(Math.max(result.nextDeadlineMs, now + 1), now);
+  }
+
+  private sendHeartbeats(heartbeats: ReturnType<GroupMembership['poll']>['heartbeats']): Promise<void>[] {
+    return heartbeats.map((heartbeat) => this.node.notify(heartbeat.address, routes.heartbeat, heartbeatCodec.encode(heartbeat.message)).catch(() => undefined));
+  }
+
+  private dispose(): void {
+    this.disposed = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+    if (!this.leaving) this.closing = this.storeInstance?.close().catch(() => undefined);
+  }
+
+  /**
+   * Resolves once the block store is closed: after a graceful leave, or after
+   * the node stopped without one (noticed at the next maintenance deadline).
+   */
+  async whenClosed(): Promise<void> {
+    while (!this.closing && this.storeInstance) await new Promise<void>((resolve) => this.node.runtime.setTimer(closePollMs, resolve));
+    await this.closing;
+  }
+
+  private announce(): void {
+    if (this.disposed || !this.node.isRunning) return;
+    const payload = announceCodec.encode({ freeBytes: this.availableStorageBytes() });
+    for (const host of this.node.knownHosts.list()) this.node.notify(host.address, routes.announce, payload).catch(() => undefined);
+  }
+
+  private onPeerFailure(address: Address): void {
+    const id = this.idAt(address);
+    if (!id || !this.membershipInstance) return;
+    const now = this.node.runtime.now();
+    this.markUnreachable(id, now);
+    this.membership.peerUnreachable(id, now);
+    this.schedule(true);
+  }
+
+  private idAt(address: Address): string | undefined {
+    for (const [id, known] of this.contacts) if (known.host === address.host && known.port === address.port) return id;
+    for (const host of this.node.knownHosts.list()) {
+      if (host.address.host !== address.host || host.address.port !== address.port) continue;
+      // A member that restarted elsewhere is reached at its new address: the old one failing says nothing about it.
+      if (this.contacts.has(host.id)) continue;
+      return host.id;
+    }
+    return undefined;
+  }
+
+  private markUnreachable(id: string, nowMs: number): void {
+    if (this.unreachableUntil.size >= maxUnreachable) {
+      for (const [key, until] of this.unreachableUntil) if (until <= nowMs) this.unreachableUntil.delete(key);
+      if (this.unreachableUntil.size >= maxUnreachable) this.unreachableUntil.delete(this.unreachableUntil.keys().next().value as string);
+    }
+    this.unreachableUntil.set(id, nowMs + unreachableForgetMs);
+    this.contacts.delete(id);
+  }
+
+  private addContact(context: RequestContext): void {
+    const { id, address } = context.peer;
+    if (address) this.rememberContact(id, address);
+  }
+
+  private rememberContact(id: string, address: Address): void {
+    this.contacts.delete(id);
+    this.contacts.set(id, address);
+    this.unreachableUntil.delete(id);
+    if (this.contacts.size > maxContacts) this.contacts.delete(this.contacts.keys().next().value as string);
+  }
+
+  // ---- inbound routes ----------------------------------------------------------
+
+  private onHeartbeat(payload: Uint8Array, context: RequestContext): Uint8Array {
+    const message = heartbeatCodec.decode(payload);
+    if (!this.membershipInstance || this.leaving) return new Uint8Array(0);
+    this.addContact(context);
+    const now = this.node.runtime.now();
+    const outcome = this.membership.receiveHeartbeat(context.peer.id, context.peer.address, message, now);
+    for (const key of outcome.shedFrom) this.dropBlock(key);
+    this.checkDurableWaiters();
+    this.schedule(outcome.shedFrom.length > 0);
+    return new Uint8Array(0);
+  }
+
+  private onOffer(payload: Uint8Array, context: RequestContext): Uint8Array {
+    const offer = offerCodec.decode(payload);
+    if (!verifyBlock(offer.block)) throw new ProtocolError('offered block does not verify against its content hash');
+    this.addContact(context);
+    const membership = this.membershipInstance;
+    if (!membership || this.leaving || !this.node.isRunning) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
+    const key = blockKey(offer.block);
+    if (!membership.has(key)) {
+      if (!this.blocks.put(offer.block)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
+      const view = offer.view.filter((member) => member.id !== context.peer.id && member.id !== this.node.id);
+      if (context.peer.address) view.push({ id: context.peer.id, host: context.peer.address.host, port: context.peer.address.port, incarnation: 0 });
+      membership.join(key, offer.replicas, view, this.node.runtime.now());
+      this.persist(key);
+      this.schedule(true);
+    }
+    return offerReplyCodec.encode({ accepted: true, incarnation: membership.incarnation });
+  }
+
+  private onShed(payload: Uint8Array, context: RequestContext): Uint8Array {
+    const { key } = shedCodec.decode(payload);
+    if (this.membershipInstance?.shedBy(key, context.peer.id, this.node.runtime.now())) {
+      this.dropBlock(key);
+      this.schedule(true);
+    }
+    return new Uint8Array(0);
+  }
+
+  private onFetch(payload: Uint8Array): Uint8Array {
+    const { key } = fetchCodec.decode(payload);
+    const block = this.storeInstance?.get(key);
+    if (block) this.membershipInstance?.recordQuery(key, this.node.runtime.now());
+    return fetchReplyCodec.encode(block ? { block } : {});
+  }
+
+  private onWalk(payload: Uint8Array, context: RequestContext): Uint8Array {
+    const { contentId } = walkCodec.decode(payload);
+    const parsed = parseContentId(contentId);
+    const parts: number[] = [];
+    if (parsed && this.storeInstance) {
+      for (let part = 0; part < parsed.parts && parts.length < 4096; part += 1) if (this.storeInstance.has(blockKeyOf(contentId, part))) parts.push(part);
+    }
+    const hosts = this.sampleHosts(context.peer.id, maxWalkHosts);
+    return walkReplyCodec.encode({ parts, hosts });
+  }
+
+  private onAnnounce(payload: Uint8Array, context: RequestContext): Uint8Array {
+    announceCodec.decode(payload);
+    this.addContact(context);
+    return new Uint8Array(0);
+  }
+
+  private dropBlock(key: string): void {
+    this.storeInstance?.delete(key);
+  }
+
+  // ---- persistence -----------------------------------------------------------
+
+  private persist(key: string): void {
+    const store = this.storeInstance;
+    const record = this.membershipInstance?.record(key);
+    if (!store || !record || !store.has(key)) return;
+    store.setMeta(key, persistedGroupCodec.encode({ replicas: record.replicas, incarnation: this.membership.incarnation, view: record.view.slice(0, maxPersistedMembers) }));
+  }
+
+  private readPersisted(key: string): ReturnType<typeof persistedGroupCodec.decode> | undefined {
+    const meta = this.storeInstance?.getMeta(key);
+    if (!meta) return undefined;
+    try {
+      return persistedGroupCodec.decode(meta);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, body: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await body(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+

@@ -1,0 +1,112 @@
+import type { NodeOptions } from '../../node/create.js';
+import type { ButterNode } from '../../node/node.js';
+import { storageOverlay, type StorageOverlay } from '../../storage/overlay.js';
+import type { Figures, Params } from '../experiment.js';
+import type { TestNetwork, TrafficTotals } from '../network.js';
+
+/**
+ * What the `churn` and `heartbeat` experiments share (the original's two
+ * tables): every node stores one random item, the network churns, then a
+ * fresh node retrieves every item by an exhaustive walk.
+ */
+interface RunState {
+  items: string[];
+  trafficAfterStore: TrafficTotals;
+  storedAtMs: number;
+}
+
+const runs = new WeakMap<TestNetwork, RunState>();
+
+/** Bootstrap addresses per joining node, so the network forms alike on both runtimes (no multicast on real sockets). */
+const bootstrapPeers = 8;
+/** Route labels counted as group maintenance. */
+const maintenanceRoutes = ['storage/heartbeat', 'storage/offer', 'storage/shed', 'storage/announce'];
+
+export const storageOptions = [
+  { flag: '--replicas <r>', key: 'replicas', description: 'replication of every group', defaultValue: 3, parse: Number },
+  { flag: '--item-bytes <bytes>', key: 'itemBytes', description: 'size of each random item', defaultValue: 1024, parse: Number },
+  { flag: '--memory <MB>', key: 'memory', description: 'memory allocation per node', defaultValue: 32, parse: Number },
+];
+
+export function storageNodeOptions(_index: number, params: Params, network: TestNetwork): NodeOptions {
+  const earlier = network.nodes;
+  const bootstrap = [];
+  for (let count = 0; count < Math.min(bootstrapPeers, earlier.length); count += 1) bootstrap.push(earlier[network.random.int(earlier.length)]!.address);
+  // On real sockets every node of the run shares this machine's loopback: bootstrap alone, as the discovery experiment does.
+  return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: params.runtime === 'sim' } };
+}
+
+export function storageSetup(heartbeatIntervalMs: (params: Params) => number) {
+  return async (node: ButterNode, _index: number, params: Params): Promise<void> => {
+    await node.spawn(storageOverlay({ replicas: params.replicas as number, heartbeatIntervalMs: heartbeatIntervalMs(params) }));
+  };
+}
+
+export async function storeItems(network: TestNetwork, params: Params): Promise<void> {
+  const items: string[] = [];
+  for (const node of network.nodes) {
+    const data = network.random.bytes(params.itemBytes as number);
+    items.push(await network.settle((node.overlay as StorageOverlay).store(data, { keywords: ['item'] })));
+  }
+  runs.set(network, { items, trafficAfterStore: network.traffic(), storedAtMs: network.now() });
+}
+
+export function sampleGroups(network: TestNetwork): Figures {
+  let cold = 0;
+  let goldilocks = 0;
+  let hot = 0;
+  for (const node of network.nodes) {
+    for (const group of (node.overlay as StorageOverlay).groups()) {
+      if (group.leader !== node.id) continue; // count each group once, at its leader
+      if (group.state === 'cold') cold += 1;
+      else if (group.state === 'goldilocks') goldilocks += 1;
+      else hot += 1;
+    }
+  }
+  return { coldGroups: cold, goldilocksGroups: goldilocks, hotGroups: hot };
+}
+
+/** A fresh node walks the network for every item; retention and maintenance traffic since the stores. */
+export async function measureRetention(network: TestNetwork, params: Params): Promise<Figures> {
+  const run = runs.get(network) as RunState;
+  const traffic = network.traffic();
+  const seconds = (network.now() - run.storedAtMs) / 1000;
+  const nodeSeconds = params.nodes * seconds;
+  const figures: Figures = {};
+  let maintenanceMessages = 0;
+  let maintenanceBytes = 0;
+  for (const route of maintenanceRoutes) {
+    let messages = 0;
+    let bytes = 0;
+    for (const [label, count] of Object.entries(traffic.byLabel)) {
+      if (!label.endsWith(`:${route}`)) continue;
+      const before = run.trafficAfterStore.byLabel[label] ?? { messages: 0, bytes: 0 };
+      messages += count.messages - before.messages;
+      bytes += count.bytes - before.bytes;
+    }
+    figures[`${route.slice('storage/'.length)}PerNodePerSecond`] = round(messages / nodeSeconds);
+    maintenanceMessages += messages;
+    maintenanceBytes += bytes;
+  }
+  figures.maintenanceMessagesPerNodePerSecond = round(maintenanceMessages / nodeSeconds);
+  figures.maintenanceBytesPerNodePerSecond = round(maintenanceBytes / nodeSeconds);
+  figures.maintenanceMessages = maintenanceMessages;
+
+  const reader = await network.addNode();
+  await network.advance(1000); // its bootstrap introductions complete
+  const overlay = reader.overlay as StorageOverlay;
+  let retrieved = 0;
+  for (const contentId of run.items) {
+    const content = await network.settle(overlay.findContent(contentId), 600_000).catch(() => undefined);
+    if (content) retrieved += 1;
+  }
+  figures.items = run.items.length;
+  figures.itemsLost = run.items.length - retrieved;
+  figures.retentionPercent = round((100 * retrieved) / run.items.length);
+  return figures;
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+

@@ -1,0 +1,70 @@
+import { createNode, type NodeOptions } from '../src/node/create.js';
+import type { ButterNode } from '../src/node/node.js';
+import { Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
+import { storageOverlay, type StorageOptions, type StorageOverlay } from '../src/storage/overlay.js';
+
+/** A small simulated network of storage nodes for the group tests: every node bootstraps from every earlier one. */
+export class StorageCluster {
+  readonly simulation: Simulation;
+  readonly nodes: ButterNode[] = [];
+
+  constructor(seed: number) {
+    this.simulation = new Simulation({ seed });
+  }
+
+  async add(storage: StorageOptions = {}, nodeOptions: NodeOptions = {}): Promise<ButterNode> {
+    const runtime = this.simulation.createHost({});
+    const bootstrap = this.alive().map((node) => node.address);
+    const node = await this.settle(createNode({ host: '127.0.0.1', memoryMB: 16, bootstrap, ...nodeOptions, runtime }));
+    await this.settle(node.spawn(storageOverlay(storage)));
+    this.nodes.push(node);
+    return node;
+  }
+
+  async addMany(count: number, storage: StorageOptions = {}): Promise<ButterNode[]> {
+    const added: ButterNode[] = [];
+    for (let index = 0; index < count; index += 1) added.push(await this.add(storage));
+    await this.run(500); // introductions and announcements
+    return added;
+  }
+
+  alive(): ButterNode[] {
+    return this.nodes.filter((node) => node.isRunning && this.simulation.isAlive(node.runtime as SimRuntime));
+  }
+
+  crash(node: ButterNode): void {
+    this.simulation.crash(node.runtime as SimRuntime);
+  }
+
+  async run(ms: number): Promise<void> {
+    await this.simulation.runFor(ms);
+  }
+
+  /** Awaits a promise while virtual time runs (bounded). */
+  async settle<T>(promise: Promise<T>, maxMs = 120_000): Promise<T> {
+    let settled = false;
+    const tracked = promise.finally(() => {
+      settled = true;
+    });
+    tracked.catch(() => undefined);
+    for (let step = 0; step < 3 && !settled; step += 1) await this.simulation.runFor(0);
+    const deadline = this.simulation.now + maxMs;
+    while (!settled && this.simulation.now < deadline) await this.simulation.runFor(5);
+    if (!settled) throw new Error(`did not settle within ${maxMs} simulated ms`);
+    return tracked;
+  }
+
+  /** Nodes alive that hold `key` and count themselves as alive members of its group. */
+  holders(key: string): ButterNode[] {
+    return this.alive().filter((node) => overlayOf(node).has(key) && overlayOf(node).groups().some((group) => group.key === key));
+  }
+
+  /** The group's state as its holders see it, e.g. ['goldilocks', 'goldilocks', 'goldilocks']. */
+  states(key: string): string[] {
+    return this.holders(key).map((node) => overlayOf(node).groups().find((group) => group.key === key)?.state ?? 'none');
+  }
+}
+
+export function overlayOf(node: ButterNode): StorageOverlay {
+  return node.overlay as StorageOverlay;
+}
