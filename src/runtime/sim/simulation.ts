@@ -28,9 +28,14 @@ export type HostRef = string | SimRuntime;
 
 const DEFAULT_MEMORY_BYTES = 24 * 1024 ** 3;
 
-/** Runs after the microtask queue (and process.nextTick queue) is empty. */
+/**
+ * Resolves once the microtask queue has run dry. Called from the run loop, itself a
+ * microtask continuation: Node runs a nextTick callback queued there only after V8
+ * has drained every microtask, chained ones included. A whole event-loop turn
+ * (setImmediate) would do too, but costs a poll for I/O per simulated instant.
+ */
 function drainMicrotasks(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => process.nextTick(resolve));
 }
 
 /**
