@@ -130,11 +130,10 @@ export class TestNetwork {
       settled = true;
     });
     tracked.catch(() => undefined);
-    // Most set-up settles without virtual time passing; step the clock only when it must wait.
-    for (let attempt = 0; attempt < 3 && !settled; attempt += 1) await this.simulation.runFor(0);
-    const deadline = this.simulation.now + maxMs;
-    while (!settled && this.simulation.now < deadline) await this.simulation.runFor(1);
-    if (!settled) throw new Error(`operation did not settle within ${maxMs} simulated ms`);
+    // Events run instant by instant, so the clock stops where the operation settled (often where it began).
+    if (!(await this.simulation.runUntilDone(() => settled, maxMs))) {
+      throw new Error(`operation did not settle within ${maxMs} simulated ms`);
+    }
     return tracked;
   }
 

@@ -156,13 +156,24 @@ export class Simulation {
     return this.run(this.network.nowMs + Math.max(0, maxMs));
   }
 
-  private async run(limitMs: number): Promise<void> {
+  /**
+   * Processes events one simulated instant at a time until `done()` holds, no
+   * event is left, or `maxMs` of virtual time have passed; the clock stays at the
+   * last event. Returns `done()`. Lets a caller await an operation on virtual
+   * time without overshooting it.
+   */
+  async runUntilDone(done: () => boolean, maxMs = Infinity): Promise<boolean> {
+    await this.run(this.network.nowMs + Math.max(0, maxMs), done);
+    return done();
+  }
+
+  private async run(limitMs: number, done?: () => boolean): Promise<void> {
     if (this.running) throw new Error('the simulation is already running');
     this.running = true;
     try {
       // Code started before the run may still have continuations to run (and events to schedule).
       await drainMicrotasks();
-      while (this.processDue(limitMs)) await drainMicrotasks();
+      while (!done?.() && this.processDue(limitMs)) await drainMicrotasks();
     } finally {
       this.running = false;
     }
