@@ -22,6 +22,8 @@ const benchmarks: Benchmark[] = [
   { name: 'transport', script: 'transport.js', nodeFlags: [] },
   // global.gc() is needed to measure what stays alive, not what awaits collection.
   { name: 'idle-memory', script: 'idle-memory.js', nodeFlags: ['--expose-gc'] },
+  // Minutes long: each network size runs in its own child process.
+  { name: 'testbed-scale', script: 'testbed-scale.js', nodeFlags: [] },
 ];
 
 const benchDirectory = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
