@@ -75,13 +75,16 @@ export class TestNetwork {
     return this.indexOf.get(node) ?? -1;
   }
 
-  /** Creates, sets up and spawns one more node. */
-  async addNode(): Promise<ButterNode> {
+  /**
+   * Creates, sets up and spawns one more node. `overrides` change the recipe's
+   * options for this node only, e.g. a fresh node that measures a search.
+   */
+  async addNode(overrides: Partial<NodeOptions> = {}): Promise<ButterNode> {
     const index = this.nextIndex++;
     const runtime = this.simulation
       ? this.simulation.createHost({ subnet: `lan-${Math.floor(index / this.plan.subnetSize)}` })
       : (this.realRuntime as Runtime);
-    const node = await this.settle(createNode({ host: '127.0.0.1', ...this.recipe(index, this), runtime }));
+    const node = await this.settle(createNode({ host: '127.0.0.1', ...this.recipe(index, this), ...overrides, runtime }));
     await this.settle(this.setup(node, index));
     this.alive.add(node);
     this.indexOf.set(node, index);
@@ -109,7 +112,9 @@ export class TestNetwork {
 
   /** Traffic of every node that ever ran, alive or dead. */
   traffic(): TrafficTotals {
-    const totals: TrafficTotals = { messages: this.retired.messages, bytes: this.retired.bytes, byLabel: { ...this.retired.byLabel } };
+    const byLabel: TrafficTotals['byLabel'] = {};
+    for (const [label, entry] of Object.entries(this.retired.byLabel)) byLabel[label] = { ...entry };
+    const totals: TrafficTotals = { messages: this.retired.messages, bytes: this.retired.bytes, byLabel };
     for (const node of this.alive) addTraffic(totals, node);
     return totals;
   }
@@ -122,7 +127,12 @@ export class TestNetwork {
     await Promise.all(nodes.map((node) => node.stop({ graceful: false })));
   }
 
-  /** Awaits a promise; on the simulator, virtual time runs until it settles (bounded). */
+  /**
+   * Awaits a promise; on the simulator, the whole network runs on virtual time,
+   * event by event, until it settles, and throws after `maxMs` simulated ms
+   * (or when nothing is left to happen). Long operations, like a fresh node
+   * searching the network, pass a generous bound.
+   */
   async settle<T>(promise: Promise<T>, maxMs = 60_000): Promise<T> {
     if (!this.simulation) return promise;
     let settled = false;

@@ -10,7 +10,14 @@ export interface PhaseTraffic {
   messages: number;
   bytes: number;
   messagesPerNodePerSecond: number;
-  byLabel: Record<string, { messages: number; bytes: number }>;
+  /** The same per message label (`request:<route>`, `datagram:ping`, …), so each protocol's cost shows. */
+  byLabel: Record<string, LabelTraffic>;
+}
+
+export interface LabelTraffic {
+  messages: number;
+  bytes: number;
+  messagesPerNodePerSecond: number;
 }
 
 export interface SamplePoint {
@@ -192,17 +199,19 @@ async function accountPhase(
 }
 
 function phaseTraffic(before: TrafficTotals, after: TrafficTotals, seconds: number, nodeSeconds: number): PhaseTraffic {
+  const perNodeSecond = (messages: number) => (nodeSeconds > 0 ? round(messages / nodeSeconds) : 0);
   const byLabel: PhaseTraffic['byLabel'] = {};
   for (const [label, entry] of Object.entries(after.byLabel)) {
     const earlier = before.byLabel[label] ?? { messages: 0, bytes: 0 };
-    if (entry.messages > earlier.messages) byLabel[label] = { messages: entry.messages - earlier.messages, bytes: entry.bytes - earlier.bytes };
+    const messages = entry.messages - earlier.messages;
+    if (messages > 0) byLabel[label] = { messages, bytes: entry.bytes - earlier.bytes, messagesPerNodePerSecond: perNodeSecond(messages) };
   }
   const messages = after.messages - before.messages;
   return {
     seconds: round(seconds),
     messages,
     bytes: after.bytes - before.bytes,
-    messagesPerNodePerSecond: nodeSeconds > 0 ? round(messages / nodeSeconds) : 0,
+    messagesPerNodePerSecond: perNodeSecond(messages),
     byLabel,
   };
 }
