@@ -22,6 +22,7 @@ const benchmarks: Benchmark[] = [
   { name: 'transport', script: 'transport.js', nodeFlags: [] },
   // global.gc() is needed to measure what stays alive, not what awaits collection.
   { name: 'idle-memory', script: 'idle-memory.js', nodeFlags: ['--expose-gc'] },
+  { name: 'discovery', script: 'discovery.js', nodeFlags: [] },
   // Minutes long: each network size runs in its own child process.
   { name: 'testbed-scale', script: 'testbed-scale.js', nodeFlags: [] },
 ];

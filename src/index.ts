@@ -11,6 +11,8 @@ export { basicOverlay, type Overlay, type OverlayFactory } from './node/overlay.
 export { minimumMemoryMB, defaultMemoryMB, type MemoryBudget } from './node/memory.js';
 export type { Logger } from './node/logger.js';
 export type { HostQuality, KnownHost } from './hosts/known-hosts.js';
+export { defaultHostManagementOptions, type HostManagementOptions, type HostReport, type HostsReport } from './hosts/manager.js';
+export { defaultDiscoveryOptions, type DiscoveryOptions, type DiscoveryStats } from './discovery/core.js';
 export * from './errors.js';
 export { formatAddress, parseAddress, type Address, type Runtime } from './runtime/types.js';
 export { createRealRuntime } from './runtime/real.js';

@@ -28,6 +28,7 @@ export interface KnownHost {
  */
 export class KnownHosts {
   private readonly hosts = new Map<string, KnownHost>();
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(readonly capacity: number) {}
 
@@ -45,12 +46,50 @@ export class KnownHosts {
 
   /** Adds or refreshes a host; returns false when the list is full. */
   add(host: KnownHost): boolean {
-    if (!this.hosts.has(host.id) && this.hosts.size >= this.capacity) return false;
+    const isNew = !this.hosts.has(host.id);
+    if (isNew && this.hosts.size >= this.capacity) return false;
     this.hosts.set(host.id, host);
+    if (isNew) this.changed();
     return true;
   }
 
   remove(id: string): boolean {
-    return this.hosts.delete(id);
+    if (!this.hosts.delete(id)) return false;
+    this.changed();
+    return true;
+  }
+
+  /** Called after a host joins or leaves the list (not on quality updates). Returns an unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Stores a freshly fetched quality; false when the host left the list meanwhile. */
+  setQuality(id: string, quality: HostQuality): boolean {
+    const host = this.hosts.get(id);
+    if (!host) return false;
+    this.hosts.set(id, { ...host, quality });
+    return true;
+  }
+
+  /** Evicts `evictedId` to make room for `host` (peer selection at capacity). */
+  replace(evictedId: string, host: KnownHost): boolean {
+    if (!this.hosts.delete(evictedId)) return false;
+    this.hosts.set(host.id, host);
+    this.changed();
+    return true;
+  }
+
+  private changed(): void {
+    for (const listener of this.changeListeners) listener();
+  }
+
+  /** The host listening at `address`, if any (failures are reported by address). */
+  findByAddress(address: Address): KnownHost | undefined {
+    for (const host of this.hosts.values()) {
+      if (host.address.host === address.host && host.address.port === address.port) return host;
+    }
+    return undefined;
   }
 }

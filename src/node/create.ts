@@ -1,4 +1,7 @@
+import { defaultDiscoveryOptions, type DiscoveryOptions } from '../discovery/core.js';
 import { InvalidConfigError } from '../errors.js';
+import { defaultHostManagementOptions, type HostManagementOptions } from '../hosts/manager.js';
+import { qualityLimits } from '../hosts/quality.js';
 import { createRealRuntime } from '../runtime/real.js';
 import { parseAddress, type Address, type Runtime } from '../runtime/types.js';
 import { maxNetworkIdLength } from '../transport/envelope.js';
@@ -26,6 +29,14 @@ export interface NodeOptions {
   /** Default timeout of `request`. Default 10 000 ms. */
   requestTimeoutMs?: number;
   transport?: Partial<TransportOptions>;
+  /** Known-host refresh, peer selection and peer exchange; defaults in `defaultHostManagementOptions`. */
+  hosts?: Partial<HostManagementOptions>;
+  /** LAN multicast discovery; defaults in `defaultDiscoveryOptions`. */
+  discovery?: Partial<DiscoveryOptions>;
+  /** Announce this node as an Ambassador (publicly reachable, bridges subnetworks). Default false. */
+  ambassador?: boolean;
+  /** Zone tag announced in the node's quality (1–64 characters). Default none. */
+  zone?: string;
   /** The real runtime by default; a simulator host for experiments. */
   runtime?: Runtime;
   logger?: Logger;
@@ -59,7 +70,54 @@ export async function createNode(options: NodeOptions = {}): Promise<ButterNode>
     bootstrap: (options.bootstrap ?? []).map(toAddress),
     requestTimeoutMs,
     transport,
+    hosts: checkHostOptions({ ...defaultHostManagementOptions, ...options.hosts }),
+    discovery: checkDiscoveryOptions({ ...defaultDiscoveryOptions, ...loopbackMulticast(options.host), ...options.discovery }),
+    ambassador: options.ambassador ?? false,
+    zone: checkZone(options.zone),
   });
+}
+
+/**
+ * A node listening on a loopback address announces itself on the loopback
+ * interface too: its address is useless elsewhere, and local test networks
+ * then never send a datagram to a real interface.
+ */
+function loopbackMulticast(listenHost: string | undefined): Partial<DiscoveryOptions> {
+  return listenHost !== undefined && /^127\.\d+\.\d+\.\d+$/.test(listenHost) ? { multicastInterface: listenHost } : {};
+}
+
+function checkHostOptions(options: HostManagementOptions): HostManagementOptions {
+  const { randomAcceptanceProbability, ...positive } = options;
+  for (const [name, value] of Object.entries(positive)) {
+    if (!(Number.isFinite(value) && value > 0)) throw new InvalidConfigError(`hosts.${name} must be a positive number, got ${value}`);
+  }
+  if (!(randomAcceptanceProbability >= 0 && randomAcceptanceProbability <= 1)) {
+    throw new InvalidConfigError(`hosts.randomAcceptanceProbability must be in [0, 1], got ${randomAcceptanceProbability}`);
+  }
+  return options;
+}
+
+function checkDiscoveryOptions(options: DiscoveryOptions): DiscoveryOptions {
+  const { enabled, multicastGroup, multicastInterface, port, ...positive } = options;
+  for (const [name, value] of Object.entries(positive)) {
+    if (!(Number.isFinite(value) && value > 0)) throw new InvalidConfigError(`discovery.${name} must be a positive number, got ${value}`);
+  }
+  if (typeof enabled !== 'boolean') throw new InvalidConfigError('discovery.enabled must be a boolean');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidConfigError(`discovery.port must be 1..65535, got ${port}`);
+  const octets = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(multicastGroup)?.slice(1).map(Number);
+  if (!octets || octets.some((octet) => octet > 255) || (octets[0] as number) < 224 || (octets[0] as number) > 239) {
+    throw new InvalidConfigError(`discovery.multicastGroup must be an IPv4 multicast address, got ${multicastGroup}`);
+  }
+  if (multicastInterface !== undefined && typeof multicastInterface !== 'string') throw new InvalidConfigError('discovery.multicastInterface must be an address');
+  return options;
+}
+
+function checkZone(zone: string | undefined): string | undefined {
+  if (zone === undefined) return undefined;
+  if (typeof zone !== 'string' || zone.length < 1 || zone.length > qualityLimits.maxZoneLength) {
+    throw new InvalidConfigError(`zone must be 1..${qualityLimits.maxZoneLength} characters`);
+  }
+  return zone;
 }
 
 function toAddress(entry: string | Address): Address {

@@ -7,7 +7,12 @@ import {
   ProtocolError,
   TimeoutError,
 } from '../errors.js';
-import { KnownHosts } from '../hosts/known-hosts.js';
+import { DiscoveryService } from '../discovery/service.js';
+import type { DiscoveryOptions } from '../discovery/core.js';
+import { KnownHosts, type HostQuality } from '../hosts/known-hosts.js';
+import { HostManager, hostQualityRoute, peerExchangeRoute, type HostManagementOptions } from '../hosts/manager.js';
+import { toEntry } from '../hosts/messages.js';
+import { qualityLimits } from '../hosts/quality.js';
 import { formatAddress, parseAddress, type Address, type Listener, type Runtime } from '../runtime/types.js';
 import type { Connection, InboundDispatcher, RemoteHello } from '../transport/connection.js';
 import { routePattern } from '../transport/envelope.js';
@@ -52,6 +57,12 @@ export interface NodeComponents {
   bootstrap: Address[];
   requestTimeoutMs: number;
   transport: TransportOptions;
+  hosts: HostManagementOptions;
+  discovery: DiscoveryOptions;
+  /** Announced in the node's quality: a publicly reachable node that bridges subnetworks. */
+  ambassador: boolean;
+  /** Announced in the node's quality: a geographic or infrastructure tag. */
+  zone: string | undefined;
 }
 
 type NodeState = 'created' | 'running' | 'stopping' | 'stopped';
@@ -72,6 +83,10 @@ export class ButterNode {
   readonly runtime: Runtime;
   readonly memory: MemoryBudget;
   readonly knownHosts: KnownHosts;
+  /** Keeps `knownHosts` alive and diverse; `hosts.report()` shows qualities, classes and diversity. */
+  readonly hosts: HostManager;
+  /** LAN discovery by multicast; `discovery.stats` counts the datagrams it dropped. */
+  readonly discovery: DiscoveryService;
   readonly logger: Logger;
   /** What this node sent, by message label; protocol modules record their datagrams here too. */
   readonly traffic = new TrafficCounters();
@@ -93,6 +108,49 @@ export class ButterNode {
     this.memory = components.memory;
     this.logger = components.logger;
     this.knownHosts = new KnownHosts(components.memory.knownHostsCapacity);
+    this.hosts = new HostManager(
+      {
+        runtime: this.runtime,
+        knownHosts: this.knownHosts,
+        selfId: this.id,
+        logger: this.logger,
+        localQuality: () => this.quality(),
+        request: (address, route, payload, timeoutMs) => this.request(address, route, payload, { timeoutMs }),
+        identify: async (address) => (await this.connect(address)).id,
+        onPeerFailure: (listener) => this.onPeerFailure(listener),
+      },
+      components.hosts,
+    );
+    this.discovery = new DiscoveryService(
+      {
+        runtime: this.runtime,
+        logger: this.logger,
+        traffic: this.traffic,
+        knownHosts: this.knownHosts,
+        hosts: this.hosts,
+        local: {
+          id: this.id,
+          networkId: components.networkId,
+          listenAddress: () => this.address,
+          knowsAnyone: () => this.knownHosts.size > 0,
+          quality: () => this.quality(),
+          sample: (count, exceptId) => this.hosts.sample(count, exceptId).map(toEntry),
+        },
+      },
+      components.discovery,
+    );
+    // Host management's routes are part of every node; a user route of the same name is refused.
+    this.routes.set(hostQualityRoute, () => this.hosts.answerQuality());
+    this.routes.set(peerExchangeRoute, (_overlay, payload, context) => this.hosts.answerExchange(payload, context.peer));
+  }
+
+  /** What this node answers on `host-quality`: uptime, free storage, list size and flags. */
+  quality(): HostQuality {
+    const storage = this.overlayInstance?.availableStorageBytes() ?? 0;
+    const availableStorageBytes = Number.isFinite(storage) ? Math.min(qualityLimits.maxAvailableStorageBytes, Math.max(0, Math.floor(storage))) : 0;
+    const { ambassador, zone } = this.components;
+    const quality = { uptimeMs: this.uptimeMs(), availableStorageBytes, knownHosts: this.knownHosts.size, ambassador };
+    return zone === undefined ? quality : { ...quality, zone };
   }
 
   get isRunning(): boolean {
@@ -165,6 +223,8 @@ export class ButterNode {
     this.overlayInstance = overlayFactory(this);
     await this.overlayInstance.start?.();
     this.unsubscribeSignals = runtime.onShutdownSignal(() => this.stop());
+    this.hosts.start();
+    await this.startDiscovery();
     for (const address of this.components.bootstrap) void this.introduce(address);
     this.behavioursAbort = new AbortController();
     for (const behaviour of this.behaviours) this.startBehaviour(behaviour);
@@ -182,6 +242,8 @@ export class ButterNode {
       return;
     }
     this.state = 'stopping';
+    this.discovery.stop();
+    this.hosts.stop();
     this.unsubscribeSignals?.();
     this.behavioursAbort?.abort();
     if (options.graceful !== false) await this.leaveOverlay();
@@ -270,11 +332,19 @@ export class ButterNode {
     for (const listener of this.peerFailureListeners) listener(address, error);
   }
 
-  /** Connects to a bootstrap address and adds the host found there. */
+  /** Without multicast (no route, no permission) the node still works through bootstrap addresses. */
+  private async startDiscovery(): Promise<void> {
+    try {
+      await this.discovery.start();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'multicast discovery unavailable');
+    }
+  }
+
+  /** Connects to a bootstrap address and offers the host found there to host management. */
   private async introduce(address: Address): Promise<void> {
     try {
-      const peer = await this.connect(address);
-      this.knownHosts.add({ id: peer.id, address });
+      await this.hosts.introduce(address);
     } catch (error) {
       this.logger.warn({ address: formatAddress(address), err: error }, 'bootstrap host unreachable');
     }

@@ -8,6 +8,8 @@ import { distribution, mean } from '../statistics.js';
 const lastJoinAt = new WeakMap<TestNetwork, number>();
 /** First time after the last join when 99 % of nodes formed one component. */
 const connectedAt = new WeakMap<TestNetwork, number>();
+/** Messages sent by all nodes when the last node joined: maintenance is what follows. */
+const messagesAtLastJoin = new WeakMap<TestNetwork, number>();
 
 const componentTarget = 0.99;
 
@@ -34,14 +36,17 @@ export const discoveryExperiment: Experiment = {
   defaults: { nodes: 100, joinIntervalMs: 10, warmupSeconds: 30, recoverySeconds: 10 },
 
   nodeOptions(index: number, params: Params, network: TestNetwork): NodeOptions {
-    const firstOfLan = index > 0 && index % params.subnetSize === 0;
+    // Real sockets run on this machine, where multicast would leave over its LAN: bootstrap every node instead.
+    const real = params.runtime === 'real';
+    const firstOfLan = index > 0 && (real || index % params.subnetSize === 0);
     const earlier = network.nodes;
     const bootstrap = firstOfLan && earlier.length > 0 ? [earlier[network.random.int(earlier.length)]!.address] : [];
-    return { memoryMB: params.memory as number, bootstrap };
+    return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: !real } };
   },
 
   async afterJoin(network: TestNetwork) {
     lastJoinAt.set(network, network.now());
+    messagesAtLastJoin.set(network, network.traffic().messages);
     if (largestComponentFraction(network) >= componentTarget) connectedAt.set(network, network.now());
   },
 
@@ -59,12 +64,20 @@ export const discoveryExperiment: Experiment = {
     const joinedAt = lastJoinAt.get(network) ?? 0;
     const reachedAt = connectedAt.get(network);
     const listSizes = distribution(network.nodes.map((node) => node.knownHosts.size));
+    const diversity = distribution(network.nodes.map((node) => node.hosts.report().diversity));
+    const maintenanceSeconds = (network.now() - joinedAt) / 1000;
+    const maintenanceMessages = network.traffic().messages - (messagesAtLastJoin.get(network) ?? 0);
     return {
       secondsToOneComponent: reachedAt === undefined ? NaN : (reachedAt - joinedAt) / 1000,
       largestComponent: largestComponentFraction(network),
       knownHostsP50: listSizes.p50,
       knownHostsMin: listSizes.min,
       knownHostsMax: listSizes.max,
+      classSdMean: diversity.mean,
+      classSdP50: diversity.p50,
+      classSdP90: diversity.p90,
+      // Everything sent after the last join (refreshes, exchanges, datagrams, churn replacements) per node per second.
+      maintenanceMessagesPerNodePerSecond: maintenanceSeconds > 0 ? maintenanceMessages / (network.size * maintenanceSeconds) : NaN,
     };
   },
 };

@@ -1,0 +1,201 @@
+import type { HostQuality } from '../hosts/known-hosts.js';
+import type { HostEntry } from '../hosts/messages.js';
+import type { Address, Random } from '../runtime/types.js';
+import { discoveryDatagramCodec, type DiscoveryDatagram } from './messages.js';
+
+export interface DiscoveryOptions {
+  /** Multicast discovery on or off (bootstrap addresses and peer exchange still work when off). */
+  enabled: boolean;
+  /** IPv4 multicast group of the LAN (administratively scoped range). */
+  multicastGroup: string;
+  /** UDP port every node binds (with address reuse) to hear the group. */
+  port: number;
+  /** Local interface address to join the group on; every interface when unset. */
+  multicastInterface: string | undefined;
+  /** PINGs while the node knows no host, about this often (±50 % jitter). */
+  pingIntervalMs: number;
+  /** Answers to one PING are spread over this window; an answerer that hears enough others stays quiet. */
+  pongSpreadMs: number;
+  /** PONGs to one PING after which the others are suppressed. */
+  pongsPerPing: number;
+  /** Hosts sampled into one PONG. */
+  pongSampleSize: number;
+  /** Larger datagrams are dropped before decoding. */
+  maxDatagramBytes: number;
+  /** Datagrams processed per second at most (burst of the same size); the excess is dropped unread. */
+  maxDatagramsPerSecond: number;
+}
+
+export const defaultDiscoveryOptions: DiscoveryOptions = {
+  enabled: true,
+  multicastGroup: '239.255.77.77',
+  port: 47_477,
+  multicastInterface: undefined,
+  pingIntervalMs: 1_000,
+  pongSpreadMs: 100,
+  pongsPerPing: 3,
+  pongSampleSize: 8,
+  maxDatagramBytes: 1_400,
+  maxDatagramsPerSecond: 200,
+};
+
+/** Answers scheduled at once; PINGs beyond are not answered (a flood cannot grow this). */
+const maxPendingPongs = 64;
+
+/** What the core reads from its node, synchronously and without I/O. */
+export interface DiscoveryLocal {
+  readonly id: string;
+  readonly networkId: string;
+  /** The TCP address the node listens on (host 0.0.0.0 or :: when on every interface). */
+  listenAddress(): Address;
+  knowsAnyone(): boolean;
+  quality(): HostQuality;
+  sample(count: number, exceptId: string): HostEntry[];
+}
+
+/** A host heard of through discovery; `forced` for a pinger this node answers: it knows no one, so SPEC §3 always accepts it. */
+export interface DiscoveredHost {
+  id: string;
+  address: Address;
+  quality: HostQuality | undefined;
+  forced: boolean;
+}
+
+export interface OutgoingDatagram {
+  kind: 'ping' | 'pong';
+  bytes: Uint8Array;
+}
+
+export interface DiscoveryStats {
+  received: number;
+  oversized: number;
+  rateLimited: number;
+  malformed: number;
+  foreignNetwork: number;
+}
+
+/**
+ * LAN discovery, sans I/O: datagrams and `now` go in; datagrams to multicast,
+ * discovered hosts and the next deadline come out. The adapter (service.ts)
+ * owns the socket and the single timer.
+ */
+export class DiscoveryCore {
+  readonly stats: DiscoveryStats = { received: 0, oversized: 0, rateLimited: 0, malformed: 0, foreignNetwork: 0 };
+  private outgoing: OutgoingDatagram[] = [];
+  private discovered: DiscoveredHost[] = [];
+  /** Pinging id -> when to answer and how many answers were heard meanwhile. */
+  private readonly pendingPongs = new Map<string, { dueAt: number; heard: number; pinger: DiscoveredHost }>();
+  private nextPingAt: number | undefined;
+  private tokens: number;
+  private tokensAt: number;
+
+  constructor(
+    private readonly local: DiscoveryLocal,
+    private readonly options: DiscoveryOptions,
+    private readonly random: Random,
+    now: number,
+  ) {
+    this.tokens = options.maxDatagramsPerSecond;
+    this.tokensAt = now;
+  }
+
+  /** Handles one datagram with bounded work; anything unwanted is counted and dropped. */
+  receive(bytes: Uint8Array, from: Address, now: number): void {
+    this.stats.received += 1;
+    if (!this.takeToken(now)) {
+      this.stats.rateLimited += 1;
+      return;
+    }
+    if (bytes.byteLength > this.options.maxDatagramBytes) {
+      this.stats.oversized += 1;
+      return;
+    }
+    let message: DiscoveryDatagram;
+    try {
+      message = discoveryDatagramCodec.decode(bytes);
+    } catch {
+      this.stats.malformed += 1;
+      return;
+    }
+    if (message.networkId !== this.local.networkId) {
+      this.stats.foreignNetwork += 1;
+      return;
+    }
+    if (message.id === this.local.id) return; // our own, looped back
+    const sender = { id: message.id, address: { host: message.host ?? from.host, port: message.port }, quality: message.quality };
+    if (message.type === 'ping') {
+      this.discovered.push({ ...sender, forced: false });
+      this.schedulePong({ ...sender, forced: true }, now);
+      return;
+    }
+    const pending = this.pendingPongs.get(message.to);
+    if (pending) pending.heard += 1;
+    if (message.to !== this.local.id) return;
+    this.discovered.push({ ...sender, forced: false });
+    for (const entry of message.hosts) {
+      if (entry.id === this.local.id) continue;
+      this.discovered.push({ id: entry.id, address: { host: entry.host, port: entry.port }, quality: undefined, forced: false });
+    }
+  }
+
+  /** Sends what is due at `now`: a PING while no host is known, PONGs whose time came. */
+  tick(now: number): void {
+    if (this.local.knowsAnyone()) {
+      this.nextPingAt = undefined;
+    } else if (this.nextPingAt === undefined) {
+      // Just started, or the list emptied: ping soon, but not in lockstep with other nodes.
+      this.nextPingAt = now + this.random.float() * Math.min(50, this.options.pingIntervalMs);
+    } else if (now >= this.nextPingAt) {
+      this.outgoing.push({ kind: 'ping', bytes: discoveryDatagramCodec.encode(this.header('ping')) });
+      this.nextPingAt = now + this.options.pingIntervalMs * (0.5 + this.random.float());
+    }
+    for (const [id, pending] of this.pendingPongs) {
+      if (pending.dueAt > now) continue;
+      this.pendingPongs.delete(id);
+      if (pending.heard >= this.options.pongsPerPing) continue;
+      // The few nodes that answer also take the pinger in, whatever its class: it knows no one (SPEC §3).
+      this.discovered.push(pending.pinger);
+      const hosts = this.local.sample(this.options.pongSampleSize, id);
+      this.outgoing.push({ kind: 'pong', bytes: discoveryDatagramCodec.encode({ ...this.header('pong'), to: id, hosts }) });
+    }
+  }
+
+  /** When `tick` next has something to do; Infinity when nothing is pending. */
+  nextDeadline(): number {
+    let deadline = this.nextPingAt ?? Infinity;
+    for (const pending of this.pendingPongs.values()) deadline = Math.min(deadline, pending.dueAt);
+    return deadline;
+  }
+
+  takeOutgoing(): OutgoingDatagram[] {
+    const outgoing = this.outgoing;
+    this.outgoing = [];
+    return outgoing;
+  }
+
+  takeDiscovered(): DiscoveredHost[] {
+    const discovered = this.discovered;
+    this.discovered = [];
+    return discovered;
+  }
+
+  private header<Type extends 'ping' | 'pong'>(type: Type) {
+    const { host, port } = this.local.listenAddress();
+    const header = { type, networkId: this.local.networkId, id: this.local.id, port, quality: this.local.quality() };
+    return host === '0.0.0.0' || host === '::' ? header : { ...header, host };
+  }
+
+  private schedulePong(pinger: DiscoveredHost, now: number): void {
+    if (this.pendingPongs.has(pinger.id) || this.pendingPongs.size >= maxPendingPongs) return;
+    this.pendingPongs.set(pinger.id, { dueAt: now + this.random.float() * this.options.pongSpreadMs, heard: 0, pinger });
+  }
+
+  private takeToken(now: number): boolean {
+    const rate = this.options.maxDatagramsPerSecond;
+    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) * rate) / 1000);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

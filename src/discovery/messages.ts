@@ -1,0 +1,34 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { hostEntrySchema, maxSampledHosts, nodeIdSchema } from '../hosts/messages.js';
+import { hostQualitySchema } from '../hosts/quality.js';
+import { messageCodec } from '../transport/codec.js';
+import { maxNetworkIdLength } from '../transport/envelope.js';
+
+const common = {
+  /** Separate Butter networks on one LAN ignore each other's datagrams. */
+  networkId: Type.String({ minLength: 1, maxLength: maxNetworkIdLength }),
+  /** The sender's node id. */
+  id: nodeIdSchema,
+  /** The sender's TCP listen port. */
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  /** The address the sender listens on, when it listens on one address only; otherwise the datagram's source address is used. */
+  host: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** The sender's quality, so that receivers can run peer selection with no extra round trip. */
+  quality: hostQualitySchema,
+};
+
+/** Multicast by a node that knows no host. */
+export const pingSchema = Type.Object({ type: Type.Literal('ping'), ...common });
+
+/** Multicast answer to a PING: the answerer and a sample of the hosts it knows. */
+export const pongSchema = Type.Object({
+  type: Type.Literal('pong'),
+  ...common,
+  /** Id of the node whose PING this answers; other nodes only count it (suppression). */
+  to: nodeIdSchema,
+  hosts: Type.Array(hostEntrySchema, { maxItems: maxSampledHosts }),
+});
+
+export const discoveryDatagramCodec = messageCodec('discovery datagram', Type.Union([pingSchema, pongSchema]));
+export type DiscoveryDatagram = Static<typeof pingSchema> | Static<typeof pongSchema>;
+export type Pong = Static<typeof pongSchema>;

@@ -1,0 +1,105 @@
+import type { HostManager } from '../hosts/manager.js';
+import type { KnownHosts } from '../hosts/known-hosts.js';
+import type { Logger } from '../node/logger.js';
+import type { DatagramSocket, Runtime, TimerHandle } from '../runtime/types.js';
+import type { TrafficCounters } from '../transport/traffic.js';
+import { DiscoveryCore, type DiscoveryLocal, type DiscoveryOptions, type DiscoveryStats } from './core.js';
+
+export interface DiscoveryComponents {
+  runtime: Runtime;
+  logger: Logger;
+  traffic: TrafficCounters;
+  knownHosts: KnownHosts;
+  hosts: HostManager;
+  local: DiscoveryLocal;
+}
+
+/**
+ * Adapts the discovery core to a runtime: owns the multicast socket and one
+ * timer, feeds datagrams and deadlines to the core, sends what it emits and
+ * offers the hosts it discovers to host management.
+ */
+export class DiscoveryService {
+  private core: DiscoveryCore | undefined;
+  private socket: DatagramSocket | undefined;
+  private timer: TimerHandle | undefined;
+  private timerAt = Infinity;
+  private unsubscribe: (() => void) | undefined;
+  private state: 'idle' | 'starting' | 'running' | 'stopped' = 'idle';
+
+  constructor(
+    private readonly components: DiscoveryComponents,
+    readonly options: DiscoveryOptions,
+  ) {}
+
+  get stats(): DiscoveryStats | undefined {
+    return this.core?.stats;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'idle' || !this.options.enabled) return;
+    this.state = 'starting';
+    const { runtime } = this.components;
+    const { port, multicastGroup, multicastInterface } = this.options;
+    const socket = await runtime.openDatagramSocket(
+      multicastInterface === undefined ? { port, multicastGroup } : { port, multicastGroup, multicastInterface },
+    );
+    if (this.state !== 'starting') {
+      socket.close(); // stopped while the socket was opening
+      return;
+    }
+    this.state = 'running';
+    this.socket = socket;
+    this.core = new DiscoveryCore(this.components.local, this.options, runtime.random, runtime.now());
+    socket.onMessage((data, from) => {
+      if (this.state !== 'running') return;
+      this.core?.receive(data, from, runtime.now());
+      this.step();
+    });
+    // When the list empties, discovery resumes at once rather than at the next deadline.
+    this.unsubscribe = this.components.knownHosts.onChange(() => {
+      if (this.components.knownHosts.size === 0) this.step();
+    });
+    this.step();
+  }
+
+  stop(): void {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    this.unsubscribe?.();
+    this.timer?.cancel();
+    this.socket?.close();
+    this.timer = undefined;
+  }
+
+  /** Runs the core at `now`, then applies its outputs and re-arms the timer. */
+  private step(): void {
+    const core = this.core;
+    if (!core || this.state !== 'running') return;
+    const { runtime, hosts, traffic } = this.components;
+    core.tick(runtime.now());
+    for (const found of core.takeDiscovered()) {
+      const candidate = found.quality ? { id: found.id, address: found.address, quality: found.quality } : { id: found.id, address: found.address };
+      hosts.consider(candidate, found.forced);
+    }
+    for (const datagram of core.takeOutgoing()) {
+      this.socket?.sendToGroup(datagram.bytes);
+      traffic.record('datagram', datagram.kind, datagram.bytes.byteLength);
+    }
+    this.arm(core.nextDeadline());
+  }
+
+  private arm(deadline: number): void {
+    if (deadline === this.timerAt) return;
+    this.timer?.cancel();
+    this.timerAt = deadline;
+    this.timer = undefined;
+    if (deadline === Infinity) return;
+    const { runtime } = this.components;
+    this.timer = runtime.setTimer(Math.max(0, deadline - runtime.now()), () => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.step();
+    });
+  }
+}
