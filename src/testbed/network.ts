@@ -39,7 +39,8 @@ export class TestNetwork {
   readonly random: Random;
   private readonly realRuntime: Runtime | undefined;
   private readonly alive = new Set<ButterNode>();
-  private readonly indexOf = new Map<ButterNode, number>();
+  /** Weak, so that the thousands of nodes churn kills can be collected. */
+  private readonly indexOf = new WeakMap<ButterNode, number>();
   private readonly retired: TrafficTotals = { messages: 0, bytes: 0, byLabel: {} };
   private nextIndex = 0;
   deaths = 0;
