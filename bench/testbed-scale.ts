@@ -4,12 +4,13 @@
  * run in a fresh child process so that its peak memory is its own. Records wall
  * time, CPU time, peak RSS and heap, events processed and simulated seconds per
  * wall-clock second. Target (issue 4): 10,000 nodes in under 5 minutes of wall
- * time and under 8 GiB.
+ * time and under 8 GiB. Children get the heap flags `butter testbed` runs with.
  *
  *   node dist/bench/testbed-scale.js [--nodes 1000,3000,10000] [--churn-seconds 600] [--seed 1]
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { testbedHeapFlags } from '../src/cli/testbed-heap.js';
 import { noChurn } from '../src/testbed/churn.js';
 import type { Params } from '../src/testbed/experiment.js';
 import { discoveryExperiment } from '../src/testbed/experiments/discovery.js';
@@ -92,7 +93,11 @@ if (oneIndex >= 0) {
 function inChild(nodes: number): Promise<ScaleRun> {
   return new Promise((resolve, reject) => {
     const script = fileURLToPath(import.meta.url);
-    const child = fork(script, ['--one', String(nodes), '--churn-seconds', String(churnSeconds), '--seed', String(seed)], { stdio: 'inherit' });
+    // The heap settings `butter testbed` runs with.
+    const child = fork(script, ['--one', String(nodes), '--churn-seconds', String(churnSeconds), '--seed', String(seed)], {
+      stdio: 'inherit',
+      execArgv: [...testbedHeapFlags(), ...process.execArgv],
+    });
     let result: ScaleRun | undefined;
     child.on('message', (message) => (result = message as ScaleRun));
     child.once('error', reject);

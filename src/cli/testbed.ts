@@ -7,6 +7,7 @@ import type { CommonParams, Experiment, Params } from '../testbed/experiment.js'
 import { experiments } from '../testbed/experiments/index.js';
 import { formatReport } from '../testbed/report.js';
 import { runExperiment, type Progress } from '../testbed/runner.js';
+import { relaunchWithTestbedHeap } from './testbed-heap.js';
 
 function integerAtLeast(minimum: number) {
   return (value: string): number => {
@@ -97,6 +98,11 @@ function experimentCommand(experiment: Experiment): Command {
   }
   command.action(async (flags: CommonFlags & Record<string, unknown>) => {
     const params = paramsFrom(experiment, flags);
+    const exitCode = await relaunchWithTestbedHeap();
+    if (exitCode !== undefined) {
+      process.exitCode = exitCode;
+      return;
+    }
     const print = flags.json ? reserveStdout() : (text: string) => process.stdout.write(text);
     const progress = process.stderr.isTTY ? progressBar() : undefined;
     let report;
