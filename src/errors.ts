@@ -122,6 +122,7 @@ export const remoteErrorCodes = Object.keys(remoteErrorFactories) as RemoteError
 
 /** Turns a peer's ERROR reply into a local typed error; unknown codes become protocol errors. */
 export function errorFromRemote(code: string, message: string): ButterError {
-  const factory = (remoteErrorFactories as Record<string, ((message: string) => ButterError) | undefined>)[code];
-  return factory ? factory(message) : new ProtocolError(`peer replied with unknown error code ${JSON.stringify(code)}: ${message}`);
+  // Own keys only: a peer's code "__proto__" or "constructor" must not reach Object.prototype.
+  if (Object.hasOwn(remoteErrorFactories, code)) return remoteErrorFactories[code as RemoteErrorCode](message);
+  return new ProtocolError(`peer replied with unknown error code ${JSON.stringify(code)}: ${message}`);
 }

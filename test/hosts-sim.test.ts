@@ -51,6 +51,13 @@ function componentFraction(nodes: ButterNode[]): number {
   return size / nodes.length;
 }
 
+/** How many of `nodes` list each of them. */
+function inDegreesOf(nodes: ButterNode[]): number[] {
+  const counts = new Map(nodes.map((node) => [node.id, 0]));
+  for (const node of nodes) for (const host of node.knownHosts.list()) if (counts.has(host.id)) counts.set(host.id, (counts.get(host.id) as number) + 1);
+  return [...counts.values()];
+}
+
 describe('known hosts and discovery on the simulator', () => {
   it('100 nodes join one LAN and form one connected component; no list exceeds its capacity', { timeout: 60_000 }, async () => {
     const network = await buildNetwork(100, 7);
@@ -66,6 +73,19 @@ describe('known hosts and discovery on the simulator', () => {
     // Nodes that heard another's PING before their own was due never needed to ping.
     assert.ok(network.nodes.some((node) => node.traffic.byLabel()['datagram:ping']), 'no node pinged');
     assert.ok(network.nodes.some((node) => node.traffic.byLabel()['datagram:pong']), 'no node answered a PING');
+  });
+
+  it('uniform nodes on one LAN do not converge on the same hosts: no node is in 40 % of the lists, every node is in one', { timeout: 60_000 }, async () => {
+    // Every node hears every PING; before overheard pingers were limited to free room, the most-listed node was in 63 – 72 of 100 lists.
+    for (const seed of [1, 2, 3]) {
+      const network = await buildNetwork(100, seed, () => ({
+        hosts: { refreshIntervalMs, refreshTimeoutMs, maxRefreshesPerSecond: 100, randomAcceptanceProbability: 0.2 },
+      }));
+      await network.simulation.runFor(30_000);
+      const inDegrees = inDegreesOf(network.nodes);
+      assert.ok(Math.max(...inDegrees) < 40, `seed ${seed}: a node is in ${Math.max(...inDegrees)} of 100 lists`);
+      assert.equal(inDegrees.filter((count) => count === 0).length, 0, `seed ${seed}: a node is in no list`);
+    }
   });
 
   it('removes crashed hosts within the refresh bound', { timeout: 60_000 }, async () => {

@@ -6,7 +6,7 @@ import { createRealRuntime } from '../runtime/real.js';
 import { parseAddress, type Address, type Runtime } from '../runtime/types.js';
 import { maxNetworkIdLength } from '../transport/envelope.js';
 import { defaultTransportOptions, type TransportOptions } from '../transport/options.js';
-import { createIdentity, loadOrCreateIdentity } from './identity.js';
+import { createIdentity, loadOrCreateIdentity, type Identity } from './identity.js';
 import { silentLogger, type Logger } from './logger.js';
 import { defaultMemoryMB, planMemory } from './memory.js';
 import { ButterNode } from './node.js';
@@ -58,7 +58,7 @@ export async function createNode(options: NodeOptions = {}): Promise<ButterNode>
   if (!(requestTimeoutMs > 0)) throw new InvalidConfigError(`requestTimeoutMs must be positive, got ${requestTimeoutMs}`);
   const memory = planMemory(options.memoryMB ?? defaultMemoryMB, runtime.totalMemoryBytes(), options.knownHostsCapacity);
   const transport = checkTransportOptions({ ...defaultTransportOptions, ...options.transport });
-  const identity = options.dataDir ? await loadOrCreateIdentity(options.dataDir, runtime.random) : createIdentity(runtime.random);
+  const identity = options.dataDir ? await identityIn(options.dataDir, runtime) : createIdentity(runtime.random);
   return new ButterNode({
     runtime,
     identity,
@@ -128,8 +128,19 @@ function toAddress(entry: string | Address): Address {
   }
 }
 
+/** An unreadable, corrupt or unwritable identity file is a configuration problem, reported as one. */
+async function identityIn(dataDir: string, runtime: Runtime): Promise<Identity> {
+  try {
+    return await loadOrCreateIdentity(dataDir, runtime.random);
+  } catch (error) {
+    throw new InvalidConfigError(`cannot use the identity in data directory ${dataDir}: ${(error as Error).message}`);
+  }
+}
+
 function checkTransportOptions(options: TransportOptions): TransportOptions {
   for (const [name, value] of Object.entries(options)) {
+    // A misspelt option would otherwise be ignored without a word.
+    if (!Object.hasOwn(defaultTransportOptions, name)) throw new InvalidConfigError(`unknown transport option "${name}"`);
     if (!Number.isInteger(value) || value <= 0) throw new InvalidConfigError(`transport.${name} must be a positive integer, got ${value}`);
   }
   if (options.maxFrameBytes < options.maxPayloadBytes + 256) {

@@ -3,6 +3,7 @@ import {
   ConnectionClosedError,
   InvalidArgumentError,
   NodeStoppedError,
+  PayloadTooLargeError,
   PeerUnreachableError,
   ProtocolError,
   TimeoutError,
@@ -101,6 +102,9 @@ export class ButterNode {
   private runningBehaviours: Promise<void>[] = [];
   private unsubscribeSignals: (() => void) | undefined;
   private spawnedAt = 0;
+  /** In-flight spawn and stop, shared by concurrent callers. */
+  private spawning: Promise<Overlay> | undefined;
+  private stopping: Promise<void> | undefined;
 
   constructor(private readonly components: NodeComponents) {
     this.id = components.identity.nodeId;
@@ -163,6 +167,11 @@ export class ButterNode {
     return this.listener.address;
   }
 
+  /** Connections open now, in either direction (one per peer, briefly two when both dialled at once). */
+  get openConnections(): number {
+    return this.pool?.size ?? 0;
+  }
+
   get overlay(): Overlay {
     if (!this.overlayInstance) throw new NodeStoppedError('the node has not been spawned');
     return this.overlayInstance;
@@ -207,6 +216,15 @@ export class ButterNode {
   async spawn(overlayFactory: OverlayFactory = basicOverlay): Promise<Overlay> {
     if (this.state === 'running') return this.overlay;
     if (this.state !== 'created') throw new NodeStoppedError('a stopped node cannot be spawned again');
+    // Concurrent calls share one start, so the node never listens twice; a failed start may be retried.
+    this.spawning ??= this.start(overlayFactory).catch((error: unknown) => {
+      this.spawning = undefined;
+      throw error;
+    });
+    return this.spawning;
+  }
+
+  private async start(overlayFactory: OverlayFactory): Promise<Overlay> {
     const { runtime, identity, networkId, transport } = this.components;
     this.listener = await runtime.listen({ host: this.components.listenHost, port: this.components.listenPort }, (stream) =>
       this.pool?.accept(stream),
@@ -237,10 +255,13 @@ export class ButterNode {
    * `graceful` is false, as when a process is killed), connections close. Safe to call twice.
    */
   async stop(options: { graceful?: boolean } = {}): Promise<void> {
-    if (this.state !== 'running') {
-      this.state = this.state === 'created' ? 'stopped' : this.state;
-      return;
-    }
+    await this.spawning?.catch(() => undefined);
+    if (this.state === 'running') this.stopping ??= this.shutDown(options);
+    else if (this.state === 'created') this.state = 'stopped';
+    await this.stopping;
+  }
+
+  private async shutDown(options: { graceful?: boolean }): Promise<void> {
     this.state = 'stopping';
     this.discovery.stop();
     this.hosts.stop();
@@ -319,6 +340,9 @@ export class ButterNode {
     if (!this.canSend()) throw new NodeStoppedError('the node is not running');
     if (typeof route !== 'string' || !routeNamePattern.test(route)) throw new InvalidArgumentError(`invalid route name ${JSON.stringify(route)}`);
     if (!(payload instanceof Uint8Array)) throw new InvalidArgumentError('payload must be a Uint8Array');
+    const { maxPayloadBytes } = this.components.transport;
+    // Refused before dialling: an oversized payload never costs a connection.
+    if (payload.length > maxPayloadBytes) throw new PayloadTooLargeError(`payload of ${payload.length} bytes exceeds ${maxPayloadBytes}`);
     try {
       return typeof peer === 'string' ? parseAddress(peer) : peer;
     } catch (error) {

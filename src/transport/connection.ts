@@ -8,7 +8,7 @@ import {
   TimeoutError,
 } from '../errors.js';
 import type { Address, Runtime, Stream, TimerHandle } from '../runtime/types.js';
-import { decodeEnvelope, EnvelopeError, encodeEnvelopeFrame, maxErrorMessageLength, type Envelope, type HelloMessage } from './envelope.js';
+import { decodeEnvelope, EnvelopeError, encodeEnvelopeFrame, maxErrorMessageLength, maxHelloFrameBytes, type Envelope, type HelloMessage } from './envelope.js';
 import { FrameDecoder } from './frames.js';
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
@@ -72,7 +72,7 @@ export class Connection {
     private readonly options: TransportOptions,
     private readonly traffic: TrafficCounters,
   ) {
-    this.decoder = new FrameDecoder(options.maxFrameBytes);
+    this.decoder = new FrameDecoder(options.maxFrameBytes, maxHelloFrameBytes);
     this.lastActivityAt = runtime.now();
     this.ready = new Promise<RemoteHello>((resolve, reject) => {
       this.settleReady = { resolve, reject };
@@ -224,9 +224,15 @@ export class Connection {
       case 'notify':
         this.receiveNotify(message.route, message.payload);
         return;
-      case 'response':
-        this.settle(message.requestId)?.resolve(message.payload);
+      case 'response': {
+        const request = this.settle(message.requestId);
+        if (message.payload.length > this.options.maxPayloadBytes) {
+          request?.reject(new PayloadTooLargeError(`reply of ${message.payload.length} bytes exceeds ${this.options.maxPayloadBytes}`));
+        } else {
+          request?.resolve(message.payload);
+        }
         return;
+      }
       case 'error': {
         if (message.requestId === 0) return; // the peer complains about something we sent; nothing pending to fail
         this.settle(message.requestId)?.reject(errorFromRemote(message.code, message.message));
@@ -264,6 +270,11 @@ export class Connection {
   }
 
   private receiveRequest(requestId: number, route: string, payload: Uint8Array): void {
+    // The frame limit leaves room for the envelope, so a payload can fit a frame and still be too large.
+    if (payload.length > this.options.maxPayloadBytes) {
+      this.sendError(requestId, new PayloadTooLargeError(`payload of ${payload.length} bytes exceeds ${this.options.maxPayloadBytes}`));
+      return;
+    }
     if (!this.dispatcher.hasRoute(route)) {
       this.sendError(requestId, { code: 'UNKNOWN_ROUTE', message: `no route "${route}"` });
       return;
@@ -293,7 +304,7 @@ export class Connection {
   }
 
   private receiveNotify(route: string, payload: Uint8Array): void {
-    if (!this.dispatcher.hasRoute(route)) return; // one-way: nobody to tell
+    if (payload.length > this.options.maxPayloadBytes || !this.dispatcher.hasRoute(route)) return; // one-way: nobody to tell
     this.dispatcher.handleNotify(route, payload, this);
   }
 

@@ -14,10 +14,14 @@ export const FrameKind = { hello: 0, request: 1, response: 2, error: 3, notify: 
 export const maxRouteLength = 64;
 export const maxErrorMessageLength = 1024;
 export const maxNetworkIdLength = 64;
+/** Bound of the first frame on a stream, the HELLO (a real one takes under 200 bytes). */
+export const maxHelloFrameBytes = 1024;
 export const routePattern = '^[A-Za-z0-9._/:-]{1,64}$';
 
 const NodeId = Type.String({ pattern: '^[0-9a-f]{64}$' });
-const RequestId = Type.Integer({ minimum: 0, maximum: 0xffffffff });
+const RequestId = Type.Integer({ minimum: 1, maximum: 0xffffffff });
+/** An ERROR may also carry 0: "about the connection, not one request". */
+const ErrorRequestId = Type.Integer({ minimum: 0, maximum: 0xffffffff });
 const Route = Type.String({ pattern: routePattern, maxLength: maxRouteLength });
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Version = Type.Literal(protocolVersion);
@@ -35,7 +39,7 @@ const ResponseTuple = Type.Tuple([Version, Type.Literal(FrameKind.response), Req
 const ErrorTuple = Type.Tuple([
   Version,
   Type.Literal(FrameKind.error),
-  RequestId,
+  ErrorRequestId,
   Type.String({ minLength: 1, maxLength: 32 }),
   Type.String({ maxLength: maxErrorMessageLength }),
 ]);
@@ -116,10 +120,11 @@ export function encodeEnvelopeFrame(message: Envelope): Uint8Array {
 export function decodeEnvelope(body: Uint8Array): Envelope {
   const value = decodeValue(body);
   if (!Array.isArray(value) || value.length < 2) throw new ProtocolError('envelope is not an array');
-  if (value[0] !== protocolVersion) throw new ProtocolError(`unsupported protocol version ${String(value[0])}`);
-  const kind = value[1] as number;
-  const checker = checkers[kind as keyof typeof checkers];
-  if (checker === undefined) throw new ProtocolError(`unknown message kind ${String(kind)}`);
+  if (value[0] !== protocolVersion) throw new ProtocolError(`unsupported protocol version ${describeValue(value[0])}`);
+  const kind: unknown = value[1];
+  // Only a number may index the table: an object key would run the object's own toString.
+  const checker = typeof kind === 'number' ? checkers[kind as keyof typeof checkers] : undefined;
+  if (checker === undefined) throw new ProtocolError(`unknown message kind ${describeValue(kind)}`);
   if (!checker.Check(value)) {
     const first = checker.Errors(value).First();
     throw new EnvelopeError(`invalid envelope: ${first ? `${first.path} ${first.message}` : 'schema mismatch'}`, requestIdOf(value));
@@ -156,6 +161,14 @@ export class EnvelopeError extends ProtocolError {
   ) {
     super(message);
   }
+}
+
+/**
+ * Names an untrusted value in an error message. Never String() on a decoded
+ * object: a map with a `toString` key would make it throw a TypeError.
+ */
+function describeValue(value: unknown): string {
+  return typeof value === 'number' || typeof value === 'boolean' || value === null ? String(value) : `of type ${typeof value}`;
 }
 
 function requestIdOf(value: unknown[]): number {

@@ -14,6 +14,8 @@ export function encodeFrame(body: Uint8Array): Uint8Array {
 /**
  * Sans-IO decoder for length-prefixed frames. It holds at most one partial
  * frame (bounded by `maxFrameBytes`), so a peer cannot make it buffer more.
+ * The first frame can have a lower bound of its own: it is the handshake, so a
+ * peer that has not said who it is cannot make the node hold a large frame.
  * A length of zero or above the maximum is a protocol error: the stream is
  * out of step and the caller must close it.
  */
@@ -22,8 +24,12 @@ export class FrameDecoder {
   private bufferedBytes = 0;
   private expectedBodyBytes = -1;
   private failed = false;
+  private firstFrame = true;
 
-  constructor(private readonly maxFrameBytes: number) {}
+  constructor(
+    private readonly maxFrameBytes: number,
+    private readonly maxFirstFrameBytes = maxFrameBytes,
+  ) {}
 
   /** Feeds received bytes; returns the complete frame bodies they finish, in order. */
   push(chunk: Uint8Array): Uint8Array[] {
@@ -38,10 +44,12 @@ export class FrameDecoder {
         if (this.bufferedBytes < frameHeaderBytes) break;
         const header = this.take(frameHeaderBytes);
         const length = ((header[0] as number) * 0x1000000 + (((header[1] as number) << 16) | ((header[2] as number) << 8) | (header[3] as number))) >>> 0;
-        if (length === 0 || length > this.maxFrameBytes) {
+        const maxBytes = this.firstFrame ? Math.min(this.maxFirstFrameBytes, this.maxFrameBytes) : this.maxFrameBytes;
+        if (length === 0 || length > maxBytes) {
           this.failed = true;
-          throw new ProtocolError(`frame length ${length} outside 1..${this.maxFrameBytes}`);
+          throw new ProtocolError(`${this.firstFrame ? 'first ' : ''}frame length ${length} outside 1..${maxBytes}`);
         }
+        this.firstFrame = false;
         this.expectedBodyBytes = length;
       }
       if (this.bufferedBytes < this.expectedBodyBytes) break;

@@ -4,6 +4,9 @@ import { Connection, type InboundDispatcher, type LocalHello } from './connectio
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
 
+/** A duplicate connection quiet for this long has no request of the peer's in flight either. */
+const retiredIdleMs = 1_000;
+
 /**
  * The node's connections, one per peer: dialled on first use, reused by every
  * later request in either direction, bounded in number (least recently used
@@ -14,6 +17,10 @@ export class ConnectionPool {
   private readonly byAddress = new Map<string, Connection>();
   private readonly dialing = new Map<string, Promise<Connection>>();
   private readonly open = new Set<Connection>();
+  /** Who dialled each registered connection: decides which of two duplicates stays. */
+  private readonly diallerOf = new WeakMap<Connection, string>();
+  /** Duplicates that lost the tie-break: unused for new requests, closed once idle. */
+  private readonly retired = new Set<Connection>();
   private sweepTimer: TimerHandle | undefined;
   private mostRecentKey: string | undefined;
   private stopped = false;
@@ -66,9 +73,7 @@ export class ConnectionPool {
         if (hello.listenPort === 0) return; // the peer accepts no connections: nothing to reuse it for
         const address = { host: stream.remoteAddress.host, port: hello.listenPort };
         connection.peerAddress = address;
-        const key = formatAddress(address);
-        const existing = this.byAddress.get(key);
-        if (!existing || !existing.isOpen) this.byAddress.set(key, connection);
+        this.registerUnlessDuplicate(formatAddress(address), connection, hello.nodeId);
       },
       () => undefined,
     );
@@ -107,8 +112,33 @@ export class ConnectionPool {
       handshakeTimer.cancel();
     }
     connection.peerAddress = address;
-    this.byAddress.set(key, connection);
+    this.registerUnlessDuplicate(key, connection, this.local.nodeId);
     return connection;
+  }
+
+  /**
+   * Two nodes that dial each other at the same moment (as discovery makes them
+   * do) end up with two connections. Both sides keep the same one, the one
+   * dialled by the lower node id; the other takes no new requests and is
+   * closed by the sweep once idle.
+   */
+  private registerUnlessDuplicate(key: string, connection: Connection, diallerId: string): void {
+    const existing = this.byAddress.get(key);
+    const existingDiallerId = existing ? this.diallerOf.get(existing) : undefined;
+    this.diallerOf.set(connection, diallerId);
+    if (!existing || !existing.isOpen || existingDiallerId === undefined || diallerId < existingDiallerId) {
+      if (existing?.isOpen) this.retired.add(existing);
+      this.register(key, connection);
+      return;
+    }
+    if (existing !== connection) this.retired.add(connection);
+  }
+
+  /** Adds a connection at the most recently used end. */
+  private register(key: string, connection: Connection): void {
+    this.byAddress.delete(key);
+    this.byAddress.set(key, connection);
+    this.mostRecentKey = key; // else touch() would skip the key that was most recent before
   }
 
   private track(stream: Stream): Connection {
@@ -116,6 +146,7 @@ export class ConnectionPool {
     this.open.add(connection);
     connection.onClose(() => {
       this.open.delete(connection);
+      this.retired.delete(connection);
       if (!connection.peerAddress) return;
       const key = formatAddress(connection.peerAddress);
       if (this.byAddress.get(key) === connection) this.byAddress.delete(key);
@@ -148,7 +179,8 @@ export class ConnectionPool {
     this.sweepTimer = this.runtime.setTimer(intervalMs, () => {
       const now = this.runtime.now();
       for (const connection of [...this.open]) {
-        if (connection.pendingRequests === 0 && now - connection.lastActivityAt >= this.options.idleTimeoutMs) connection.close();
+        const idleMs = this.retired.has(connection) ? retiredIdleMs : this.options.idleTimeoutMs;
+        if (connection.pendingRequests === 0 && now - connection.lastActivityAt >= idleMs) connection.close();
       }
       if (!this.stopped) this.scheduleSweep();
     });
