@@ -112,6 +112,22 @@ describe('Simulation timers', () => {
     assert.equal(sim.now, 30);
   });
 
+  it('runs until an operation is done and stops the clock at the instant it finished', async () => {
+    const sim = new Simulation({ seed: 1 });
+    const host = sim.createHost();
+    host.setTimer(500, () => undefined); // later work that must not run
+    let done = false;
+    void (async () => {
+      await sleep(host, 30);
+      await sleep(host, 12.5);
+      done = true;
+    })();
+    assert.equal(await sim.runUntilDone(() => done, 1000), true);
+    assert.equal(sim.now, 42.5);
+    assert.equal(await sim.runUntilDone(() => false, 100), false, 'bounded by maxMs');
+    assert.ok(sim.now <= 142.5);
+  });
+
   it('runs async continuations between events', async () => {
     const sim = new Simulation({ seed: 1 });
     const host = sim.createHost();

@@ -7,6 +7,7 @@ import type { CommonParams, Experiment, Params } from '../testbed/experiment.js'
 import { experiments } from '../testbed/experiments/index.js';
 import { formatReport } from '../testbed/report.js';
 import { runExperiment, type Progress } from '../testbed/runner.js';
+import { relaunchWithTestbedHeap } from './testbed-heap.js';
 
 function integerAtLeast(minimum: number) {
   return (value: string): number => {
@@ -97,6 +98,12 @@ function experimentCommand(experiment: Experiment): Command {
   }
   command.action(async (flags: CommonFlags & Record<string, unknown>) => {
     const params = paramsFrom(experiment, flags);
+    const exitCode = await relaunchWithTestbedHeap();
+    if (exitCode !== undefined) {
+      process.exitCode = exitCode;
+      return;
+    }
+    const print = flags.json ? reserveStdout() : (text: string) => process.stdout.write(text);
     const progress = process.stderr.isTTY ? progressBar() : undefined;
     let report;
     try {
@@ -104,11 +111,11 @@ function experimentCommand(experiment: Experiment): Command {
     } finally {
       progress?.stop();
     }
-    if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    else process.stdout.write(`${formatReport(report)}\n`);
+    if (flags.json) print(`${JSON.stringify(report)}\n`);
+    else print(`${formatReport(report)}\n`);
     if (flags.chart && experiment.chartFigure) {
       await writeFile(flags.chart, drawChart(report, experiment.chartFigure));
-      if (!flags.json) process.stdout.write(`chart written to ${flags.chart}\n`);
+      if (!flags.json) print(`chart written to ${flags.chart}\n`);
     }
   });
   return command;
@@ -138,10 +145,21 @@ function paramsFrom(experiment: Experiment, flags: CommonFlags & Record<string, 
   return params;
 }
 
-/** A progress bar on stderr with the phase and an ETA; only on a terminal. */
+/**
+ * In --json mode stdout carries the report and nothing else: whatever else the
+ * run writes there (a stray console.log in an experiment) goes to stderr.
+ * Returns the writer for the report itself.
+ */
+function reserveStdout(): (text: string) => boolean {
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  return (text) => write(text);
+}
+
+/** A progress bar on stderr with the phase, simulated time and an ETA; only on a terminal. */
 function progressBar(): { update: (progress: Progress) => void; stop: () => void } {
   const bar = new SingleBar({
-    format: '{case} run {run}/{runs} [{bar}] {percentage}% | {phase} | ETA {eta_formatted}',
+    format: '{case} run {run}/{runs} [{bar}] {percentage}% | {phase} | {simulated} s simulated | ETA {eta_formatted}',
     stream: process.stderr,
     hideCursor: true,
     etaBuffer: 50,
@@ -149,7 +167,13 @@ function progressBar(): { update: (progress: Progress) => void; stop: () => void
   let started = false;
   return {
     update(progress) {
-      const payload = { case: progress.caseLabel, run: progress.run, runs: progress.runs, phase: progress.phase };
+      const payload = {
+        case: progress.caseLabel,
+        run: progress.run,
+        runs: progress.runs,
+        phase: progress.phase,
+        simulated: Math.round(progress.simulatedSeconds),
+      };
       const value = Math.round(progress.fraction * 1000);
       if (!started) {
         bar.start(1000, value, payload);

@@ -4,9 +4,13 @@
  * it can be sampled every second on 10,000 nodes.
  */
 export function largestComponentSize(nodeIds: readonly string[], neighbours: (id: string) => readonly string[]): number {
+  const count = nodeIds.length;
   const indexOf = new Map<string, number>();
-  nodeIds.forEach((id, index) => indexOf.set(id, index));
-  const parent = Int32Array.from(nodeIds, (_id, index) => index);
+  const parent = new Int32Array(count);
+  for (let index = 0; index < count; index += 1) {
+    indexOf.set(nodeIds[index] as string, index);
+    parent[index] = index;
+  }
   const find = (index: number): number => {
     let root = index;
     while (parent[root] !== root) root = parent[root] as number;
@@ -17,21 +21,22 @@ export function largestComponentSize(nodeIds: readonly string[], neighbours: (id
     }
     return root;
   };
-  nodeIds.forEach((id, index) => {
-    for (const neighbour of neighbours(id)) {
-      const other = indexOf.get(neighbour);
+  for (let index = 0; index < count; index += 1) {
+    const linked = neighbours(nodeIds[index] as string);
+    for (let position = 0; position < linked.length; position += 1) {
+      const other = indexOf.get(linked[position] as string);
       if (other === undefined) continue; // a dead host still listed: not part of the live graph
       const a = find(index);
       const b = find(other);
       if (a !== b) parent[a] = b;
     }
-  });
-  const sizes = new Map<number, number>();
+  }
+  const sizes = new Int32Array(count);
   let largest = 0;
-  for (let index = 0; index < nodeIds.length; index += 1) {
+  for (let index = 0; index < count; index += 1) {
     const root = find(index);
-    const size = (sizes.get(root) ?? 0) + 1;
-    sizes.set(root, size);
+    const size = (sizes[root] as number) + 1;
+    sizes[root] = size;
     if (size > largest) largest = size;
   }
   return largest;

@@ -39,7 +39,8 @@ export class TestNetwork {
   readonly random: Random;
   private readonly realRuntime: Runtime | undefined;
   private readonly alive = new Set<ButterNode>();
-  private readonly indexOf = new Map<ButterNode, number>();
+  /** Weak, so that the thousands of nodes churn kills can be collected. */
+  private readonly indexOf = new WeakMap<ButterNode, number>();
   private readonly retired: TrafficTotals = { messages: 0, bytes: 0, byLabel: {} };
   private nextIndex = 0;
   deaths = 0;
@@ -75,13 +76,16 @@ export class TestNetwork {
     return this.indexOf.get(node) ?? -1;
   }
 
-  /** Creates, sets up and spawns one more node. */
-  async addNode(): Promise<ButterNode> {
+  /**
+   * Creates, sets up and spawns one more node. `overrides` change the recipe's
+   * options for this node only, e.g. a fresh node that measures a search.
+   */
+  async addNode(overrides: Partial<NodeOptions> = {}): Promise<ButterNode> {
     const index = this.nextIndex++;
     const runtime = this.simulation
       ? this.simulation.createHost({ subnet: `lan-${Math.floor(index / this.plan.subnetSize)}` })
       : (this.realRuntime as Runtime);
-    const node = await this.settle(createNode({ host: '127.0.0.1', ...this.recipe(index, this), runtime }));
+    const node = await this.settle(createNode({ host: '127.0.0.1', ...this.recipe(index, this), ...overrides, runtime }));
     await this.settle(this.setup(node, index));
     this.alive.add(node);
     this.indexOf.set(node, index);
@@ -125,7 +129,12 @@ export class TestNetwork {
     await Promise.all(nodes.map((node) => node.stop({ graceful: false })));
   }
 
-  /** Awaits a promise; on the simulator, virtual time runs until it settles (bounded). */
+  /**
+   * Awaits a promise; on the simulator, the whole network runs on virtual time,
+   * event by event, until it settles, and throws after `maxMs` simulated ms
+   * (or when nothing is left to happen). Long operations, like a fresh node
+   * searching the network, pass a generous bound.
+   */
   async settle<T>(promise: Promise<T>, maxMs = 60_000): Promise<T> {
     if (!this.simulation) return promise;
     let settled = false;
@@ -133,11 +142,10 @@ export class TestNetwork {
       settled = true;
     });
     tracked.catch(() => undefined);
-    // Most set-up settles without virtual time passing; step the clock only when it must wait.
-    for (let attempt = 0; attempt < 3 && !settled; attempt += 1) await this.simulation.runFor(0);
-    const deadline = this.simulation.now + maxMs;
-    while (!settled && this.simulation.now < deadline) await this.simulation.runFor(1);
-    if (!settled) throw new Error(`operation did not settle within ${maxMs} simulated ms`);
+    // Events run instant by instant, so the clock stops where the operation settled (often where it began).
+    if (!(await this.simulation.runUntilDone(() => settled, maxMs))) {
+      throw new Error(`operation did not settle within ${maxMs} simulated ms`);
+    }
     return tracked;
   }
 

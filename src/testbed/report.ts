@@ -31,6 +31,22 @@ export function formatReport(report: RunReport): string {
       }),
   );
   lines.push(...table(['case', 'phase', 'seconds', 'messages', 'bytes', 'msg/node/s'], trafficRows));
+  // Messages per node per second by label and phase: what each protocol costs.
+  const labelRows = cases.flatMap((result) => {
+    const labels = [...new Set(phases.flatMap((phase) => Object.keys(result.traffic[phase]?.byLabel ?? {})))].sort();
+    return labels.map((label) => [
+      result.label,
+      label,
+      ...phases.map((phase) => {
+        const traffic = result.traffic[phase];
+        return traffic ? formatNumber(traffic.byLabel[label]?.messagesPerNodePerSecond ?? 0) : '-';
+      }),
+    ]);
+  });
+  if (labelRows.length > 0) {
+    lines.push('');
+    lines.push(...table(['case', 'msg/node/s by label', ...phases], labelRows));
+  }
   return lines.join('\n');
 }
 

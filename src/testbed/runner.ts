@@ -10,7 +10,14 @@ export interface PhaseTraffic {
   messages: number;
   bytes: number;
   messagesPerNodePerSecond: number;
-  byLabel: Record<string, { messages: number; bytes: number }>;
+  /** The same per message label (`request:<route>`, `datagram:ping`, …), so each protocol's cost shows. */
+  byLabel: Record<string, LabelTraffic>;
+}
+
+export interface LabelTraffic {
+  messages: number;
+  bytes: number;
+  messagesPerNodePerSecond: number;
 }
 
 export interface SamplePoint {
@@ -43,6 +50,10 @@ export interface Progress {
   phase: Phase;
   /** Share of this run's planned time already simulated, 0..1. */
   fraction: number;
+  /** Time elapsed in this run: virtual on the simulator. */
+  simulatedSeconds: number;
+  /** Events the simulator has processed in this run; 0 on real sockets. */
+  eventsProcessed: number;
 }
 
 interface RunOutcome {
@@ -67,8 +78,8 @@ export async function runExperiment(experiment: Experiment, params: Params, onPr
     for (let run = 0; run < params.repeat; run += 1) {
       const seed = params.seed + run;
       outcomes.push(
-        await runOnce(experiment, { ...caseParams, seed }, (phase, fraction) =>
-          onProgress?.({ caseLabel: experimentCase.label, run: run + 1, runs: params.repeat, phase, fraction }),
+        await runOnce(experiment, { ...caseParams, seed }, (step) =>
+          onProgress?.({ caseLabel: experimentCase.label, run: run + 1, runs: params.repeat, ...step }),
         ),
       );
     }
@@ -90,7 +101,9 @@ function summarise(label: string, outcomes: RunOutcome[]): CaseResult {
   };
 }
 
-async function runOnce(experiment: Experiment, params: Params, report: (phase: Phase, fraction: number) => void): Promise<RunOutcome> {
+type RunStep = Pick<Progress, 'phase' | 'fraction' | 'simulatedSeconds' | 'eventsProcessed'>;
+
+async function runOnce(experiment: Experiment, params: Params, onStep: (step: RunStep) => void): Promise<RunOutcome> {
   const network = new TestNetwork(
     { runtime: params.runtime, seed: params.seed, subnetSize: params.subnetSize, link: params.link },
     (index, net) => experiment.nodeOptions(index, params, net),
@@ -109,6 +122,8 @@ async function runOnce(experiment: Experiment, params: Params, report: (phase: P
     nextSampleMs = network.now() + params.sampleSeconds * 1000;
     series.push({ seconds: round(network.now() / 1000), phase, figures: experiment.sample(network, params) });
   };
+  const report = (phase: Phase, fraction: number) =>
+    onStep({ phase, fraction, simulatedSeconds: network.now() / 1000, eventsProcessed: network.simulation?.eventsProcessed ?? 0 });
   const tick = (phase: Phase) => {
     sampleIfDue(phase);
     report(phase, Math.min(1, network.now() / plannedMs));
@@ -184,17 +199,19 @@ async function accountPhase(
 }
 
 function phaseTraffic(before: TrafficTotals, after: TrafficTotals, seconds: number, nodeSeconds: number): PhaseTraffic {
+  const perNodeSecond = (messages: number) => (nodeSeconds > 0 ? round(messages / nodeSeconds) : 0);
   const byLabel: PhaseTraffic['byLabel'] = {};
   for (const [label, entry] of Object.entries(after.byLabel)) {
     const earlier = before.byLabel[label] ?? { messages: 0, bytes: 0 };
-    if (entry.messages > earlier.messages) byLabel[label] = { messages: entry.messages - earlier.messages, bytes: entry.bytes - earlier.bytes };
+    const messages = entry.messages - earlier.messages;
+    if (messages > 0) byLabel[label] = { messages, bytes: entry.bytes - earlier.bytes, messagesPerNodePerSecond: perNodeSecond(messages) };
   }
   const messages = after.messages - before.messages;
   return {
     seconds: round(seconds),
     messages,
     bytes: after.bytes - before.bytes,
-    messagesPerNodePerSecond: nodeSeconds > 0 ? round(messages / nodeSeconds) : 0,
+    messagesPerNodePerSecond: perNodeSecond(messages),
     byLabel,
   };
 }

@@ -1,4 +1,3 @@
-import TinyQueue from 'tinyqueue';
 import type { TimerHandle } from '../types.js';
 import type { SimHost } from './host.js';
 
@@ -52,21 +51,29 @@ export class SimEvent implements TimerHandle {
   }
 }
 
-function compareEvents(a: SimEvent, b: SimEvent): number {
-  return a.timeMs - b.timeMs || a.sequence - b.sequence;
-}
-
 /** Rebuilding the heap pays off only when cancelled events dominate a big heap. */
 const COMPACT_MIN_CANCELLED = 4096;
+const INITIAL_CAPACITY = 1024;
+/** Children per heap node: a shallower heap, and the children's keys share a cache line. */
+const ARITY = 4;
 
-/** Events in total order by (time, insertion sequence). Cancelled events are removed lazily. */
+/**
+ * Events in total order by (time, insertion sequence). Cancelled events are removed lazily.
+ *
+ * A 4-ary min-heap whose keys live in typed arrays beside the events: with a
+ * million pending events the sift loops compare numbers in contiguous memory
+ * instead of chasing event objects spread over the heap.
+ */
 export class EventQueue {
-  private heap = new TinyQueue<SimEvent>([], compareEvents);
+  private events: Array<SimEvent | undefined> = new Array<SimEvent | undefined>(INITIAL_CAPACITY);
+  private times = new Float64Array(INITIAL_CAPACITY);
+  private sequences = new Float64Array(INITIAL_CAPACITY);
+  private size = 0;
   private nextSequence = 0;
   private cancelledCount = 0;
 
   get length(): number {
-    return this.heap.length;
+    return this.size;
   }
 
   push(
@@ -79,38 +86,105 @@ export class EventQueue {
     byteLength: number,
   ): SimEvent {
     const event = new SimEvent(this, timeMs, this.nextSequence++, kind, host, target, payload, source, byteLength);
-    this.heap.push(event);
+    if (this.size === this.times.length) this.grow();
+    this.siftUp(this.size++, event);
     return event;
   }
 
   peek(): SimEvent | undefined {
-    return this.heap.peek();
+    return this.size > 0 ? this.events[0] : undefined;
   }
 
   pop(): SimEvent | undefined {
-    const event = this.heap.pop();
-    if (event !== undefined) {
-      event.queued = false;
-      if (event.cancelled) this.cancelledCount--;
-    }
+    if (this.size === 0) return undefined;
+    const event = this.events[0] as SimEvent;
+    const last = --this.size;
+    if (last > 0) this.siftDown(0, this.events[last] as SimEvent);
+    this.events[last] = undefined;
+    event.queued = false;
+    if (event.cancelled) this.cancelledCount--;
     return event;
   }
 
   noteCancelled(): void {
     this.cancelledCount++;
     // Protocols reset timeouts constantly; without compaction the heap fills with dead timers.
-    if (this.cancelledCount >= COMPACT_MIN_CANCELLED && this.cancelledCount * 2 > this.heap.length) {
+    if (this.cancelledCount >= COMPACT_MIN_CANCELLED && this.cancelledCount * 2 > this.size) {
       this.compact();
     }
   }
 
+  /** Places `event` at `index` or above, moving earlier-ordered parents down. */
+  private siftUp(index: number, event: SimEvent): void {
+    const { events, times, sequences } = this;
+    const time = event.timeMs;
+    const sequence = event.sequence;
+    while (index > 0) {
+      const parent = ((index - 1) / ARITY) | 0;
+      const parentTime = times[parent] as number;
+      if (parentTime < time || (parentTime === time && (sequences[parent] as number) < sequence)) break;
+      events[index] = events[parent];
+      times[index] = parentTime;
+      sequences[index] = sequences[parent] as number;
+      index = parent;
+    }
+    events[index] = event;
+    times[index] = time;
+    sequences[index] = sequence;
+  }
+
+  /** Places `event` at `index` or below, moving the earliest child up at each level. */
+  private siftDown(index: number, event: SimEvent): void {
+    const { events, times, sequences, size } = this;
+    const time = event.timeMs;
+    const sequence = event.sequence;
+    while (true) {
+      const first = index * ARITY + 1;
+      if (first >= size) break;
+      let best = first;
+      let bestTime = times[first] as number;
+      let bestSequence = sequences[first] as number;
+      const end = Math.min(first + ARITY, size);
+      for (let child = first + 1; child < end; child++) {
+        const childTime = times[child] as number;
+        if (childTime < bestTime || (childTime === bestTime && (sequences[child] as number) < bestSequence)) {
+          best = child;
+          bestTime = childTime;
+          bestSequence = sequences[child] as number;
+        }
+      }
+      if (time < bestTime || (time === bestTime && sequence < bestSequence)) break;
+      events[index] = events[best];
+      times[index] = bestTime;
+      sequences[index] = bestSequence;
+      index = best;
+    }
+    events[index] = event;
+    times[index] = time;
+    sequences[index] = sequence;
+  }
+
+  private grow(): void {
+    const capacity = this.times.length * 2;
+    const times = new Float64Array(capacity);
+    times.set(this.times);
+    const sequences = new Float64Array(capacity);
+    sequences.set(this.sequences);
+    this.times = times;
+    this.sequences = sequences;
+    this.events.length = capacity;
+  }
+
   private compact(): void {
     const live: SimEvent[] = [];
-    for (const event of this.heap.data) {
+    for (let index = 0; index < this.size; index++) {
+      const event = this.events[index] as SimEvent;
       if (event.cancelled) event.queued = false;
       else live.push(event);
     }
-    this.heap = new TinyQueue<SimEvent>(live, compareEvents);
+    this.events.fill(undefined, 0, this.size);
+    this.size = 0;
     this.cancelledCount = 0;
+    for (const event of live) this.siftUp(this.size++, event);
   }
 }

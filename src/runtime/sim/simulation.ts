@@ -28,8 +28,25 @@ export type HostRef = string | SimRuntime;
 
 const DEFAULT_MEMORY_BYTES = 24 * 1024 ** 3;
 
-/** Runs after the microtask queue (and process.nextTick queue) is empty. */
+/**
+ * Resolves once the microtask queue has run dry. Called from the run loop, itself a
+ * microtask continuation: Node runs a nextTick callback queued there only after V8
+ * has drained every microtask, chained ones included. A whole event-loop turn
+ * (setImmediate) would do too, but costs a poll for I/O per simulated instant.
+ */
 function drainMicrotasks(): Promise<void> {
+  return new Promise((resolve) => process.nextTick(resolve));
+}
+
+/**
+ * One whole turn of Node's event loop, so that real I/O a simulated node
+ * started (a disk store opening, a file written) can complete: virtual time
+ * does not wait for it, so a run gives it a turn every so many simulated
+ * instants and when it ends.
+ */
+const instantsPerEventLoopTurn = 1024;
+
+function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
@@ -151,13 +168,30 @@ export class Simulation {
     return this.run(this.network.nowMs + Math.max(0, maxMs));
   }
 
-  private async run(limitMs: number): Promise<void> {
+  /**
+   * Processes events one simulated instant at a time until `done()` holds, no
+   * event is left, or `maxMs` of virtual time have passed; the clock stays at the
+   * last event. Returns `done()`. Lets a caller await an operation on virtual
+   * time without overshooting it.
+   */
+  async runUntilDone(done: () => boolean, maxMs = Infinity): Promise<boolean> {
+    await this.run(this.network.nowMs + Math.max(0, maxMs), done);
+    return done();
+  }
+
+  private async run(limitMs: number, done?: () => boolean): Promise<void> {
     if (this.running) throw new Error('the simulation is already running');
     this.running = true;
     try {
       // Code started before the run may still have continuations to run (and events to schedule).
       await drainMicrotasks();
-      while (this.processDue(limitMs)) await drainMicrotasks();
+      let instants = 0;
+      while (!done?.() && this.processDue(limitMs)) {
+        instants += 1;
+        if (instants % instantsPerEventLoopTurn === 0) await yieldToEventLoop();
+        else await drainMicrotasks();
+      }
+      await yieldToEventLoop();
     } finally {
       this.running = false;
     }
