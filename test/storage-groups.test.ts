@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { ButterError, ProtocolError, StorageFullError } from '../src/errors.js';
 import { blockKeyOf, splitContent } from '../src/storage/block.js';
 import { createNode } from '../src/node/create.js';
+import { basicOverlay } from '../src/node/overlay.js';
 import { fetchReplyCodec, heartbeatCodec, offerCodec, routes } from '../src/storage/group-messages.js';
 import { overlayOf, StorageCluster } from './storage-groups-cluster.js';
 
@@ -196,7 +197,7 @@ describe('storage groups on the simulator', () => {
     const liar = await createNode({ host: '127.0.0.1', memoryMB: 16, runtime: cluster.simulation.createHost({}) });
     const other = splitContent(new Uint8Array(10).fill(8), []).blocks[0]!;
     liar.route(routes.fetch, () => fetchReplyCodec.encode({ block: other }));
-    await cluster.settle(liar.spawn());
+    await cluster.settle(liar.spawn(basicOverlay)); // no storage of its own: its fetch route is the lie
     const key = blockKeyOf(splitContent(new Uint8Array(10).fill(7), []).contentId, 0);
     await assert.rejects(cluster.settle(overlayOf(reader!).fetch(liar.address, key)), ProtocolError);
   });

@@ -23,7 +23,8 @@ import { TrafficCounters } from '../transport/traffic.js';
 import { nodeIdFromPublicKey, type Identity } from './identity.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory.js';
-import { basicOverlay, type Overlay, type OverlayFactory } from './overlay.js';
+import { storageOverlay } from '../storage/overlay.js';
+import type { Overlay, OverlayFactory } from './overlay.js';
 
 /** Who sent an inbound request. `address` is unset when the peer accepts no connections. */
 export interface PeerInfo {
@@ -209,11 +210,12 @@ export class ButterNode {
   }
 
   /**
-   * Starts listening, connects to bootstrap hosts, starts the overlay and the
+   * Starts listening, connects to bootstrap hosts, starts the overlay (the
+   * Peer Content Group storage by default; `basicOverlay` for none) and the
    * client behaviours, and installs graceful leave on SIGINT/SIGTERM. Safe to
    * call twice; a stopped node cannot be spawned again.
    */
-  async spawn(overlayFactory: OverlayFactory = basicOverlay): Promise<Overlay> {
+  async spawn(overlayFactory: OverlayFactory = storageOverlay()): Promise<Overlay> {
     if (this.state === 'running') return this.overlay;
     if (this.state !== 'created') throw new NodeStoppedError('a stopped node cannot be spawned again');
     // Concurrent calls share one start, so the node never listens twice; a failed start may be retried.
