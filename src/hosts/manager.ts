@@ -252,8 +252,7 @@ export class HostManager {
   answerExchange(payload: Uint8Array, peer: { id: string; address: Address | undefined }): Uint8Array {
     const request = exchangeRequestCodec.decode(payload);
     const shuffle = request.far === true;
-    // Sampled before the asker is taken in: a far host it displaces then travels in the answer too.
-    // A shuffle is answered with far hosts first: they lead out of the asker's LAN more surely than near ones.
+    // Sampled before the asker is taken in. A shuffle is answered with far hosts first: they lead out of the asker's LAN more surely.
     const sampled = this.sample(this.options.exchangeSampleSize, peer.id);
     const hosts = (shuffle ? [...sampled.filter((host) => host.far), ...sampled.filter((host) => !host.far)] : sampled).map(toExchanged);
     let displaced: ExchangedHost | undefined;
@@ -400,10 +399,10 @@ export class HostManager {
   }
 
   /**
-   * Renews the far share (à la Cyclon): asks a far host (any host while there is
-   * none) to take this node into its far share, adopts whom it displaced, fills
-   * free far room from its answer and swaps one far host for a new one, so that
-   * links across LANs are re-made continually and every node keeps being known far away.
+   * Renews far links (à la Cyclon): asks a far host (any host while there is
+   * none) to take this node into its far share, adopts whom it displaced and
+   * fills free far room from its answer. Far shares thus keep turning over and
+   * every node keeps being known outside its LAN, however many of its old links died.
    */
   private async shuffle(): Promise<void> {
     const { knownHosts } = this.components;
