@@ -59,6 +59,8 @@ export interface DiscoveredHost {
   address: Address;
   quality: HostQuality | undefined;
   forced: boolean;
+  /** Heard on the multicast group itself (not a host sampled into a PONG): certainly on this LAN. */
+  onLan: boolean;
 }
 
 export interface OutgoingDatagram {
@@ -124,17 +126,17 @@ export class DiscoveryCore {
     if (message.id === this.local.id) return; // our own, looped back
     const sender = { id: message.id, address: { host: message.host ?? from.host, port: message.port }, quality: message.quality };
     if (message.type === 'ping') {
-      this.discovered.push({ ...sender, forced: false });
-      this.schedulePong({ ...sender, forced: true }, now);
+      this.discovered.push({ ...sender, forced: false, onLan: true });
+      this.schedulePong({ ...sender, forced: true, onLan: true }, now);
       return;
     }
     const pending = this.pendingPongs.get(message.to);
     if (pending) pending.heard += 1;
     if (message.to !== this.local.id) return;
-    this.discovered.push({ ...sender, forced: false });
+    this.discovered.push({ ...sender, forced: false, onLan: true });
     for (const entry of message.hosts) {
       if (entry.id === this.local.id) continue;
-      this.discovered.push({ id: entry.id, address: { host: entry.host, port: entry.port }, quality: undefined, forced: false });
+      this.discovered.push({ id: entry.id, address: { host: entry.host, port: entry.port }, quality: undefined, forced: false, onLan: false });
     }
   }
 

@@ -76,12 +76,13 @@ export class DiscoveryService {
   private step(): void {
     const core = this.core;
     if (!core || this.state !== 'running') return;
-    const { runtime, hosts, traffic, knownHosts } = this.components;
+    const { runtime, hosts, traffic } = this.components;
     core.tick(runtime.now());
     for (const found of core.takeDiscovered()) {
+      if (found.onLan) hosts.heardOnLan(found.id);
       // Every node of the LAN hears a PING: were each to run peer selection on it at capacity, they would all
       // choose alike and pile onto the newest hosts. The few that answer take the pinger in (forced); the rest only fill free room.
-      if (!found.forced && knownHosts.size >= knownHosts.capacity) continue;
+      if (!found.forced && hosts.nearShareFull) continue;
       const candidate = found.quality ? { id: found.id, address: found.address, quality: found.quality } : { id: found.id, address: found.address };
       hosts.consider(candidate, found.forced);
     }

@@ -20,6 +20,8 @@ export interface KnownHost {
   readonly address: Address;
   /** The last quality this node fetched from the host; unset until the first refresh. */
   readonly quality?: HostQuality;
+  /** Held in the far share: learned by shuffling with random peers, not through the LAN (see HostManager). */
+  readonly far?: true;
 }
 
 /**
@@ -34,6 +36,13 @@ export class KnownHosts {
 
   get size(): number {
     return this.hosts.size;
+  }
+
+  /** Hosts held in the far share. */
+  get farCount(): number {
+    let count = 0;
+    for (const host of this.hosts.values()) if (host.far) count += 1;
+    return count;
   }
 
   list(): KnownHost[] {

@@ -27,6 +27,14 @@ export interface HostManagementOptions {
   exchangeIntervalMs: number;
   /** Hosts sent in one peer-exchange answer. */
   exchangeSampleSize: number;
+  /**
+   * Share of the list (rounded down) kept for hosts learned by shuffling with
+   * random peers rather than through the LAN: these links cross multicast
+   * domains and are re-made as nodes die, so the network stays one component.
+   */
+  farShare: number;
+  /** One shuffle (a peer exchange that renews the far share) about this often (±50 % jitter), full list or not. */
+  shuffleIntervalMs: number;
 }
 
 export const defaultHostManagementOptions: HostManagementOptions = {
@@ -37,7 +45,12 @@ export const defaultHostManagementOptions: HostManagementOptions = {
   randomAcceptanceProbability: 0.05,
   exchangeIntervalMs: 2_000,
   exchangeSampleSize: 8,
+  farShare: 0.375,
+  shuffleIntervalMs: 10_000,
 };
+
+/** Ids remembered as heard on the LAN's multicast group (oldest forgotten first). */
+const maxLanIds = 1_024;
 
 /** No quality request for this many refresh intervals: probably no one lists this node. */
 const unreferencedAfterRefreshIntervals = 2.5;
@@ -67,6 +80,8 @@ export interface HostReport {
   quality: HostQuality | undefined;
   /** 0..7 (bit 2 uptime, bit 1 storage, bit 0 known hosts above the list's average); undefined until the quality is known. */
   hostClass: number | undefined;
+  /** Held in the far share (learned by shuffling, not through the LAN). */
+  far: boolean;
 }
 
 export interface HostsReport {
@@ -90,6 +105,10 @@ export class HostManager {
   private refreshTimerAt = Infinity;
   private exchangeTimer: TimerHandle | undefined;
   private exchangeInFlight = false;
+  private shuffleTimer: TimerHandle | undefined;
+  private shuffleInFlight = false;
+  /** Nodes heard on the multicast group: on this LAN, so never worth a far slot. Insertion-ordered, bounded. */
+  private readonly lanIds = new Set<string>();
   private lastQueriedAt = 0;
   private running = false;
   private unsubscribers: Array<() => void> = [];
@@ -111,6 +130,7 @@ export class HostManager {
     for (const host of knownHosts.list()) this.refreshDueAt.set(host.id, host.quality ? this.nextRefreshAt() : runtime.now());
     this.scheduleRefresh();
     this.scheduleExchange();
+    this.scheduleShuffle();
   }
 
   stop(): void {
@@ -120,14 +140,35 @@ export class HostManager {
     this.unsubscribers = [];
     this.refreshTimer?.cancel();
     this.exchangeTimer?.cancel();
+    this.shuffleTimer?.cancel();
     this.refreshTimer = undefined;
     this.exchangeTimer = undefined;
+    this.shuffleTimer = undefined;
     this.refreshTimerAt = Infinity;
+  }
+
+  /** Discovery heard `id` on the LAN's multicast group. */
+  heardOnLan(id: string): void {
+    this.lanIds.delete(id);
+    this.lanIds.add(id);
+    if (this.lanIds.size > maxLanIds) this.lanIds.delete(this.lanIds.values().next().value as string);
+  }
+
+  /** Slots of the far share: none in a list too short to spare one (e.g. a capacity of 1). */
+  get farSlots(): number {
+    return Math.floor(this.components.knownHosts.capacity * this.options.farShare);
+  }
+
+  /** No room left outside the far share: newcomers there go through peer selection. */
+  get nearShareFull(): boolean {
+    const { knownHosts } = this.components;
+    return knownHosts.size - knownHosts.farCount >= knownHosts.capacity - this.farSlots;
   }
 
   /**
    * Offers a host to the list. `forced` (the host knows no one, or asks to be
    * introduced) always gets in. Returns the host evicted to make room, if any.
+   * At capacity, peer selection (SPEC §3) runs over the hosts outside the far share.
    */
   consider(candidate: Candidate, forced = false): { admitted: boolean; evicted: KnownHost | undefined } {
     const { knownHosts, selfId } = this.components;
@@ -137,22 +178,57 @@ export class HostManager {
       if (candidate.quality && !existing.quality) knownHosts.setQuality(candidate.id, candidate.quality);
       return { admitted: true, evicted: undefined };
     }
-    const decision = admit(knownHosts.list(), knownHosts.capacity, candidate.quality, forced, {
+    const host = asKnownHost(candidate);
+    if (!this.nearShareFull) {
+      knownHosts.add(host);
+      return { admitted: true, evicted: undefined };
+    }
+    const decision = this.selectNear(candidate.quality, forced);
+    if (!decision.admit || !decision.evict) return { admitted: false, evicted: undefined };
+    knownHosts.replace(decision.evict.id, host);
+    return { admitted: true, evicted: decision.evict };
+  }
+
+  /**
+   * Takes `candidate` into the far share (reserved room: other hosts never
+   * take it): into free room, else in place of `replacing` (a far host).
+   * Returns whether it got in and whom it evicted.
+   */
+  adoptFar(candidate: Candidate, replacing?: KnownHost): { admitted: boolean; evicted: KnownHost | undefined } {
+    const { knownHosts, selfId } = this.components;
+    if (candidate.id === selfId || knownHosts.get(candidate.id) || this.lanIds.has(candidate.id) || this.farSlots === 0) {
+      return { admitted: false, evicted: undefined };
+    }
+    const host: KnownHost = { ...asKnownHost(candidate), far: true };
+    if (knownHosts.farCount < this.farSlots) {
+      knownHosts.add(host);
+      return { admitted: true, evicted: undefined };
+    }
+    if (!replacing?.far || knownHosts.get(replacing.id) !== replacing) return { admitted: false, evicted: undefined };
+    knownHosts.replace(replacing.id, host);
+    return { admitted: true, evicted: replacing };
+  }
+
+  private randomFarHost(): KnownHost | undefined {
+    const far = this.components.knownHosts.list().filter((host) => host.far);
+    return far.length > 0 ? far[this.components.runtime.random.int(far.length)] : undefined;
+  }
+
+  /** Peer selection at capacity among the hosts outside the far share. */
+  private selectNear(quality: HostQuality | undefined, forced: boolean) {
+    const near = this.components.knownHosts.list().filter((host) => !host.far);
+    return admit(near, near.length, quality, forced, {
       randomAcceptanceProbability: this.options.randomAcceptanceProbability,
       random: this.components.runtime.random,
     });
-    if (!decision.admit) return { admitted: false, evicted: undefined };
-    const host: KnownHost = candidate.quality ? { id: candidate.id, address: candidate.address, quality: candidate.quality } : { id: candidate.id, address: candidate.address };
-    if (decision.evict) knownHosts.replace(decision.evict.id, host);
-    else knownHosts.add(host);
-    return { admitted: true, evicted: decision.evict };
   }
 
   /** Bootstrap: connects to `address`, learns who is there and its quality, and offers it. */
   async introduce(address: Address): Promise<boolean> {
     const id = await this.components.identify(address);
     const quality = decodeQuality(await this.components.request(address, hostQualityRoute, new Uint8Array(0), this.options.refreshTimeoutMs));
-    return this.consider({ id, address, quality }).admitted;
+    // A bootstrap address usually leads out of the LAN: the first far link.
+    return this.adoptFar({ id, address, quality }).admitted || this.consider({ id, address, quality }).admitted;
   }
 
   /** A random sample of at most `count` known hosts, leaving out `exceptId`. */
@@ -175,13 +251,19 @@ export class HostManager {
   /** Handler of `peer-exchange`: considers the asker, answers a sample and whom it displaced. */
   answerExchange(payload: Uint8Array, peer: { id: string; address: Address | undefined }): Uint8Array {
     const request = exchangeRequestCodec.decode(payload);
+    const shuffle = request.far === true;
+    // Sampled before the asker is taken in. A shuffle is answered with far hosts first: they lead out of the asker's LAN more surely.
+    const sampled = this.sample(this.options.exchangeSampleSize, peer.id);
+    const hosts = (shuffle ? [...sampled.filter((host) => host.far), ...sampled.filter((host) => !host.far)] : sampled).map(toExchanged);
     let displaced: ExchangedHost | undefined;
     if (peer.address) {
+      const candidate = { id: peer.id, address: peer.address, quality: request.quality };
       const forced = request.introduce || request.quality.knownHosts === 0;
-      const { evicted } = this.consider({ id: peer.id, address: peer.address, quality: request.quality }, forced);
+      const { admitted, evicted } = shuffle ? this.adoptFar(candidate, this.randomFarHost()) : this.consider(candidate, forced);
+      // The asker just proved it is alive and said its quality: no need to ask it again at once.
+      if (admitted && this.refreshDueAt.has(peer.id) && !this.refreshing.has(peer.id)) this.refreshDueAt.set(peer.id, this.nextRefreshAt());
       if (evicted) displaced = toExchanged(evicted);
     }
-    const hosts = this.sample(this.options.exchangeSampleSize, peer.id).map(toExchanged);
     return exchangeAnswerCodec.encode(displaced ? { hosts, displaced } : { hosts });
   }
 
@@ -197,6 +279,7 @@ export class HostManager {
         address: host.address,
         quality: host.quality,
         hostClass: host.quality && averages ? classOf(host.quality, averages) : undefined,
+        far: host.far === true,
       })),
       classCounts,
       diversity: classStandardDeviation(classCounts),
@@ -298,25 +381,74 @@ export class HostManager {
     const { knownHosts, runtime } = this.components;
     if (this.exchangeInFlight || knownHosts.size === 0) return;
     const unreferenced = runtime.now() - this.lastQueriedAt > this.refreshPeriodMs() * unreferencedAfterRefreshIntervals;
-    if (!unreferenced && knownHosts.size >= knownHosts.capacity) return;
+    if (!unreferenced && this.nearShareFull) return;
     if (unreferenced) this.lastQueriedAt = runtime.now();
     const [peer] = this.sample(1);
     if (peer) void this.exchange(peer, unreferenced);
+  }
+
+  private scheduleShuffle(): void {
+    if (!this.running || this.farSlots === 0) return;
+    const { runtime } = this.components;
+    const delayMs = this.options.shuffleIntervalMs * (0.5 + runtime.random.float());
+    this.shuffleTimer = runtime.setTimer(delayMs, () => {
+      this.shuffleTimer = undefined;
+      if (!this.shuffleInFlight && this.components.knownHosts.size > 0) void this.shuffle();
+      this.scheduleShuffle();
+    });
+  }
+
+  /**
+   * Renews far links (à la Cyclon): asks a far host (any host while there is
+   * none) to take this node into its far share, adopts whom it displaced and
+   * fills free far room from its answer. Far shares thus keep turning over and
+   * every node keeps being known outside its LAN, however many of its old links died.
+   */
+  private async shuffle(): Promise<void> {
+    const { knownHosts } = this.components;
+    const peer = this.randomFarHost() ?? this.sample(1)[0];
+    if (!peer) return;
+    this.shuffleInFlight = true;
+    try {
+      const request = exchangeRequestCodec.encode({ quality: this.components.localQuality(), introduce: false, far: true });
+      const answer = await this.askForHosts(peer, request);
+      if (!this.running) return;
+      // The answerer dropped it to take this node in: this node holds it instead, so it stays known.
+      if (answer.displaced) {
+        const displaced = fromEntry(answer.displaced);
+        if (!this.adoptFar(displaced).admitted) this.consider(displaced, true);
+      }
+      // Free far room only: dropping a far host to make room could leave it known by no one.
+      for (const entry of answer.hosts) {
+        if (knownHosts.farCount >= this.farSlots) break;
+        this.adoptFar(fromEntry(entry));
+      }
+    } catch (error) {
+      if (!this.running) return;
+      this.components.logger.debug({ hostId: peer.id, err: error }, 'shuffle failed; host removed');
+      if (knownHosts.get(peer.id)?.address === peer.address) knownHosts.remove(peer.id);
+    } finally {
+      this.shuffleInFlight = false;
+    }
+  }
+
+  private async askForHosts(peer: KnownHost, request: Uint8Array) {
+    const bytes = await this.components.request(peer.address, peerExchangeRoute, request, this.options.refreshTimeoutMs);
+    if (bytes.byteLength > maxExchangeAnswerBytes) throw new ProtocolError(`peer-exchange answer of ${bytes.byteLength} bytes`);
+    return exchangeAnswerCodec.decode(bytes);
   }
 
   private async exchange(peer: KnownHost, introduce: boolean): Promise<void> {
     this.exchangeInFlight = true;
     try {
       const request = exchangeRequestCodec.encode({ quality: this.components.localQuality(), introduce });
-      const bytes = await this.components.request(peer.address, peerExchangeRoute, request, this.options.refreshTimeoutMs);
-      if (bytes.byteLength > maxExchangeAnswerBytes) throw new ProtocolError(`peer-exchange answer of ${bytes.byteLength} bytes`);
-      const answer = exchangeAnswerCodec.decode(bytes);
+      const answer = await this.askForHosts(peer, request);
       if (!this.running) return;
       // The displaced host lost a node that listed it; this node takes over, so no one is left unknown.
       if (answer.displaced) this.consider(fromEntry(answer.displaced), true);
       // Second-hand hosts only fill free room: evicting for them could leave someone known by no one.
       for (const entry of answer.hosts) {
-        if (this.components.knownHosts.size >= this.components.knownHosts.capacity) break;
+        if (this.nearShareFull) break;
         this.consider(fromEntry(entry));
       }
     } catch (error) {
@@ -327,4 +459,8 @@ export class HostManager {
       this.exchangeInFlight = false;
     }
   }
+}
+
+function asKnownHost(candidate: Candidate): KnownHost {
+  return candidate.quality ? { id: candidate.id, address: candidate.address, quality: candidate.quality } : { id: candidate.id, address: candidate.address };
 }

@@ -33,6 +33,8 @@ export const exchangeRequestCodec = messageCodec(
     quality: hostQualitySchema,
     /** Set by a node that no one seems to know (no quality request for a while): always accepted. */
     introduce: Type.Boolean(),
+    /** A shuffle: the answerer takes the asker into its far share and answers its far hosts first. */
+    far: Type.Optional(Type.Boolean()),
   }),
 );
 

@@ -87,13 +87,14 @@ function loopbackMulticast(listenHost: string | undefined): Partial<DiscoveryOpt
 }
 
 function checkHostOptions(options: HostManagementOptions): HostManagementOptions {
-  const { randomAcceptanceProbability, ...positive } = options;
+  const { randomAcceptanceProbability, farShare, ...positive } = options;
   for (const [name, value] of Object.entries(positive)) {
     if (!(Number.isFinite(value) && value > 0)) throw new InvalidConfigError(`hosts.${name} must be a positive number, got ${value}`);
   }
   if (!(randomAcceptanceProbability >= 0 && randomAcceptanceProbability <= 1)) {
     throw new InvalidConfigError(`hosts.randomAcceptanceProbability must be in [0, 1], got ${randomAcceptanceProbability}`);
   }
+  if (!(farShare >= 0 && farShare <= 0.5)) throw new InvalidConfigError(`hosts.farShare must be in [0, 0.5], got ${farShare}`);
   return options;
 }
 
