@@ -4,6 +4,7 @@ import { defaultDiscoveryOptions } from '../src/discovery/core.js';
 import { discoveryDatagramCodec } from '../src/discovery/messages.js';
 import type { HostQuality } from '../src/hosts/known-hosts.js';
 import { createIdentity } from '../src/node/identity.js';
+import { basicOverlay } from '../src/node/overlay.js';
 import { createNode } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
 import { Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
@@ -19,7 +20,7 @@ const goodQuality: HostQuality = { uptimeMs: 1_000, availableStorageBytes: 1_000
 
 async function spawnNode(simulation: Simulation, runtime: SimRuntime, bootstrap: Address[] = []): Promise<ButterNode> {
   const node = await createNode({ runtime, memoryMB: 64, bootstrap, hosts: { refreshIntervalMs: 2_000, refreshTimeoutMs: 500, maxRefreshesPerSecond: 100 } });
-  const spawned = node.spawn();
+  const spawned = node.spawn(basicOverlay); // host management alone, without storage
   await simulation.runFor(0);
   await spawned;
   return node;

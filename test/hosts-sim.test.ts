@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { basicOverlay } from '../src/node/overlay.js';
 import { createNode, type NodeOptions } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
 import { Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
@@ -31,7 +32,7 @@ async function buildNetwork(
     node.knownHosts.onChange(() => {
       if (node.knownHosts.size > node.knownHosts.capacity) network.overflows.push(`${node.id} holds ${node.knownHosts.size}`);
     });
-    const spawned = node.spawn();
+    const spawned = node.spawn(basicOverlay); // host management alone, without storage
     await simulation.runFor(0);
     await spawned;
     onSpawned(node);

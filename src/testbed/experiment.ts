@@ -59,7 +59,7 @@ export interface Experiment {
   /** Several cases to compare; one unnamed case when absent. */
   cases?(params: Params): ExperimentCase[];
   nodeOptions(index: number, params: Params, network: TestNetwork): NodeOptions;
-  /** Registers routes and behaviours, then spawns the node (default: plain spawn). */
+  /** Registers routes and behaviours, then spawns the node (default: spawn with `basicOverlay`, no storage). */
   setupNode?(node: ButterNode, index: number, params: Params): Promise<void>;
   /** Once every node has joined, before warm-up (e.g. store the items). */
   afterJoin?(network: TestNetwork, params: Params): Promise<void>;

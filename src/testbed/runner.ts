@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
+import { basicOverlay } from '../node/overlay.js';
 import type { SimRuntime } from '../runtime/sim/index.js';
 import { pickDeaths } from './churn.js';
 import type { Experiment, ExperimentCase, Figures, Params, Phase } from './experiment.js';
@@ -109,7 +110,7 @@ async function runOnce(experiment: Experiment, params: Params, onStep: (step: Ru
     (index, net) => experiment.nodeOptions(index, params, net),
     async (node, index) => {
       if (experiment.setupNode) await experiment.setupNode(node, index, params);
-      else await node.spawn();
+      else await node.spawn(basicOverlay); // no overlay unless the experiment sets one up: only what it measures runs
     },
   );
   const plannedMs =
