@@ -72,16 +72,18 @@ export class TestNetwork {
     return this.simulation ? this.simulation.now : (this.realRuntime as Runtime).now();
   }
 
+  /** The node's seat: its position in the network, which fixes its LAN (a replacement takes the dead node's seat). */
   nodeIndex(node: ButterNode): number {
     return this.indexOf.get(node) ?? -1;
   }
 
   /**
    * Creates, sets up and spawns one more node. `overrides` change the recipe's
-   * options for this node only, e.g. a fresh node that measures a search.
+   * options for this node only, e.g. a fresh node that measures a search;
+   * `seat` puts it in a dead node's place (its LAN), a new seat otherwise.
    */
-  async addNode(overrides: Partial<NodeOptions> = {}): Promise<ButterNode> {
-    const index = this.nextIndex++;
+  async addNode(overrides: Partial<NodeOptions> = {}, seat?: number): Promise<ButterNode> {
+    const index = seat ?? this.nextIndex++;
     const runtime = this.simulation
       ? this.simulation.createHost({ subnet: `lan-${Math.floor(index / this.plan.subnetSize)}` })
       : (this.realRuntime as Runtime);

@@ -168,7 +168,8 @@ async function churnPhase(network: TestNetwork, params: Params, afterEachSecond:
     if (partition && second === partition.startSeconds + partition.durationSeconds) network.simulation?.heal();
     const deaths = pickDeaths(network.nodes, churn, () => network.random.float());
     for (const death of deaths) await network.kill(death.member, death.kind);
-    if (churn.replace) for (let count = 0; count < deaths.length; count += 1) await network.addNode();
+    // A fresh node takes the dead one's seat: its LAN and its place in it (as in the original, n stays constant).
+    if (churn.replace) for (const death of deaths) await network.addNode({}, network.nodeIndex(death.member));
     await network.advance(1000);
     afterEachSecond();
   }
