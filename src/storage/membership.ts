@@ -46,7 +46,7 @@ export const defaultMembershipOptions: MembershipOptions = {
   replicas: 3,
   maxReplicas: 8,
   heartbeatIntervalMs: 2_000,
-  failureTimeoutMs: 2_500,
+  failureTimeoutMs: 2_200,
   palpitationChance: 0.1,
   tombstoneLifetimeMs: 30_000,
   shedAfterMs: 4_000,
@@ -60,7 +60,7 @@ export function membershipOptions(overrides: Partial<MembershipOptions> = {}): M
   const interval = overrides.heartbeatIntervalMs ?? defaultMembershipOptions.heartbeatIntervalMs;
   const options: MembershipOptions = {
     ...defaultMembershipOptions,
-    failureTimeoutMs: Math.round(interval * 1.25),
+    failureTimeoutMs: Math.round(interval * 1.1),
     shedAfterMs: interval * 2,
     recruitRetryMs: Math.round(interval * 0.75),
     ...overrides,
