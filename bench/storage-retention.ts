@@ -92,11 +92,25 @@ async function steadyTraffic(nodeCount: number, blocksPerNode: number): Promise<
   await simulation.runFor(1_000);
   for (const node of nodes) await settle((node.overlay as StorageOverlay).store(node.runtime.random.bytes(blocksPerNode * 4096), { durable: true }));
   await simulation.runFor(20_000); // recruitment and shedding settle
-  const count = () => nodes.reduce((sum, node) => sum + Object.entries(node.traffic.byLabel()).filter(([label]) => label.includes('storage/')).reduce((total, [, entry]) => total + entry.messages, 0), 0);
-  const before = count();
+  const byLabel = () => {
+    const totals = new Map<string, number>();
+    for (const node of nodes) {
+      for (const [label, entry] of Object.entries(node.traffic.byLabel())) if (label.includes('storage/')) totals.set(label, (totals.get(label) ?? 0) + entry.messages);
+    }
+    return totals;
+  };
+  const before = byLabel();
   const seconds = 30;
   await simulation.runFor(seconds * 1000);
-  return (count() - before) / nodeCount / seconds;
+  let total = 0;
+  const rates: Record<string, number> = {};
+  for (const [label, messages] of byLabel()) {
+    const rate = (messages - (before.get(label) ?? 0)) / nodeCount / seconds;
+    if (rate > 0) rates[label] = round(rate, 3);
+    total += rate;
+  }
+  console.error(`${blocksPerNode} block(s) per node, ${nodeCount} nodes: ${JSON.stringify(rates)}`);
+  return total;
 }
 
 const rows: Array<Record<string, string>> = [];

@@ -123,6 +123,41 @@ describe('group membership core', () => {
     }
   });
 
+  it('beats each peer at its own phase; the first member to notice a silent crash tells the leader at once', () => {
+    const network = new CoreNetwork(['a', 'b', 'c'], { palpitationChance: 0 });
+    threeMembers(network);
+    network.run(2_000);
+    // b beats a and c at different moments of its interval, so they notice its crash at different moments.
+    const beatsAt = (from: string, to: string) => {
+      const times: number[] = [];
+      for (let step = 0; step < 20; step += 1) {
+        network.run(100);
+        const sent = network.last.get(idOf(from))?.heartbeats.some((heartbeat) => heartbeat.peerId === idOf(to));
+        if (sent) times.push(network.nowMs % 2_000);
+      }
+      return times;
+    };
+    const toA = beatsAt('b', 'a');
+    const toC = beatsAt('b', 'c');
+    assert.equal(toA.length, 1);
+    assert.equal(toC.length, 1);
+    assert.notEqual(toA[0], toC[0], 'b beats a and c at different phases');
+    // b crashes just after beating c: c's news of b is fresh, a's is older, so a notices first.
+    while (!network.last.get(idOf('b'))?.heartbeats.some((heartbeat) => heartbeat.peerId === idOf('c'))) network.run(100);
+    network.down.add(idOf('b'));
+    const status = (letter: string) => network.core(letter).snapshot()[0]?.members.find((member) => member.id === idOf('b'))?.status;
+    let noticedAtMs: number | undefined;
+    for (let step = 0; step < 40 && noticedAtMs === undefined; step += 1) {
+      network.run(100);
+      if (status('a') === 'suspected') noticedAtMs = network.nowMs;
+    }
+    assert.ok(noticedAtMs !== undefined, 'a notices the crash');
+    network.run(100);
+    // c (the highest id) leads: it knows within one step, well before its own timeout, and recruits.
+    assert.equal(status('c'), 'suspected');
+    assert.equal(network.core('c').state(key), 'cold');
+  });
+
   it('refutes a suspicion about itself with a higher incarnation', () => {
     const network = new CoreNetwork(['a', 'b', 'c']);
     threeMembers(network);

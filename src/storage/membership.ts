@@ -46,7 +46,7 @@ export const defaultMembershipOptions: MembershipOptions = {
   replicas: 3,
   maxReplicas: 8,
   heartbeatIntervalMs: 2_000,
-  failureTimeoutMs: 2_500,
+  failureTimeoutMs: 2_200,
   palpitationChance: 0.1,
   tombstoneLifetimeMs: 30_000,
   shedAfterMs: 4_000,
@@ -60,7 +60,7 @@ export function membershipOptions(overrides: Partial<MembershipOptions> = {}): M
   const interval = overrides.heartbeatIntervalMs ?? defaultMembershipOptions.heartbeatIntervalMs;
   const options: MembershipOptions = {
     ...defaultMembershipOptions,
-    failureTimeoutMs: Math.round(interval * 1.25),
+    failureTimeoutMs: Math.round(interval * 1.1),
     shedAfterMs: interval * 2,
     recruitRetryMs: Math.round(interval * 0.75),
     ...overrides,
@@ -157,7 +157,12 @@ function supersedes(incarnation: number, status: MemberStatus, member: Member): 
 
 export class GroupMembership {
   private readonly groups = new Map<string, Group>();
-  private nextBeatAtMs: number;
+  /**
+   * When each heartbeat peer is next beaten. Every pair has its own random phase, so the members
+   * of a group hear one member at different moments: a silent crash misses the earliest of their
+   * beats, and the first member to notice tells the leader at once.
+   */
+  private readonly peerBeatAtMs = new Map<string, number>();
   private readonly urgentPeers = new Set<string>();
   private incarnationValue: number;
 
@@ -169,8 +174,6 @@ export class GroupMembership {
     startIncarnation = 0,
   ) {
     this.incarnationValue = startIncarnation;
-    // A random first phase, so nodes started together do not beat together.
-    this.nextBeatAtMs = nowMs + random.float() * options.heartbeatIntervalMs;
   }
 
   get incarnation(): number {
@@ -371,15 +374,8 @@ export class GroupMembership {
       this.detectFailures(group, nowMs);
       this.decide(group, nowMs, recruitments, sheddings);
     }
-    const beatDue = nowMs >= this.nextBeatAtMs;
-    const heartbeats = this.buildHeartbeats(beatDue ? undefined : this.urgentPeers, nowMs);
+    const heartbeats = this.buildHeartbeats(nowMs);
     this.urgentPeers.clear();
-    if (beatDue) {
-      const palpitation = this.random.float() < this.options.palpitationChance;
-      // A palpitation: the next beat comes early, at a random point, shifting this node's phase.
-      const delay = palpitation ? this.options.heartbeatIntervalMs * (0.2 + 0.8 * this.random.float()) : this.options.heartbeatIntervalMs;
-      this.nextBeatAtMs = nowMs + delay;
-    }
     for (const [key, group] of this.groups) if (group.members.get(this.selfId)?.status !== memberStatus.alive) this.groups.delete(key);
     return { heartbeats, recruitments, sheddings, nextDeadlineMs: this.nextDeadline(nowMs) };
   }
@@ -502,7 +498,11 @@ export class GroupMembership {
     for (const [id, member] of group.members) {
       if (id === this.selfId) continue;
       if (member.status === memberStatus.alive) {
-        if (nowMs >= member.heardAtMs + this.options.failureTimeoutMs) this.suspect(member, nowMs);
+        if (nowMs < member.heardAtMs + this.options.failureTimeoutMs) continue;
+        this.suspect(member, nowMs);
+        // The leader may hear the crashed member at a later phase: it learns of the suspicion now and recruits.
+        const leader = this.leaderOf(group);
+        if (leader !== this.selfId) this.urgentPeers.add(leader);
       } else if (nowMs >= member.changedAtMs + this.options.tombstoneLifetimeMs) {
         group.members.delete(id);
       }
@@ -543,24 +543,47 @@ export class GroupMembership {
     group.hotSinceMs = undefined;
   }
 
-  private buildHeartbeats(onlyTo: Set<string> | undefined, nowMs: number): HeartbeatToSend[] {
-    if (onlyTo && onlyTo.size === 0) return [];
-    // Which groups each peer shares with us: alive members, and recently suspected ones (so they can refute).
+  /** Beats the peers whose phase has come, and the urgent ones; one message per pair covers every shared group. */
+  private buildHeartbeats(nowMs: number): HeartbeatToSend[] {
+    // Which groups each due peer shares with us: alive members, and recently suspected ones (so they can refute).
+    const due = new Map<string, 'scheduled' | 'urgent' | 'not'>();
     const shared = new Map<string, { address: Address; groups: Group[] }>();
     for (const group of this.groups.values()) {
       for (const member of group.members.values()) {
-        if (member.id === this.selfId || !member.address || (onlyTo && !onlyTo.has(member.id))) continue;
-        if (!this.shouldBeat(member, nowMs, onlyTo !== undefined)) continue;
+        if (member.id === this.selfId || !member.address) continue;
+        let peerDue = due.get(member.id);
+        if (peerDue === undefined) due.set(member.id, (peerDue = this.peerDue(member.id, nowMs)));
+        if (peerDue === 'not' || !this.shouldBeat(member, nowMs, peerDue === 'urgent')) continue;
         let entry = shared.get(member.id);
         if (!entry) shared.set(member.id, (entry = { address: member.address, groups: [] }));
         entry.groups.push(group);
       }
     }
+    for (const [peerId, peerDue] of due) {
+      if (peerDue !== 'scheduled') continue;
+      // A palpitation: the next beat to this peer comes early, at a random point, shifting the pair's phase.
+      const palpitation = this.random.float() < this.options.palpitationChance;
+      const delay = palpitation ? this.options.heartbeatIntervalMs * (0.2 + 0.8 * this.random.float()) : this.options.heartbeatIntervalMs;
+      this.peerBeatAtMs.set(peerId, nowMs + delay);
+    }
+    // Peers no longer in any group are forgotten (the map stays bounded by the members of this node's groups).
+    for (const peerId of this.peerBeatAtMs.keys()) if (!due.has(peerId)) this.peerBeatAtMs.delete(peerId);
     const heartbeats: HeartbeatToSend[] = [];
     for (const [peerId, { address, groups }] of shared) {
       for (const message of this.heartbeatMessages(groups, nowMs)) heartbeats.push({ peerId, address, message });
     }
     return heartbeats;
+  }
+
+  /** A new peer gets a random phase (pairs met together do not beat together); urgent peers are beaten now. */
+  private peerDue(peerId: string, nowMs: number): 'scheduled' | 'urgent' | 'not' {
+    let beatAtMs = this.peerBeatAtMs.get(peerId);
+    if (beatAtMs === undefined) {
+      beatAtMs = nowMs + this.random.float() * this.options.heartbeatIntervalMs;
+      this.peerBeatAtMs.set(peerId, beatAtMs);
+    }
+    if (nowMs >= beatAtMs) return 'scheduled';
+    return this.urgentPeers.has(peerId) ? 'urgent' : 'not';
   }
 
   /** Alive members always; suspected ones with a doubling gap (so they can refute, or rejoin after a partition heals). */
@@ -605,8 +628,9 @@ export class GroupMembership {
   }
 
   private nextDeadline(nowMs: number): number {
-    let deadline = this.nextBeatAtMs;
     if (this.urgentPeers.size > 0) return nowMs;
+    let deadline = nowMs + this.options.heartbeatIntervalMs;
+    for (const beatAtMs of this.peerBeatAtMs.values()) deadline = Math.min(deadline, beatAtMs);
     for (const group of this.groups.values()) {
       if (group.recruitBlockedUntilMs > nowMs && Number.isFinite(group.recruitBlockedUntilMs)) deadline = Math.min(deadline, group.recruitBlockedUntilMs);
       if (group.mayLeadFromMs > nowMs) deadline = Math.min(deadline, group.mayLeadFromMs);

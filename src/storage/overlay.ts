@@ -55,6 +55,8 @@ const unreachableForgetMs = 60_000;
 /** Hosts met through storage traffic, on top of the known hosts, kept as recruitment candidates. */
 const maxContacts = 256;
 const maxUnreachable = 1024;
+/** Hosts this node has drawn a stable recruitment preference for. */
+const maxPreferences = 4096;
 /** Delay after start before announcing to known hosts (bootstrap introductions run just after start). */
 const announceDelayMs = 200;
 /** Blocks placed or handed over at once by one store or leave. */
@@ -104,6 +106,8 @@ export class StorageOverlay implements Overlay {
   private closing: Promise<void> | undefined;
   private readonly contacts = new Map<string, Address>();
   private readonly unreachableUntil = new Map<string, number>();
+  /** This node's own random but stable order of hosts, so that its recruitments keep picking the same ones. */
+  private readonly preferences = new Map<string, number>();
   private readonly durableWaiters = new Set<DurableWaiter>();
   private readonly offerTimeoutMs: number;
   private readonly maxOfferAttempts: number;
@@ -405,7 +409,17 @@ export class StorageOverlay implements Overlay {
       if (zone !== undefined) zones.add(zone);
     }
     const usable = this.candidatePool().filter((candidate) => !exclude.has(candidate.id) && !((this.unreachableUntil.get(candidate.id) ?? 0) > now));
-    return rankCandidates(usable, neededBytes, zones, this.node.runtime.random);
+    return rankCandidates(usable, neededBytes, zones, (id) => this.preference(id));
+  }
+
+  private preference(id: string): number {
+    let value = this.preferences.get(id);
+    if (value === undefined) {
+      if (this.preferences.size >= maxPreferences) this.preferences.delete(this.preferences.keys().next().value as string);
+      value = this.node.runtime.random.float();
+      this.preferences.set(id, value);
+    }
+    return value;
   }
 
   // ---- timer and sending ---------------------------------------------------
