@@ -315,6 +315,15 @@ export class ButterNode {
     }
   }
 
+  /**
+   * Drops the connections to `peer` on which nothing has arrived for
+   * `silentForMs` (e.g. a group member stopped hearing it), so that the next
+   * message redials instead of vanishing into a half-open connection.
+   */
+  disconnectIfSilent(peer: Address, silentForMs: number): void {
+    this.pool?.closeSilent(peer, silentForMs);
+  }
+
   /** Connects to `peer` (or reuses the connection) and returns who it is. */
   async connect(peer: Address | string): Promise<PeerInfo> {
     if (!this.canSend()) throw new NodeStoppedError('the node is not running');

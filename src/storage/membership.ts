@@ -129,6 +129,8 @@ export interface Shedding {
 
 export interface PollResult {
   heartbeats: HeartbeatToSend[];
+  /** Members just suspected for silence: their connection may be half-open, worth dropping before the next beat. */
+  silentPeers: Array<{ peerId: string; address: Address }>;
   recruitments: Recruitment[];
   sheddings: Shedding[];
   nextDeadlineMs: number;
@@ -146,6 +148,8 @@ export interface GroupSnapshot {
 export interface HeartbeatOutcome {
   /** Groups this node was asked to leave by a higher member (the caller drops their blocks). */
   shedFrom: string[];
+  /** The sender suspects this node: our beats are not reaching it (perhaps a half-open connection). */
+  senderMissesSelf: boolean;
 }
 
 const statusNames = ['alive', 'suspected', 'left'] as const;
@@ -334,7 +338,7 @@ export class GroupMembership {
    */
   receiveHeartbeat(senderId: string, senderAddress: Address | undefined, message: HeartbeatMessage, nowMs: number): HeartbeatOutcome {
     checkHeartbeat(senderId, message);
-    const outcome: HeartbeatOutcome = { shedFrom: [] };
+    const outcome: HeartbeatOutcome = { shedFrom: [], senderMissesSelf: false };
     for (const entry of message.groups) {
       const group = this.groups.get(entry.key);
       if (!group || group.members.get(this.selfId)?.status !== memberStatus.alive) continue;
@@ -355,6 +359,7 @@ export class GroupMembership {
         if (index === -1) continue;
         const named = message.members[index] as HostEntry;
         if (named.id === this.selfId) {
+          if (status === memberStatus.suspected) outcome.senderMissesSelf = true;
           const othersAlive = entry.view.filter(([other, , otherStatus]) => other !== index && otherStatus === memberStatus.alive).length;
           if (this.answerClaimAboutSelf(group, senderId, incarnation, status, othersAlive, nowMs)) outcome.shedFrom.push(group.key);
           continue;
@@ -369,15 +374,22 @@ export class GroupMembership {
   poll(nowMs: number): PollResult {
     const recruitments: Recruitment[] = [];
     const sheddings: Shedding[] = [];
+    const silentPeers = new Map<string, Address>();
     for (const group of this.groups.values()) {
       this.decayQueries(group, nowMs);
-      this.detectFailures(group, nowMs);
+      this.detectFailures(group, nowMs, silentPeers);
       this.decide(group, nowMs, recruitments, sheddings);
     }
     const heartbeats = this.buildHeartbeats(nowMs);
     this.urgentPeers.clear();
     for (const [key, group] of this.groups) if (group.members.get(this.selfId)?.status !== memberStatus.alive) this.groups.delete(key);
-    return { heartbeats, recruitments, sheddings, nextDeadlineMs: this.nextDeadline(nowMs) };
+    return {
+      heartbeats,
+      silentPeers: [...silentPeers].map(([peerId, address]) => ({ peerId, address })),
+      recruitments,
+      sheddings,
+      nextDeadlineMs: this.nextDeadline(nowMs),
+    };
   }
 
   private setSelf(group: Group, nowMs: number): void {
@@ -494,12 +506,13 @@ export class GroupMembership {
     member.changedAtMs = nowMs;
   }
 
-  private detectFailures(group: Group, nowMs: number): void {
+  private detectFailures(group: Group, nowMs: number, silentPeers: Map<string, Address>): void {
     for (const [id, member] of group.members) {
       if (id === this.selfId) continue;
       if (member.status === memberStatus.alive) {
         if (nowMs < member.heardAtMs + this.options.failureTimeoutMs) continue;
         this.suspect(member, nowMs);
+        if (member.address) silentPeers.set(id, member.address);
         // The leader may hear the crashed member at a later phase: it learns of the suspicion now and recruits.
         const leader = this.leaderOf(group);
         if (leader !== this.selfId) this.urgentPeers.add(leader);

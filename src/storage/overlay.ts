@@ -448,6 +448,8 @@ export class StorageOverlay implements Overlay {
     }
     const now = this.node.runtime.now();
     const result = this.membership.poll(now);
+    // Only connections that delivered nothing for as long go: one carrying other traffic is not cut.
+    for (const peer of result.silentPeers) this.node.disconnectIfSilent(peer.address, this.membership.options.failureTimeoutMs);
     void Promise.all(this.sendHeartbeats(result.heartbeats));
     for (const shedding of result.sheddings) {
       this.node.notify(shedding.address, routes.shed, shedCodec.encode({ key: shedding.key, incarnation: shedding.incarnation })).catch(() => undefined);
@@ -533,6 +535,8 @@ export class StorageOverlay implements Overlay {
     this.addContact(context);
     const now = this.node.runtime.now();
     const outcome = this.membership.receiveHeartbeat(context.peer.id, context.peer.address, message, now);
+    // The sender does not hear us: our connection to it may be half-open while its own to us works.
+    if (outcome.senderMissesSelf && context.peer.address) this.node.disconnectIfSilent(context.peer.address, this.membership.options.failureTimeoutMs);
     for (const key of outcome.shedFrom) this.dropBlock(key);
     this.checkDurableWaiters();
     this.schedule(outcome.shedFrom.length > 0);

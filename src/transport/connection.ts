@@ -93,6 +93,11 @@ export class Connection {
     return this.state !== 'closed';
   }
 
+  /** When anything last arrived from the peer (-Infinity before the first byte). */
+  get lastReceivedAtMs(): number {
+    return this.lastReceivedAt;
+  }
+
   get pendingRequests(): number {
     return this.pending.size;
   }

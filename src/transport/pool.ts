@@ -53,12 +53,28 @@ export class ConnectionPool {
     const open = this.openConnectionTo(address);
     if (open) return open;
     const key = formatAddress(address);
-    let dial = this.dialing.get(key);
-    if (!dial) {
-      dial = this.dial(address, key, timeoutMs).finally(() => this.dialing.delete(key));
-      this.dialing.set(key, dial);
-    }
+    const pending = this.dialing.get(key);
+    if (pending) return this.joinDial(pending, key, timeoutMs);
+    const dial = this.dial(address, key, timeoutMs).finally(() => this.dialing.delete(key));
+    this.dialing.set(key, dial);
     return dial;
+  }
+
+  /** A caller joining a dial started with a longer timeout (e.g. a heartbeat's) still gives up after its own. */
+  private joinDial(dial: Promise<Connection>, key: string, timeoutMs: number): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const timer = this.runtime.setTimer(timeoutMs, () => reject(new PeerUnreachableError(`cannot connect to ${key} (timeout)`)));
+      dial.then(
+        (connection) => {
+          timer.cancel();
+          resolve(connection);
+        },
+        (error: unknown) => {
+          timer.cancel();
+          reject(error as Error);
+        },
+      );
+    });
   }
 
   /** Takes an inbound stream from the listener. */
@@ -77,6 +93,21 @@ export class ConnectionPool {
       },
       () => undefined,
     );
+  }
+
+  /**
+   * Closes every connection to the peer at `address` (the one in use and any
+   * retired duplicate) on which nothing has arrived for `silentForMs`: a
+   * half-open connection (the path was cut without a FIN or RST) would
+   * otherwise swallow one-way messages for ever. The next message redials.
+   */
+  closeSilent(address: Address, silentForMs: number): void {
+    const key = formatAddress(address);
+    const now = this.runtime.now();
+    for (const connection of [...this.open]) {
+      if (!connection.peerAddress || formatAddress(connection.peerAddress) !== key) continue;
+      if (now - connection.lastReceivedAtMs >= silentForMs) connection.close();
+    }
   }
 
   closeAll(): void {
