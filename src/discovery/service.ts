@@ -1,7 +1,8 @@
 import type { HostManager } from '../hosts/manager.js';
 import type { KnownHosts } from '../hosts/known-hosts.js';
 import type { Logger } from '../node/logger.js';
-import type { DatagramSocket, Runtime, TimerHandle } from '../runtime/types.js';
+import { DeadlineTimer } from '../runtime/deadline-timer.js';
+import type { DatagramSocket, Runtime } from '../runtime/types.js';
 import type { TrafficCounters } from '../transport/traffic.js';
 import { DiscoveryCore, type DiscoveryLocal, type DiscoveryOptions, type DiscoveryStats } from './core.js';
 
@@ -22,15 +23,16 @@ export interface DiscoveryComponents {
 export class DiscoveryService {
   private core: DiscoveryCore | undefined;
   private socket: DatagramSocket | undefined;
-  private timer: TimerHandle | undefined;
-  private timerAt = Infinity;
+  private readonly timer: DeadlineTimer;
   private unsubscribe: (() => void) | undefined;
   private state: 'idle' | 'starting' | 'running' | 'stopped' = 'idle';
 
   constructor(
     private readonly components: DiscoveryComponents,
     readonly options: DiscoveryOptions,
-  ) {}
+  ) {
+    this.timer = new DeadlineTimer(components.runtime, () => this.step());
+  }
 
   get stats(): DiscoveryStats | undefined {
     return this.core?.stats;
@@ -67,9 +69,8 @@ export class DiscoveryService {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.unsubscribe?.();
-    this.timer?.cancel();
+    this.timer.cancel();
     this.socket?.close();
-    this.timer = undefined;
   }
 
   /** Runs the core at `now`, then applies its outputs and re-arms the timer. */
@@ -94,16 +95,7 @@ export class DiscoveryService {
   }
 
   private arm(deadline: number): void {
-    if (deadline === this.timerAt) return;
-    this.timer?.cancel();
-    this.timerAt = deadline;
-    this.timer = undefined;
-    if (deadline === Infinity) return;
-    const { runtime } = this.components;
-    this.timer = runtime.setTimer(Math.max(0, deadline - runtime.now()), () => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      this.step();
-    });
+    if (deadline !== this.timer.armedAtMs) this.timer.armAt(deadline);
   }
+
 }

@@ -1,5 +1,6 @@
 import { ProtocolError, type ButterError } from '../errors.js';
 import type { Logger } from '../node/logger.js';
+import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import { formatAddress, type Address, type Runtime, type TimerHandle } from '../runtime/types.js';
 import type { HostQuality, KnownHost, KnownHosts } from './known-hosts.js';
 import { exchangeAnswerCodec, exchangeRequestCodec, fromEntry, maxExchangeAnswerBytes, toExchanged, type ExchangedHost } from './messages.js';
@@ -101,8 +102,7 @@ export interface HostsReport {
 export class HostManager {
   private readonly refreshDueAt = new Map<string, number>();
   private readonly refreshing = new Set<string>();
-  private refreshTimer: TimerHandle | undefined;
-  private refreshTimerAt = Infinity;
+  private readonly refreshTimer: DeadlineTimer;
   private exchangeTimer: TimerHandle | undefined;
   private exchangeInFlight = false;
   private shuffleTimer: TimerHandle | undefined;
@@ -116,7 +116,9 @@ export class HostManager {
   constructor(
     private readonly components: HostManagerComponents,
     readonly options: HostManagementOptions,
-  ) {}
+  ) {
+    this.refreshTimer = new DeadlineTimer(components.runtime, () => this.refreshDue());
+  }
 
   start(): void {
     if (this.running) return;
@@ -138,13 +140,11 @@ export class HostManager {
     this.running = false;
     for (const unsubscribe of this.unsubscribers) unsubscribe();
     this.unsubscribers = [];
-    this.refreshTimer?.cancel();
+    this.refreshTimer.cancel();
     this.exchangeTimer?.cancel();
     this.shuffleTimer?.cancel();
-    this.refreshTimer = undefined;
     this.exchangeTimer = undefined;
     this.shuffleTimer = undefined;
-    this.refreshTimerAt = Infinity;
   }
 
   /** Discovery heard `id` on the LAN's multicast group. */
@@ -319,16 +319,8 @@ export class HostManager {
     if (!this.running) return;
     let earliest = Infinity;
     for (const [id, dueAt] of this.refreshDueAt) if (!this.refreshing.has(id) && dueAt < earliest) earliest = dueAt;
-    if (this.refreshing.size >= this.options.maxConcurrentRefreshes || earliest >= this.refreshTimerAt) return;
-    this.refreshTimer?.cancel();
-    this.refreshTimerAt = earliest;
-    if (earliest === Infinity) return;
-    const { runtime } = this.components;
-    this.refreshTimer = runtime.setTimer(Math.max(0, earliest - runtime.now()), () => {
-      this.refreshTimerAt = Infinity;
-      this.refreshTimer = undefined;
-      this.refreshDue();
-    });
+    if (this.refreshing.size >= this.options.maxConcurrentRefreshes || earliest >= this.refreshTimer.armedAtMs) return;
+    this.refreshTimer.armAt(earliest);
   }
 
   private refreshDue(): void {
