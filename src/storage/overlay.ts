@@ -1,7 +1,8 @@
 import { InvalidArgumentError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
 import type { ButterNode, RequestContext } from '../node/node.js';
 import type { Overlay, OverlayFactory } from '../node/overlay.js';
-import type { Address, TimerHandle } from '../runtime/types.js';
+import { DeadlineTimer } from '../runtime/deadline-timer.js';
+import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
 import { rankCandidates, type Candidate } from './candidates.js';
@@ -99,8 +100,8 @@ function pickMembershipOptions(options: StorageOptions): Partial<MembershipOptio
 export class StorageOverlay implements Overlay {
   private storeInstance: BlockStore | undefined;
   private membershipInstance: GroupMembership | undefined;
-  private timer: TimerHandle | undefined;
-  private timerAtMs = Number.POSITIVE_INFINITY;
+  /** Polls the membership core at the deadline it reports. */
+  private readonly timer: DeadlineTimer;
   private leaving = false;
   private disposed = false;
   private closing: Promise<void> | undefined;
@@ -117,6 +118,7 @@ export class StorageOverlay implements Overlay {
     readonly membershipOptions: MembershipOptions,
     private readonly options: StorageOptions,
   ) {
+    this.timer = new DeadlineTimer(node.runtime, () => this.onTimer());
     this.offerTimeoutMs = options.offerTimeoutMs ?? defaultOfferTimeoutMs;
     this.maxOfferAttempts = options.maxOfferAttempts ?? defaultMaxOfferAttempts;
     node.route(routes.heartbeat, (_overlay, payload, context) => this.onHeartbeat(payload, context));
@@ -428,18 +430,11 @@ export class StorageOverlay implements Overlay {
   private schedule(immediately = false): void {
     if (this.disposed || !this.membershipInstance) return;
     const now = this.node.runtime.now();
-    if (!immediately && this.timer) return; // the armed timer polls the core, which reports its next deadline
-    this.arm(now, now);
-  }
-
-  private arm(atMs: number, nowMs: number): void {
-    this.timer?.cancel();
-    this.timerAtMs = atMs;
-    this.timer = this.node.runtime.setTimer(Math.max(0, atMs - nowMs), () => this.onTimer());
+    if (!immediately && this.timer.armedAtMs !== Infinity) return; // the armed timer polls the core, which reports its next deadline
+    this.timer.armAt(now);
   }
 
   private onTimer(): void {
-    this.timer = undefined;
     if (this.disposed) return;
     if (!this.node.isRunning) {
       // The node stopped without a graceful leave (a crash or kill): stop maintaining.
@@ -457,7 +452,7 @@ export class StorageOverlay implements Overlay {
     for (const recruitment of result.recruitments) void this.recruit(recruitment);
     this.checkDurableWaiters();
     // At least a millisecond: a deadline that rounds to now must not spin the timer at one instant.
-    this.arm(Math.max(result.nextDeadlineMs, now + 1), now);
+    this.timer.armAt(Math.max(result.nextDeadlineMs, now + 1));
   }
 
   private sendHeartbeats(heartbeats: ReturnType<GroupMembership['poll']>['heartbeats']): Promise<void>[] {
@@ -466,8 +461,7 @@ export class StorageOverlay implements Overlay {
 
   private dispose(): void {
     this.disposed = true;
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.timer.cancel();
     if (!this.leaving) this.closing = this.storeInstance?.close().catch(() => undefined);
   }
 
