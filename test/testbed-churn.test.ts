@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { InvalidArgumentError } from '../src/errors.js';
 import { SeededRandom } from '../src/runtime/sim/index.js';
 import { noChurn, parseChance, pickDeaths } from '../src/testbed/churn.js';
-import { largestComponentSize } from '../src/testbed/connectivity.js';
+import { KnownHostGraph, largestComponentSize, type GraphNode } from '../src/testbed/connectivity.js';
 
 describe('churn model', () => {
   it('parses chances as decimals, fractions and percentages', () => {
@@ -45,5 +46,57 @@ describe('connectivity', () => {
     const graph: Record<string, string[]> = { a: ['b'], b: [], c: ['b', 'dead'], d: ['e'], e: [], f: [] };
     assert.equal(largestComponentSize(Object.keys(graph), (id) => graph[id] ?? []), 3);
     assert.equal(largestComponentSize([], () => []), 0);
+  });
+});
+
+/** A node of the graph test: a list of ids with a version that moves when the list does, as KnownHosts has. */
+class FakeNode implements GraphNode {
+  private ids: string[] = [];
+  private changes = 0;
+  readonly knownHosts = {
+    list: () => this.ids.map((id) => ({ id })),
+    version: 0,
+  };
+
+  constructor(readonly id: string) {}
+
+  setList(ids: string[]): void {
+    this.ids = ids;
+    this.knownHosts.version = ++this.changes;
+  }
+
+  get listed(): string[] {
+    return this.ids;
+  }
+}
+
+describe('known-host graph kept between samples', () => {
+  it('agrees with a fresh computation while nodes join, die and change their lists', () => {
+    // Each step: 0 adds a node listing earlier ids (some dead, some not yet created), 1 kills one, 2 rewrites one's list.
+    const step = fc.tuple(fc.nat(2), fc.nat(1000), fc.array(fc.nat(1000), { maxLength: 4 }), fc.boolean());
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => {
+        const graph = new KnownHostGraph();
+        const live: FakeNode[] = [];
+        let created = 0;
+        const idFor = (pick: number) => `n${pick % (created + 2)}`; // may name a node created later, or a dead one
+        for (const [kind, pick, links, sample] of steps) {
+          if (kind === 0 || live.length === 0) {
+            const node = new FakeNode(`n${created++}`);
+            node.setList(links.map(idFor));
+            live.push(node);
+          } else if (kind === 1) {
+            live.splice(pick % live.length, 1);
+          } else {
+            (live[pick % live.length] as FakeNode).setList(links.map(idFor));
+          }
+          if (!sample) continue;
+          const byId = new Map(live.map((node) => [node.id, node]));
+          const expected = live.length === 0 ? 0 : largestComponentSize([...byId.keys()], (id) => byId.get(id)?.listed ?? []) / live.length;
+          assert.equal(graph.largestComponentFraction(live), expected);
+        }
+      }),
+      { seed: 42, numRuns: 300 },
+    );
   });
 });

@@ -1,5 +1,5 @@
 import type { NodeOptions } from '../../node/create.js';
-import { largestComponentSize } from '../connectivity.js';
+import { KnownHostGraph } from '../connectivity.js';
 import type { Experiment, Figures, Params } from '../experiment.js';
 import type { TestNetwork } from '../network.js';
 import { distribution, mean } from '../statistics.js';
@@ -11,14 +11,18 @@ const connectedAt = new WeakMap<TestNetwork, number>();
 /** Messages sent by all nodes when the last node joined: maintenance is what follows. */
 const messagesAtLastJoin = new WeakMap<TestNetwork, number>();
 
+/** The known-host graph, kept from sample to sample so that unchanged lists are not read again. */
+const graphs = new WeakMap<TestNetwork, KnownHostGraph>();
+
 const componentTarget = 0.99;
 
 function largestComponentFraction(network: TestNetwork): number {
-  const nodes = network.nodes;
-  if (nodes.length === 0) return 0;
-  const byId = new Map(nodes.map((node) => [node.id, node]));
-  const size = largestComponentSize([...byId.keys()], (id) => byId.get(id)?.knownHosts.list().map((host) => host.id) ?? []);
-  return size / nodes.length;
+  let graph = graphs.get(network);
+  if (graph === undefined) {
+    graph = new KnownHostGraph();
+    graphs.set(network, graph);
+  }
+  return graph.largestComponentFraction(network.nodes);
 }
 
 /**
