@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DiscoveryCore, defaultDiscoveryOptions, type DiscoveryLocal } from '../src/discovery/core.js';
-import { discoveryDatagramCodec } from '../src/discovery/messages.js';
+import { discoveryDatagramCodec, pongSampleCodec } from '../src/discovery/messages.js';
 import type { HostQuality, KnownHost } from '../src/hosts/known-hosts.js';
 import { admit, averagesOf, classCountsOf, classOf, classStandardDeviation } from '../src/hosts/selection.js';
 import { SeededRandom } from '../src/runtime/sim/index.js';
@@ -102,8 +102,9 @@ describe('discovery core (sans-IO)', () => {
 
   it('answers a PING unless enough PONGs to the same pinger were heard first', () => {
     const ping = discoveryDatagramCodec.encode({ type: 'ping', networkId: 'n', id: id(9), port: 9, quality: quality(1, 1, 0) });
+    // The others only count PONGs to the pinger: a sample they cannot read does not matter to them.
     const pong = (from: number) =>
-      discoveryDatagramCodec.encode({ type: 'pong', networkId: 'n', id: id(from), port: 9, quality: quality(1, 1, 1), to: id(9), hosts: [] });
+      discoveryDatagramCodec.encode({ type: 'pong', networkId: 'n', id: id(from), port: 9, quality: quality(1, 1, 1), to: id(9), hosts: new Uint8Array([0xc1]) });
     const quiet = core(2, () => true);
     const answering = core(3, () => true);
     for (const receiver of [quiet, answering]) receiver.receive(ping, { host: 'x', port: 1 }, 0);
@@ -115,5 +116,25 @@ describe('discovery core (sans-IO)', () => {
     // Both offer the pinger to host management; only the answerer forces it in.
     assert.deepEqual(quiet.takeDiscovered().map((found) => found.forced), [false]);
     assert.deepEqual(answering.takeDiscovered().map((found) => found.forced), [false, true]);
+    assert.equal(quiet.stats.malformed, 0);
+  });
+
+  it('gives the pinger the answerer and its sample, and drops a PONG whose sample is malformed', () => {
+    const pinger = core(9, () => false);
+    const sampled = { id: id(7), host: 'h7', port: 7007 };
+    const pong = (hosts: Uint8Array) =>
+      discoveryDatagramCodec.encode({ type: 'pong', networkId: 'n', id: id(4), port: 9, quality: quality(1, 1, 1), to: id(9), hosts });
+    pinger.receive(pong(pongSampleCodec.encode([sampled, { id: id(9), host: 'me', port: 1 }])), { host: 'y', port: 1 }, 0);
+    assert.deepEqual(
+      pinger.takeDiscovered().map((found) => [found.id, found.address.host, found.onLan]),
+      [
+        [id(4), 'y', true],
+        [id(7), 'h7', false],
+      ],
+    );
+    pinger.receive(pong(new Uint8Array([0xc1])), { host: 'y', port: 1 }, 0);
+    pinger.receive(pong(pongSampleCodec.encode([{ ...sampled, id: 'not-a-node-id' }])), { host: 'y', port: 1 }, 0);
+    assert.deepEqual(pinger.takeDiscovered(), []);
+    assert.equal(pinger.stats.malformed, 2);
   });
 });

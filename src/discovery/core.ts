@@ -1,7 +1,7 @@
 import type { HostQuality } from '../hosts/known-hosts.js';
 import type { HostEntry } from '../hosts/messages.js';
 import type { Address, Random } from '../runtime/types.js';
-import { discoveryDatagramCodec, type DiscoveryDatagram } from './messages.js';
+import { discoveryDatagramCodec, pongSampleCodec, type DiscoveryDatagram } from './messages.js';
 
 export interface DiscoveryOptions {
   /** Multicast discovery on or off (bootstrap addresses and peer exchange still work when off). */
@@ -88,6 +88,8 @@ export class DiscoveryCore {
   /** Pinging id -> when to answer and how many answers were heard meanwhile. */
   private readonly pendingPongs = new Map<string, { dueAt: number; heard: number; pinger: DiscoveredHost }>();
   private nextPingAt: number | undefined;
+  /** Due time of the first pending PONG, so that a datagram's step does not walk them all. */
+  private earliestPongAt = Infinity;
   private tokens: number;
   private tokensAt: number;
 
@@ -131,10 +133,17 @@ export class DiscoveryCore {
       return;
     }
     const pending = this.pendingPongs.get(message.to);
-    if (pending) pending.heard += 1;
+    if (pending && ++pending.heard >= this.options.pongsPerPing) this.dropPendingPong(message.to, pending.dueAt);
     if (message.to !== this.local.id) return;
+    let hosts: HostEntry[];
+    try {
+      hosts = pongSampleCodec.decode(message.hosts);
+    } catch {
+      this.stats.malformed += 1;
+      return;
+    }
     this.discovered.push({ ...sender, forced: false, onLan: true });
-    for (const entry of message.hosts) {
+    for (const entry of hosts) {
       if (entry.id === this.local.id) continue;
       this.discovered.push({ id: entry.id, address: { host: entry.host, port: entry.port }, quality: undefined, forced: false, onLan: false });
     }
@@ -151,22 +160,29 @@ export class DiscoveryCore {
       this.outgoing.push({ kind: 'ping', bytes: discoveryDatagramCodec.encode(this.header('ping')) });
       this.nextPingAt = now + this.options.pingIntervalMs * (0.5 + this.random.float());
     }
+    if (now >= this.earliestPongAt) this.sendDuePongs(now);
+  }
+
+  /** Answers the PINGs whose time came, unless enough others answered first. */
+  private sendDuePongs(now: number): void {
+    let earliest = Infinity;
     for (const [id, pending] of this.pendingPongs) {
-      if (pending.dueAt > now) continue;
+      if (pending.dueAt > now) {
+        earliest = Math.min(earliest, pending.dueAt);
+        continue;
+      }
       this.pendingPongs.delete(id);
-      if (pending.heard >= this.options.pongsPerPing) continue;
       // The few nodes that answer also take the pinger in, whatever its class: it knows no one (SPEC §3).
       this.discovered.push(pending.pinger);
-      const hosts = this.local.sample(this.options.pongSampleSize, id);
+      const hosts = pongSampleCodec.encode(this.local.sample(this.options.pongSampleSize, id));
       this.outgoing.push({ kind: 'pong', bytes: discoveryDatagramCodec.encode({ ...this.header('pong'), to: id, hosts }) });
     }
+    this.earliestPongAt = earliest;
   }
 
   /** When `tick` next has something to do; Infinity when nothing is pending. */
   nextDeadline(): number {
-    let deadline = this.nextPingAt ?? Infinity;
-    for (const pending of this.pendingPongs.values()) deadline = Math.min(deadline, pending.dueAt);
-    return deadline;
+    return Math.min(this.nextPingAt ?? Infinity, this.earliestPongAt);
   }
 
   takeOutgoing(): OutgoingDatagram[] {
@@ -189,7 +205,18 @@ export class DiscoveryCore {
 
   private schedulePong(pinger: DiscoveredHost, now: number): void {
     if (this.pendingPongs.has(pinger.id) || this.pendingPongs.size >= maxPendingPongs) return;
-    this.pendingPongs.set(pinger.id, { dueAt: now + this.random.float() * this.options.pongSpreadMs, heard: 0, pinger });
+    const dueAt = now + this.random.float() * this.options.pongSpreadMs;
+    this.pendingPongs.set(pinger.id, { dueAt, heard: 0, pinger });
+    this.earliestPongAt = Math.min(this.earliestPongAt, dueAt);
+  }
+
+  /** Enough others answered: this node stays quiet, and its timer need not wake it for nothing. */
+  private dropPendingPong(id: string, dueAt: number): void {
+    this.pendingPongs.delete(id);
+    if (dueAt > this.earliestPongAt) return;
+    let earliest = Infinity;
+    for (const pending of this.pendingPongs.values()) earliest = Math.min(earliest, pending.dueAt);
+    this.earliestPongAt = earliest;
   }
 
   private takeToken(now: number): boolean {
