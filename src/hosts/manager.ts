@@ -5,6 +5,7 @@ import { formatAddress, type Address, type Runtime, type TimerHandle } from '../
 import type { HostQuality, KnownHost, KnownHosts } from './known-hosts.js';
 import { exchangeAnswerCodec, exchangeRequestCodec, fromEntry, maxExchangeAnswerBytes, toExchanged, type ExchangedHost } from './messages.js';
 import { decodeQuality, encodeQuality } from './quality.js';
+import { RecentIds } from './recent-ids.js';
 import { admit, classCountsOf, classOf, averagesOf, classStandardDeviation } from './selection.js';
 
 export const hostQualityRoute = 'host-quality';
@@ -104,11 +105,12 @@ export class HostManager {
   private readonly refreshing = new Set<string>();
   private readonly refreshTimer: DeadlineTimer;
   private exchangeTimer: TimerHandle | undefined;
+  private exchangeTimerAt = Infinity;
   private exchangeInFlight = false;
   private shuffleTimer: TimerHandle | undefined;
   private shuffleInFlight = false;
   /** Nodes heard on the multicast group: on this LAN, so never worth a far slot. Insertion-ordered, bounded. */
-  private readonly lanIds = new Set<string>();
+  private readonly lanIds = new RecentIds(maxLanIds);
   private lastQueriedAt = 0;
   private running = false;
   private unsubscribers: Array<() => void> = [];
@@ -149,9 +151,7 @@ export class HostManager {
 
   /** Discovery heard `id` on the LAN's multicast group. */
   heardOnLan(id: string): void {
-    this.lanIds.delete(id);
     this.lanIds.add(id);
-    if (this.lanIds.size > maxLanIds) this.lanIds.delete(this.lanIds.values().next().value as string);
   }
 
   /** Slots of the far share: none in a list too short to spare one (e.g. a capacity of 1). */
@@ -301,6 +301,7 @@ export class HostManager {
     // A new host is asked at once: it may have been learned second-hand, from a list that still holds the dead.
     for (const host of knownHosts.list()) if (!this.refreshDueAt.has(host.id)) this.refreshDueAt.set(host.id, runtime.now());
     this.scheduleRefresh();
+    this.wakeExchange();
   }
 
   private nextRefreshAt(): number {
@@ -357,10 +358,17 @@ export class HostManager {
     }
   }
 
+  /**
+   * Arms the exchange timer: about every `exchangeIntervalMs` while the near share has room;
+   * with a full list, not before this node would count as unlisted (a full list has nothing to
+   * learn, and waking every node every 2 s for nothing is most of a large network's timers).
+   */
   private scheduleExchange(): void {
     if (!this.running) return;
     const { runtime } = this.components;
-    const delayMs = this.options.exchangeIntervalMs * (0.5 + runtime.random.float());
+    const jitteredMs = this.options.exchangeIntervalMs * (0.5 + runtime.random.float());
+    const delayMs = this.nearShareFull ? Math.max(jitteredMs, this.unreferencedAt() - runtime.now()) : jitteredMs;
+    this.exchangeTimerAt = runtime.now() + delayMs;
     this.exchangeTimer = runtime.setTimer(delayMs, () => {
       this.exchangeTimer = undefined;
       this.exchangeIfUseful();
@@ -368,11 +376,25 @@ export class HostManager {
     });
   }
 
+  /** The list lost a host while the exchange timer sleeps long: exchange again soon. */
+  private wakeExchange(): void {
+    if (!this.exchangeTimer || this.nearShareFull) return;
+    const { runtime } = this.components;
+    if (this.exchangeTimerAt - runtime.now() <= this.options.exchangeIntervalMs * 1.5) return;
+    this.exchangeTimer.cancel();
+    this.scheduleExchange();
+  }
+
+  /** When this node, not asked its quality since, would count as unlisted. */
+  private unreferencedAt(): number {
+    return this.lastQueriedAt + this.refreshPeriodMs() * unreferencedAfterRefreshIntervals;
+  }
+
   /** Below capacity: learn more peers. Unlisted for a while: ask a known host to take this node in. */
   private exchangeIfUseful(): void {
     const { knownHosts, runtime } = this.components;
     if (this.exchangeInFlight || knownHosts.size === 0) return;
-    const unreferenced = runtime.now() - this.lastQueriedAt > this.refreshPeriodMs() * unreferencedAfterRefreshIntervals;
+    const unreferenced = runtime.now() >= this.unreferencedAt();
     if (!unreferenced && this.nearShareFull) return;
     if (unreferenced) this.lastQueriedAt = runtime.now();
     const [peer] = this.sample(1);
