@@ -155,6 +155,12 @@ export class Connection {
     this.timeoutTimer = this.runtime.setTimer(deadline - this.runtime.now(), () => this.expireRequests());
   }
 
+  private disarmTimeout(): void {
+    this.timeoutTimer?.cancel();
+    this.timeoutTimer = undefined;
+    this.timeoutTimerAt = Infinity;
+  }
+
   /** Fails every request past its deadline, then re-arms for the next one. */
   private expireRequests(): void {
     this.timeoutTimer = undefined;
@@ -271,6 +277,7 @@ export class Connection {
     const request = this.pending.get(requestId);
     if (!request) return undefined; // a late reply to a request that already timed out
     this.pending.delete(requestId);
+    if (this.pending.size === 0) this.disarmTimeout(); // most replies come long before the timeout: no wake-up for nothing
     return request;
   }
 

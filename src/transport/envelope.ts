@@ -132,7 +132,8 @@ export function decodeEnvelope(body: Uint8Array): Envelope {
   switch (kind) {
     case FrameKind.hello: {
       const [, , nodeId, publicKey, networkId, listenPort] = value as Static<typeof HelloTuple>;
-      return { kind: 'hello', nodeId, publicKey, networkId, listenPort };
+      // A copy: the key outlives the frame, and a view would keep the whole received chunk (often a shared slab) alive.
+      return { kind: 'hello', nodeId, publicKey: Uint8Array.from(publicKey), networkId, listenPort };
     }
     case FrameKind.request: {
       const [, , requestId, route, payload] = value as Static<typeof RequestTuple>;
