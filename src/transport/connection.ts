@@ -61,7 +61,7 @@ export class Connection {
   /** One timer per connection, armed for the earliest deadline of the pending requests. */
   private timeoutTimer: TimerHandle | undefined;
   private timeoutTimerAt = Infinity;
-  private readonly closeListeners: Array<(error?: Error) => void> = [];
+  private readonly closeListeners: Array<() => void> = [];
   private settleReady!: { resolve(hello: RemoteHello): void; reject(error: Error): void };
 
   constructor(
@@ -84,7 +84,7 @@ export class Connection {
     );
     stream.start({
       onData: (chunk) => this.receive(chunk),
-      onClose: (error) => this.closed(new ConnectionClosedError('connection closed by peer', { cause: error })),
+      onClose: (error) => this.closed(() => new ConnectionClosedError('connection closed by peer', { cause: error })),
     });
     this.send({ kind: 'hello', ...local });
   }
@@ -102,7 +102,7 @@ export class Connection {
     return this.pending.size;
   }
 
-  onClose(listener: (error?: Error) => void): void {
+  onClose(listener: () => void): void {
     this.closeListeners.push(listener);
   }
 
@@ -138,7 +138,7 @@ export class Connection {
   close(): void {
     if (this.state === 'closed') return;
     this.stream.end();
-    this.closed(new ConnectionClosedError('connection closed locally'));
+    this.closed(() => new ConnectionClosedError('connection closed locally'));
   }
 
   private allocateRequestId(): number {
@@ -344,15 +344,24 @@ export class Connection {
     this.closed(error);
   }
 
-  private closed(error: Error): void {
+  /**
+   * `reason` may be given as a function: it is built only when someone sees it (a handshake
+   * still waited on, requests still pending). Most connections close idle, and an error's
+   * stack trace is most of what closing one costs.
+   */
+  private closed(reason: Error | (() => Error)): void {
     if (this.state === 'closed') return;
+    const handshaking = this.state === 'handshaking';
     this.state = 'closed';
     this.handshakeTimer?.cancel();
     this.timeoutTimer?.cancel();
-    this.settleReady.reject(error);
-    const failure = error instanceof ConnectionClosedError ? error : new ConnectionClosedError(error.message, { cause: error });
-    for (const request of this.pending.values()) request.reject(failure);
-    this.pending.clear();
-    for (const listener of this.closeListeners) listener(error);
+    if (handshaking || this.pending.size > 0) {
+      const error = typeof reason === 'function' ? reason() : reason;
+      if (handshaking) this.settleReady.reject(error);
+      const failure = error instanceof ConnectionClosedError ? error : new ConnectionClosedError(error.message, { cause: error });
+      for (const request of this.pending.values()) request.reject(failure);
+      this.pending.clear();
+    }
+    for (const listener of this.closeListeners) listener();
   }
 }
