@@ -78,6 +78,7 @@ describe('discovery core (sans-IO)', () => {
       knowsAnyone: knows,
       quality: () => quality(1, 1, 0),
       sample: () => [],
+      lanPeers: () => 0,
     };
     return new DiscoveryCore(local, defaultDiscoveryOptions, new SeededRandom(self), 0);
   }

@@ -14,7 +14,10 @@ export interface DiscoveryOptions {
   multicastInterface: string | undefined;
   /** PINGs while the node knows no host, about this often (±50 % jitter). */
   pingIntervalMs: number;
-  /** Answers to one PING are spread over this window; an answerer that hears enough others stays quiet. */
+  /**
+   * Answers to one PING are spread over this window, widened in proportion on a LAN of more
+   * than 25 peers; an answerer that hears enough others stays quiet.
+   */
   pongSpreadMs: number;
   /** PONGs to one PING after which the others are suppressed. */
   pongsPerPing: number;
@@ -39,8 +42,20 @@ export const defaultDiscoveryOptions: DiscoveryOptions = {
   maxDatagramsPerSecond: 200,
 };
 
+const none: readonly never[] = Object.freeze([]);
+
 /** Answers scheduled at once; PINGs beyond are not answered (a flood cannot grow this). */
 const maxPendingPongs = 64;
+
+/**
+ * LAN peers per `pongSpreadMs` of answer window. Suppression silences an answerer only once
+ * the first answers reached it, a LAN latency later: answers due within that latency after
+ * the third are sent anyway. A window that grows with the LAN keeps their number (LAN size ×
+ * latency ÷ window) small: about 6 PONGs per PING on a LAN of 250 with 1 ms latency and a
+ * fixed 100 ms window, about 3.3 with a widened one. The first answer still comes within about
+ * pongSpreadMs ÷ 25 on any LAN larger than 25 nodes.
+ */
+const lanPeersPerPongSpread = 25;
 
 /** What the core reads from its node, synchronously and without I/O. */
 export interface DiscoveryLocal {
@@ -51,6 +66,8 @@ export interface DiscoveryLocal {
   knowsAnyone(): boolean;
   quality(): HostQuality;
   sample(count: number, exceptId: string): HostEntry[];
+  /** Distinct nodes recently heard on the LAN's group: an estimate of the LAN's size. */
+  lanPeers(): number;
 }
 
 /** A host heard of through discovery; `forced` for a pinger this node answers: it knows no one, so SPEC §3 always accepts it. */
@@ -185,13 +202,15 @@ export class DiscoveryCore {
     return Math.min(this.nextPingAt ?? Infinity, this.earliestPongAt);
   }
 
-  takeOutgoing(): OutgoingDatagram[] {
+  takeOutgoing(): readonly OutgoingDatagram[] {
+    if (this.outgoing.length === 0) return none; // most steps send nothing: no new array each time
     const outgoing = this.outgoing;
     this.outgoing = [];
     return outgoing;
   }
 
-  takeDiscovered(): DiscoveredHost[] {
+  takeDiscovered(): readonly DiscoveredHost[] {
+    if (this.discovered.length === 0) return none;
     const discovered = this.discovered;
     this.discovered = [];
     return discovered;
@@ -205,7 +224,8 @@ export class DiscoveryCore {
 
   private schedulePong(pinger: DiscoveredHost, now: number): void {
     if (this.pendingPongs.has(pinger.id) || this.pendingPongs.size >= maxPendingPongs) return;
-    const dueAt = now + this.random.float() * this.options.pongSpreadMs;
+    const spreadMs = this.options.pongSpreadMs * Math.max(1, this.local.lanPeers() / lanPeersPerPongSpread);
+    const dueAt = now + this.random.float() * spreadMs;
     this.pendingPongs.set(pinger.id, { dueAt, heard: 0, pinger });
     this.earliestPongAt = Math.min(this.earliestPongAt, dueAt);
   }

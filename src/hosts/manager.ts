@@ -154,6 +154,11 @@ export class HostManager {
     this.lanIds.add(id);
   }
 
+  /** Distinct nodes heard on the LAN's group lately (at most 1,024): an estimate of the LAN's size. */
+  get lanPeers(): number {
+    return this.lanIds.size;
+  }
+
   /** Slots of the far share: none in a list too short to spare one (e.g. a capacity of 1). */
   get farSlots(): number {
     return Math.floor(this.components.knownHosts.capacity * this.options.farShare);
@@ -319,7 +324,10 @@ export class HostManager {
   private scheduleRefresh(): void {
     if (!this.running) return;
     let earliest = Infinity;
-    for (const [id, dueAt] of this.refreshDueAt) if (!this.refreshing.has(id) && dueAt < earliest) earliest = dueAt;
+    // forEach rather than for-of: no [id, dueAt] array per entry on a path every refresh takes.
+    this.refreshDueAt.forEach((dueAt, id) => {
+      if (dueAt < earliest && !this.refreshing.has(id)) earliest = dueAt;
+    });
     if (this.refreshing.size >= this.options.maxConcurrentRefreshes || earliest >= this.refreshTimer.armedAtMs) return;
     this.refreshTimer.armAt(earliest);
   }
@@ -327,10 +335,9 @@ export class HostManager {
   private refreshDue(): void {
     if (!this.running) return;
     const now = this.components.runtime.now();
-    for (const [id, dueAt] of this.refreshDueAt) {
-      if (this.refreshing.size >= this.options.maxConcurrentRefreshes) break;
-      if (dueAt <= now && !this.refreshing.has(id)) void this.refresh(id);
-    }
+    this.refreshDueAt.forEach((dueAt, id) => {
+      if (dueAt <= now && this.refreshing.size < this.options.maxConcurrentRefreshes && !this.refreshing.has(id)) void this.refresh(id);
+    });
     this.scheduleRefresh();
   }
 

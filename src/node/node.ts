@@ -140,6 +140,7 @@ export class ButterNode {
           knowsAnyone: () => this.knownHosts.size > 0,
           quality: () => this.quality(),
           sample: (count, exceptId) => this.hosts.sample(count, exceptId).map(toEntry),
+          lanPeers: () => this.hosts.lanPeers,
         },
       },
       components.discovery,
