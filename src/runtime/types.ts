@@ -88,6 +88,7 @@ export interface DatagramOptions {
 
 export interface DatagramSocket {
   readonly localAddress: Address;
+  /** `data` is read-only: the simulator hands one buffer to every receiver of a datagram. */
   onMessage(handler: (data: Uint8Array, from: Address) => void): void;
   sendToGroup(data: Uint8Array): void;
   send(data: Uint8Array, to: Address): void;

@@ -106,16 +106,20 @@ export class DatagramRouter {
     return socket.dispatch(data, sender.localAddress);
   }
 
-  /** Each receiver independently draws loss and latency and gets its own copy of the bytes. */
+  /**
+   * Each receiver independently draws loss and latency. They share one copy of the bytes,
+   * taken from the sender's buffer (which it may reuse): received bytes are read-only (see
+   * `DatagramSocket.onMessage`), so a copy for each of the 250 nodes of a LAN buys nothing.
+   */
   private fanOut(sender: SimDatagramSocket, data: Uint8Array, receivers: Set<SimDatagramSocket> | undefined): void {
     if (receivers === undefined) return;
     const network = this.network;
+    const copy = copyBytes(data);
     for (const receiver of receivers) {
       if (!network.canReach(sender.host, receiver.host) || network.sampleLoss()) {
         network.stats.datagramsDropped++;
         continue;
       }
-      const copy = copyBytes(data);
       const deliveryMs = network.nowMs + network.sampleOneWayMs();
       network.schedule(deliveryMs, EventKind.Datagram, receiver.host, receiver, copy, sender, copy.byteLength);
     }
