@@ -72,8 +72,9 @@ class FakeNode implements GraphNode {
 
 describe('known-host graph kept between samples', () => {
   it('agrees with a fresh computation while nodes join, die and change their lists', () => {
-    // Each step: 0 adds a node listing earlier ids (some dead, some not yet created), 1 kills one, 2 rewrites one's list.
-    const step = fc.tuple(fc.nat(2), fc.nat(1000), fc.array(fc.nat(1000), { maxLength: 4 }), fc.boolean());
+    // Each step: 0 adds a node listing earlier ids (some dead, some not yet created), 1 kills one, 2 rewrites one's list,
+    // 3 reverses the population's order (the graph must not depend on it).
+    const step = fc.tuple(fc.nat(3), fc.nat(1000), fc.array(fc.nat(1000), { maxLength: 4 }), fc.boolean());
     fc.assert(
       fc.property(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => {
         const graph = new KnownHostGraph();
@@ -87,13 +88,16 @@ describe('known-host graph kept between samples', () => {
             live.push(node);
           } else if (kind === 1) {
             live.splice(pick % live.length, 1);
-          } else {
+          } else if (kind === 2) {
             (live[pick % live.length] as FakeNode).setList(links.map(idFor));
+          } else {
+            live.reverse();
           }
           if (!sample) continue;
           const byId = new Map(live.map((node) => [node.id, node]));
           const expected = live.length === 0 ? 0 : largestComponentSize([...byId.keys()], (id) => byId.get(id)?.listed ?? []) / live.length;
-          assert.equal(graph.largestComponentFraction(live), expected);
+          const meanListSize = live.length === 0 ? 0 : live.reduce((sum, node) => sum + node.listed.length, 0) / live.length;
+          assert.deepEqual(graph.sample(live), { largestComponent: expected, meanListSize });
         }
       }),
       { seed: 42, numRuns: 300 },

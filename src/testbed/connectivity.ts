@@ -59,6 +59,8 @@ interface Vertex {
   /** The list version `neighbours` was built from. */
   version: number;
   neighbours: Vertex[];
+  /** Length of the list at that version. */
+  listSize: number;
   /** Some listed id belonged to no node seen yet (one still joining): build again next time. */
   incomplete: boolean;
   /** The sample in which the vertex was last seen alive, and its position then. */
@@ -78,35 +80,42 @@ export class KnownHostGraph {
   private live: Vertex[] = [];
   private stamp = 0;
 
-  /** Share of `nodes` (the live population) in the largest component, 0..1. */
-  largestComponentFraction(nodes: readonly GraphNode[]): number {
-    if (nodes.length === 0) return 0;
+  /** One sample of `nodes` (the live population): the share in the largest component (0..1) and the mean list length. */
+  sample(nodes: readonly GraphNode[]): { largestComponent: number; meanListSize: number } {
+    if (nodes.length === 0) return { largestComponent: 0, meanListSize: 0 };
     const stamp = ++this.stamp;
+    const previous = this.live;
+    let cursor = 0;
     const live = nodes.map((node, position) => {
-      const vertex = this.vertexOf(node);
+      // A population keeps its order from sample to sample, minus the dead, plus newcomers at the end:
+      // walking the previous sample alongside finds most vertices without hashing a 64-character id.
+      while (cursor < previous.length && (previous[cursor] as Vertex).node !== node) cursor += 1;
+      const vertex = cursor < previous.length ? (previous[cursor++] as Vertex) : this.vertexOf(node);
       vertex.stamp = stamp;
       vertex.position = position;
       return vertex;
     });
-    for (const vertex of this.live) {
+    for (const vertex of previous) {
       if (vertex.stamp === stamp) continue;
       vertex.node = undefined;
       vertex.neighbours = [];
     }
     this.live = live;
+    let listSizes = 0;
     const size = largestComponentOf(live.length, (link) => {
       for (const vertex of live) {
         const neighbours = this.neighboursOf(vertex);
+        listSizes += vertex.listSize;
         for (const neighbour of neighbours) if (neighbour.stamp === stamp) link(vertex.position, neighbour.position);
       }
     });
-    return size / live.length;
+    return { largestComponent: size / live.length, meanListSize: listSizes / live.length };
   }
 
   private vertexOf(node: GraphNode): Vertex {
     let vertex = this.byId.get(node.id);
     if (vertex === undefined) {
-      vertex = { node, version: -1, neighbours: [], incomplete: true, stamp: 0, position: 0 };
+      vertex = { node, version: -1, neighbours: [], listSize: 0, incomplete: true, stamp: 0, position: 0 };
       this.byId.set(node.id, vertex);
     } else if (vertex.node !== node) {
       // The same identity back in another node object (a restart): its list is another list.
@@ -122,7 +131,9 @@ export class KnownHostGraph {
     vertex.version = knownHosts.version;
     vertex.incomplete = false;
     vertex.neighbours = [];
-    for (const host of knownHosts.list()) {
+    const listed = knownHosts.list();
+    vertex.listSize = listed.length;
+    for (const host of listed) {
       const neighbour = this.byId.get(host.id);
       if (neighbour === undefined) vertex.incomplete = true;
       else vertex.neighbours.push(neighbour);

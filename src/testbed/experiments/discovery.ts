@@ -2,7 +2,7 @@ import type { NodeOptions } from '../../node/create.js';
 import { KnownHostGraph } from '../connectivity.js';
 import type { Experiment, Figures, Params } from '../experiment.js';
 import type { TestNetwork } from '../network.js';
-import { distribution, mean } from '../statistics.js';
+import { distribution } from '../statistics.js';
 
 /** When the last node joined, per run: time to one component counts from there. */
 const lastJoinAt = new WeakMap<TestNetwork, number>();
@@ -16,13 +16,14 @@ const graphs = new WeakMap<TestNetwork, KnownHostGraph>();
 
 const componentTarget = 0.99;
 
-function largestComponentFraction(network: TestNetwork): number {
+/** The largest component's share of the live nodes and their mean list size, in one pass. */
+function sampleGraph(network: TestNetwork): { largestComponent: number; meanListSize: number } {
   let graph = graphs.get(network);
   if (graph === undefined) {
     graph = new KnownHostGraph();
     graphs.set(network, graph);
   }
-  return graph.largestComponentFraction(network.nodes);
+  return graph.sample(network.nodes);
 }
 
 /**
@@ -43,25 +44,22 @@ export const discoveryExperiment: Experiment = {
     // Real sockets run on this machine, where multicast would leave over its LAN: bootstrap every node instead.
     const real = params.runtime === 'real';
     const firstOfLan = index > 0 && (real || index % params.subnetSize === 0);
-    const earlier = network.nodes;
-    const bootstrap = firstOfLan && earlier.length > 0 ? [earlier[network.random.int(earlier.length)]!.address] : [];
+    const earlier = firstOfLan ? network.nodes : [];
+    const bootstrap = earlier.length > 0 ? [earlier[network.random.int(earlier.length)]!.address] : [];
     return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: !real } };
   },
 
   async afterJoin(network: TestNetwork) {
     lastJoinAt.set(network, network.now());
     messagesAtLastJoin.set(network, network.traffic().messages);
-    if (largestComponentFraction(network) >= componentTarget) connectedAt.set(network, network.now());
+    if (sampleGraph(network).largestComponent >= componentTarget) connectedAt.set(network, network.now());
   },
 
   sample(network: TestNetwork): Figures {
-    const fraction = largestComponentFraction(network);
+    const { largestComponent, meanListSize } = sampleGraph(network);
     const joinedAt = lastJoinAt.get(network);
-    if (joinedAt !== undefined && !connectedAt.has(network) && fraction >= componentTarget) connectedAt.set(network, network.now());
-    return {
-      largestComponent: fraction,
-      meanKnownHosts: mean(network.nodes.map((node) => node.knownHosts.size)),
-    };
+    if (joinedAt !== undefined && !connectedAt.has(network) && largestComponent >= componentTarget) connectedAt.set(network, network.now());
+    return { largestComponent, meanKnownHosts: meanListSize };
   },
 
   async measure(network: TestNetwork): Promise<Figures> {
@@ -73,7 +71,7 @@ export const discoveryExperiment: Experiment = {
     const maintenanceMessages = network.traffic().messages - (messagesAtLastJoin.get(network) ?? 0);
     return {
       secondsToOneComponent: reachedAt === undefined ? NaN : (reachedAt - joinedAt) / 1000,
-      largestComponent: largestComponentFraction(network),
+      largestComponent: sampleGraph(network).largestComponent,
       knownHostsP50: listSizes.p50,
       knownHostsMin: listSizes.min,
       knownHostsMax: listSizes.max,
