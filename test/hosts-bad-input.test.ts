@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { defaultDiscoveryOptions } from '../src/discovery/core.js';
 import { discoveryDatagramCodec } from '../src/discovery/messages.js';
 import type { HostQuality } from '../src/hosts/known-hosts.js';
+import { exchangeAnswerCodec, exchangeRequestCodec } from '../src/hosts/messages.js';
 import { createIdentity } from '../src/node/identity.js';
 import { basicOverlay } from '../src/node/overlay.js';
 import { createNode } from '../src/node/create.js';
@@ -100,6 +101,33 @@ describe('bad input is rejected and the node keeps serving', () => {
     assert.ok(stats.malformed < 8 + defaultDiscoveryOptions.maxDatagramsPerSecond + 10);
 
     await assertServes(simulation, node, witness);
+  });
+
+  it('keeps and forwards only the known fields of a quality a peer sent', { timeout: 30_000 }, async () => {
+    const simulation = new Simulation({ seed: 5 });
+    const node = await spawnNode(simulation, simulation.createHost({ subnet: 'lan' }));
+    const attackerHost = simulation.createHost({ subnet: 'lan' });
+    // It accepts connections and never answers, so its quality refresh takes a while to fail.
+    await attackerHost.listen({ host: '0.0.0.0', port: 10_000 }, () => undefined);
+    const attacker = await attackerHost.openDatagramSocket({
+      port: defaultDiscoveryOptions.port,
+      multicastGroup: defaultDiscoveryOptions.multicastGroup,
+    });
+    const padded = { ...goodQuality, padding: 'x'.repeat(200) };
+    const pinger = createIdentity(simulation.createHost({ subnet: 'elsewhere' }).random).nodeId;
+    attacker.sendToGroup(encodeValue({ type: 'ping', networkId, id: pinger, port: 10_000, quality: padded }));
+    await simulation.runFor(10);
+    assert.deepEqual(node.knownHosts.get(pinger)?.quality, goodQuality, 'a PING took in with its extra field');
+
+    const exchanged = createIdentity(simulation.createHost({ subnet: 'elsewhere-2' }).random).nodeId;
+    node.hosts.consider({ id: exchanged, address: { host: 'peer.sim', port: 10_000 }, quality: padded });
+    assert.deepEqual(node.knownHosts.get(exchanged)?.quality, goodQuality);
+    const asker = createIdentity(simulation.createHost({ subnet: 'elsewhere-3' }).random).nodeId;
+    const answer = exchangeAnswerCodec.decode(
+      node.hosts.answerExchange(exchangeRequestCodec.encode({ quality: goodQuality, introduce: false }), { id: asker, address: undefined }),
+    );
+    assert.ok(answer.hosts.length > 0);
+    for (const entry of answer.hosts) assert.ok(!entry.quality || !('padding' in entry.quality), 'an exchange answer forwarded the extra field');
   });
 
   it('rejects bad host-quality answers and drops the host that gave them', { timeout: 30_000 }, async () => {

@@ -143,10 +143,10 @@ export class DiscoveryCore {
       return;
     }
     if (message.id === this.local.id) return; // our own, looped back
-    const sender = { id: message.id, address: { host: message.host ?? from.host, port: message.port }, quality: message.quality };
+    const address = { host: message.host ?? from.host, port: message.port };
     if (message.type === 'ping') {
-      this.discovered.push({ ...sender, forced: false, onLan: true });
-      this.schedulePong({ ...sender, forced: true, onLan: true }, now);
+      this.discovered.push({ id: message.id, address, quality: message.quality, forced: false, onLan: true });
+      this.schedulePong({ id: message.id, address, quality: message.quality, forced: true, onLan: true }, now);
       return;
     }
     const pending = this.pendingPongs.get(message.to);
@@ -159,7 +159,7 @@ export class DiscoveryCore {
       this.stats.malformed += 1;
       return;
     }
-    this.discovered.push({ ...sender, forced: false, onLan: true });
+    this.discovered.push({ id: message.id, address, quality: message.quality, forced: false, onLan: true });
     for (const entry of hosts) {
       if (entry.id === this.local.id) continue;
       this.discovered.push({ id: entry.id, address: { host: entry.host, port: entry.port }, quality: undefined, forced: false, onLan: false });

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { messageCodec } from '../transport/codec.js';
 import type { KnownHost } from './known-hosts.js';
-import { copyQuality, hostQualitySchema } from './quality.js';
+import { hostQualitySchema } from './quality.js';
 
 /** A node id: SHA-256 of its public key, in lower-case hex. */
 export const nodeIdSchema = Type.String({ pattern: '^[0-9a-f]{64}$' });
@@ -54,11 +54,14 @@ export function toEntry(host: KnownHost): HostEntry {
   return { id: host.id, host: host.address.host, port: host.address.port };
 }
 
+/** A listed host as it travels; its quality is sent as held: the list only holds copies of the known fields (HostManager). */
 export function toExchanged(host: KnownHost): ExchangedHost {
-  return host.quality ? { ...toEntry(host), quality: copyQuality(host.quality) } : toEntry(host);
+  const { id, address, quality } = host;
+  return quality ? { id, host: address.host, port: address.port, quality } : { id, host: address.host, port: address.port };
 }
 
+/** A host received from a peer, as a candidate for the list; HostManager copies its quality if it takes it in. */
 export function fromEntry(entry: HostEntry | ExchangedHost): KnownHost {
   const address = { host: entry.host, port: entry.port };
-  return 'quality' in entry && entry.quality ? { id: entry.id, address, quality: copyQuality(entry.quality) } : { id: entry.id, address };
+  return 'quality' in entry && entry.quality ? { id: entry.id, address, quality: entry.quality } : { id: entry.id, address };
 }
