@@ -69,7 +69,7 @@ describe('bad input is rejected and the node keeps serving', () => {
       multicastGroup: defaultDiscoveryOptions.multicastGroup,
     });
     const fakeId = createIdentity(simulation.createHost({ subnet: 'elsewhere' }).random).nodeId;
-    const ping = { type: 'ping', networkId, id: fakeId, port: 10_000, quality: goodQuality };
+    const ping = { type: 'ping', networkId, id: fakeId, port: 10_000, quality: goodQuality, replyPort: 10_001 };
     await simulation.runFor(500);
     const stats = node.discovery.stats;
     assert.ok(stats);
@@ -115,7 +115,7 @@ describe('bad input is rejected and the node keeps serving', () => {
     });
     const padded = { ...goodQuality, padding: 'x'.repeat(200) };
     const pinger = createIdentity(simulation.createHost({ subnet: 'elsewhere' }).random).nodeId;
-    attacker.sendToGroup(encodeValue({ type: 'ping', networkId, id: pinger, port: 10_000, quality: padded }));
+    attacker.sendToGroup(encodeValue({ type: 'ping', networkId, id: pinger, port: 10_000, quality: padded, replyPort: 10_001 }));
     await simulation.runFor(10);
     assert.deepEqual(node.knownHosts.get(pinger)?.quality, goodQuality, 'a PING took in with its extra field');
 

@@ -80,7 +80,7 @@ describe('discovery core (sans-IO)', () => {
       sample: () => [],
       lanPeers: () => 0,
     };
-    return new DiscoveryCore(local, defaultDiscoveryOptions, new SeededRandom(self), 0);
+    return new DiscoveryCore(local, defaultDiscoveryOptions, new SeededRandom(self), 0, 40_000 + self);
   }
 
   it('pings while it knows no one, stops once it knows a host, resumes when the list empties', () => {
@@ -101,23 +101,42 @@ describe('discovery core (sans-IO)', () => {
     assert.ok(pinger.nextDeadline() < Infinity);
   });
 
-  it('answers a PING unless enough PONGs to the same pinger were heard first', () => {
-    const ping = discoveryDatagramCodec.encode({ type: 'ping', networkId: 'n', id: id(9), port: 9, quality: quality(1, 1, 0) });
-    // The others only count PONGs to the pinger: a sample they cannot read does not matter to them.
-    const pong = (from: number) =>
-      discoveryDatagramCodec.encode({ type: 'pong', networkId: 'n', id: id(from), port: 9, quality: quality(1, 1, 1), to: id(9), hosts: new Uint8Array([0xc1]) });
+  it('answers a PING by unicast to its reply port unless the pinger announced it had enough answers', () => {
+    const ping = discoveryDatagramCodec.encode({ type: 'ping', networkId: 'n', id: id(9), port: 9, quality: quality(1, 1, 0), replyPort: 4321 });
+    const answered = discoveryDatagramCodec.encode({ type: 'answered', networkId: 'n', id: id(9) });
     const quiet = core(2, () => true);
     const answering = core(3, () => true);
-    for (const receiver of [quiet, answering]) receiver.receive(ping, { host: 'x', port: 1 }, 0);
-    for (const from of [4, 5, 6]) quiet.receive(pong(from), { host: 'y', port: 1 }, 1);
+    for (const receiver of [quiet, answering]) receiver.receive(ping, { host: 'x', port: 47477 }, 0);
+    quiet.receive(answered, { host: 'x', port: 47477 }, 1);
+    assert.equal(quiet.nextDeadline(), Infinity, 'nothing left to wake the quiet node for');
     quiet.tick(defaultDiscoveryOptions.pongSpreadMs);
     answering.tick(defaultDiscoveryOptions.pongSpreadMs);
     assert.deepEqual(quiet.takeOutgoing(), []);
-    assert.deepEqual(answering.takeOutgoing().map((datagram) => datagram.kind), ['pong']);
+    assert.deepEqual(
+      answering.takeOutgoing().map((datagram) => [datagram.kind, datagram.to]),
+      [['pong', { host: 'x', port: 4321 }]],
+    );
     // Both offer the pinger to host management; only the answerer forces it in.
     assert.deepEqual(quiet.takeDiscovered().map((found) => found.forced), [false]);
     assert.deepEqual(answering.takeDiscovered().map((found) => found.forced), [false, true]);
-    assert.equal(quiet.stats.malformed, 0);
+  });
+
+  it('announces ANSWERED once per PING, after enough PONGs, and ignores PONGs for another node', () => {
+    const pinger = core(9, () => false);
+    const pong = (from: number, to = id(9)) =>
+      discoveryDatagramCodec.encode({ type: 'pong', networkId: 'n', id: id(from), port: 9, quality: quality(1, 1, 1), to, hosts: pongSampleCodec.encode([]) });
+    pinger.tick(0);
+    pinger.tick(1_000); // the first PING
+    assert.deepEqual(pinger.takeOutgoing().map((datagram) => [datagram.kind, datagram.to]), [['ping', undefined]]);
+    const kinds = () => pinger.takeOutgoing().map((datagram) => datagram.kind);
+    pinger.receive(pong(4, id(8)), { host: 'y', port: 1 }, 1_001);
+    assert.equal(pinger.stats.stray, 1);
+    for (const from of [4, 5]) pinger.receive(pong(from), { host: 'y', port: 1 }, 1_002);
+    assert.deepEqual(kinds(), []);
+    pinger.receive(pong(6), { host: 'y', port: 1 }, 1_003);
+    assert.deepEqual(kinds(), ['answered']);
+    pinger.receive(pong(7), { host: 'y', port: 1 }, 1_004);
+    assert.deepEqual(kinds(), [], 'announced once');
   });
 
   it('gives the pinger the answerer and its sample, and drops a PONG whose sample is malformed', () => {

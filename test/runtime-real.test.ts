@@ -360,6 +360,22 @@ describe('real runtime: datagrams', () => {
     }
   });
 
+  it('opens a socket without a group on a port of its own, bound to the given interface, for unicast only', testTimeout, async () => {
+    const own = await runtime.openDatagramSocket({ port: 0, multicastInterface: loopback });
+    const other = await runtime.openDatagramSocket({ port: 0, multicastInterface: loopback });
+    try {
+      assert.equal(own.localAddress.host, loopback);
+      assert.ok(own.localAddress.port > 0);
+      const message = new Promise<Uint8Array>((resolve) => own.onMessage((data) => resolve(data)));
+      other.send(new Uint8Array([7]), own.localAddress);
+      assert.deepEqual([...(await within(message, 'the datagram'))], [7]);
+      assert.throws(() => own.sendToGroup(new Uint8Array([1])), TypeError);
+    } finally {
+      own.close();
+      other.close();
+    }
+  });
+
   it('never throws on a bad send, on sends after close, or on a second close', testTimeout, async () => {
     const socket = await runtime
       .openDatagramSocket({ port: 0, multicastGroup: group })

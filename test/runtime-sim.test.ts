@@ -403,6 +403,21 @@ describe('Simulation datagrams', () => {
     assert.equal(received.get('a2')?.length, 2);
   });
 
+  it('gives a socket without a group its own port: unicast only, never the group, and no sendToGroup', async () => {
+    const sim = new Simulation({ seed: 2 });
+    const a = sim.createHost();
+    const b = sim.createHost();
+    const member = await a.openDatagramSocket({ port: 5000, multicastGroup: group });
+    const own = await b.openDatagramSocket({ port: 0 });
+    const heard: string[] = [];
+    own.onMessage((data, from) => heard.push(`${decoder.decode(data)} from ${from.host}:${from.port}`));
+    member.sendToGroup(encoder.encode('to the group'));
+    member.send(encoder.encode('to it'), own.localAddress);
+    await sim.runUntilIdle();
+    assert.deepEqual(heard, [`to it from ${a.hostName}:5000`]);
+    assert.throws(() => own.sendToGroup(encoder.encode('x')), TypeError);
+  });
+
   it('drops datagrams at the configured loss rate', async () => {
     const sim = new Simulation({ seed: 9, link: { lossRate: 0.3 } });
     const a = sim.createHost();

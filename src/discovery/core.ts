@@ -1,7 +1,7 @@
 import type { HostQuality } from '../hosts/known-hosts.js';
 import type { HostEntry } from '../hosts/messages.js';
 import type { Address, Random } from '../runtime/types.js';
-import { discoveryDatagramCodec, pongSampleCodec, type DiscoveryDatagram } from './messages.js';
+import { discoveryDatagramCodec, pongSampleCodec, type DiscoveryDatagram, type Ping, type Pong } from './messages.js';
 
 export interface DiscoveryOptions {
   /** Multicast discovery on or off (bootstrap addresses and peer exchange still work when off). */
@@ -16,10 +16,10 @@ export interface DiscoveryOptions {
   pingIntervalMs: number;
   /**
    * Answers to one PING are spread over this window, widened in proportion on a LAN of more
-   * than 25 peers; an answerer that hears enough others stays quiet.
+   * than 25 peers; those not yet sent when the pinger announces it has enough are dropped.
    */
   pongSpreadMs: number;
-  /** PONGs to one PING after which the others are suppressed. */
+  /** PONGs after which a pinger announces that it has enough (ANSWERED), so the others stay quiet. */
   pongsPerPing: number;
   /** Hosts sampled into one PONG. */
   pongSampleSize: number;
@@ -81,8 +81,10 @@ export interface DiscoveredHost {
 }
 
 export interface OutgoingDatagram {
-  kind: 'ping' | 'pong';
+  kind: 'ping' | 'pong' | 'answered';
   bytes: Uint8Array;
+  /** Unicast destination (a PONG goes to the pinger's reply port); multicast to the group when unset. */
+  to?: Address;
 }
 
 export interface DiscoveryStats {
@@ -91,20 +93,37 @@ export interface DiscoveryStats {
   rateLimited: number;
   malformed: number;
   foreignNetwork: number;
+  /** PONGs that reached this node's reply port but answer another node (e.g. one that used the port before). */
+  stray: number;
+}
+
+interface PendingPong {
+  dueAt: number;
+  pinger: DiscoveredHost;
+  /** The pinger's reply socket: the PING's source address and its `replyPort`. */
+  replyTo: Address;
 }
 
 /**
- * LAN discovery, sans I/O: datagrams and `now` go in; datagrams to multicast,
+ * LAN discovery, sans I/O: datagrams and `now` go in; datagrams to send,
  * discovered hosts and the next deadline come out. The adapter (service.ts)
- * owns the socket and the single timer.
+ * owns the sockets (the group's and this node's reply socket) and the single timer.
+ *
+ * A node that knows no one multicasts PING; the others answer it after a random
+ * delay with a unicast PONG to its reply socket; once it has `pongsPerPing`
+ * answers it multicasts ANSWERED and the nodes still waiting stay quiet. A join
+ * thus costs a LAN of n nodes about 2n datagrams received, whatever n.
  */
 export class DiscoveryCore {
-  readonly stats: DiscoveryStats = { received: 0, oversized: 0, rateLimited: 0, malformed: 0, foreignNetwork: 0 };
+  readonly stats: DiscoveryStats = { received: 0, oversized: 0, rateLimited: 0, malformed: 0, foreignNetwork: 0, stray: 0 };
   private outgoing: OutgoingDatagram[] = [];
   private discovered: DiscoveredHost[] = [];
-  /** Pinging id -> when to answer and how many answers were heard meanwhile. */
-  private readonly pendingPongs = new Map<string, { dueAt: number; heard: number; pinger: DiscoveredHost }>();
+  /** Pinging id -> when to answer it, and where. */
+  private readonly pendingPongs = new Map<string, PendingPong>();
   private nextPingAt: number | undefined;
+  /** PONGs received since this node last pinged, and whether it announced it had enough. */
+  private answersSincePing = 0;
+  private answeredAnnounced = true;
   /** Due time of the first pending PONG, so that a datagram's step does not walk them all. */
   private earliestPongAt = Infinity;
   private tokens: number;
@@ -115,6 +134,8 @@ export class DiscoveryCore {
     private readonly options: DiscoveryOptions,
     private readonly random: Random,
     now: number,
+    /** The UDP port of this node's reply socket, announced in its PINGs. */
+    private readonly replyPort: number,
   ) {
     this.tokens = options.maxDatagramsPerSecond;
     this.tokensAt = now;
@@ -143,26 +164,41 @@ export class DiscoveryCore {
       return;
     }
     if (message.id === this.local.id) return; // our own, looped back
-    const address = { host: message.host ?? from.host, port: message.port };
-    if (message.type === 'ping') {
-      this.discovered.push({ id: message.id, address, quality: message.quality, forced: false, onLan: true });
-      this.schedulePong({ id: message.id, address, quality: message.quality, forced: true, onLan: true }, now);
+    if (message.type === 'ping') this.receivePing(message, from, now);
+    else if (message.type === 'pong') this.receivePong(message, from);
+    else this.dropPendingPong(message.id);
+  }
+
+  private receivePing(ping: Ping, from: Address, now: number): void {
+    const address = { host: ping.host ?? from.host, port: ping.port };
+    this.discovered.push({ id: ping.id, address, quality: ping.quality, forced: false, onLan: true });
+    const pinger = { id: ping.id, address, quality: ping.quality, forced: true, onLan: true };
+    this.schedulePong(pinger, { host: from.host, port: ping.replyPort }, now);
+  }
+
+  private receivePong(pong: Pong, from: Address): void {
+    if (pong.to !== this.local.id) {
+      this.stats.stray += 1;
       return;
     }
-    const pending = this.pendingPongs.get(message.to);
-    if (pending && ++pending.heard >= this.options.pongsPerPing) this.dropPendingPong(message.to, pending.dueAt);
-    if (message.to !== this.local.id) return;
     let hosts: HostEntry[];
     try {
-      hosts = pongSampleCodec.decode(message.hosts);
+      hosts = pongSampleCodec.decode(pong.hosts);
     } catch {
       this.stats.malformed += 1;
       return;
     }
-    this.discovered.push({ id: message.id, address, quality: message.quality, forced: false, onLan: true });
+    // It heard this node's multicast PING: it is on this LAN.
+    this.discovered.push({ id: pong.id, address: { host: pong.host ?? from.host, port: pong.port }, quality: pong.quality, forced: false, onLan: true });
     for (const entry of hosts) {
       if (entry.id === this.local.id) continue;
       this.discovered.push({ id: entry.id, address: { host: entry.host, port: entry.port }, quality: undefined, forced: false, onLan: false });
+    }
+    this.answersSincePing += 1;
+    if (!this.answeredAnnounced && this.answersSincePing >= this.options.pongsPerPing) {
+      this.answeredAnnounced = true;
+      const answered = { type: 'answered' as const, networkId: this.local.networkId, id: this.local.id };
+      this.outgoing.push({ kind: 'answered', bytes: discoveryDatagramCodec.encode(answered) });
     }
   }
 
@@ -174,13 +210,15 @@ export class DiscoveryCore {
       // Just started, or the list emptied: ping soon, but not in lockstep with other nodes.
       this.nextPingAt = now + this.random.float() * Math.min(50, this.options.pingIntervalMs);
     } else if (now >= this.nextPingAt) {
-      this.outgoing.push({ kind: 'ping', bytes: discoveryDatagramCodec.encode(this.header('ping')) });
+      this.outgoing.push({ kind: 'ping', bytes: discoveryDatagramCodec.encode({ ...this.header('ping'), replyPort: this.replyPort }) });
+      this.answersSincePing = 0;
+      this.answeredAnnounced = false;
       this.nextPingAt = now + this.options.pingIntervalMs * (0.5 + this.random.float());
     }
     if (now >= this.earliestPongAt) this.sendDuePongs(now);
   }
 
-  /** Answers the PINGs whose time came, unless enough others answered first. */
+  /** Answers the PINGs whose time came (those whose pinger announced enough answers were dropped). */
   private sendDuePongs(now: number): void {
     let earliest = Infinity;
     for (const [id, pending] of this.pendingPongs) {
@@ -192,7 +230,7 @@ export class DiscoveryCore {
       // The few nodes that answer also take the pinger in, whatever its class: it knows no one (SPEC §3).
       this.discovered.push(pending.pinger);
       const hosts = pongSampleCodec.encode(this.local.sample(this.options.pongSampleSize, id));
-      this.outgoing.push({ kind: 'pong', bytes: discoveryDatagramCodec.encode({ ...this.header('pong'), to: id, hosts }) });
+      this.outgoing.push({ kind: 'pong', bytes: discoveryDatagramCodec.encode({ ...this.header('pong'), to: id, hosts }), to: pending.replyTo });
     }
     this.earliestPongAt = earliest;
   }
@@ -222,18 +260,20 @@ export class DiscoveryCore {
     return host === '0.0.0.0' || host === '::' ? header : { ...header, host };
   }
 
-  private schedulePong(pinger: DiscoveredHost, now: number): void {
+  private schedulePong(pinger: DiscoveredHost, replyTo: Address, now: number): void {
     if (this.pendingPongs.has(pinger.id) || this.pendingPongs.size >= maxPendingPongs) return;
     const spreadMs = this.options.pongSpreadMs * Math.max(1, this.local.lanPeers() / lanPeersPerPongSpread);
     const dueAt = now + this.random.float() * spreadMs;
-    this.pendingPongs.set(pinger.id, { dueAt, heard: 0, pinger });
+    this.pendingPongs.set(pinger.id, { dueAt, pinger, replyTo });
     this.earliestPongAt = Math.min(this.earliestPongAt, dueAt);
   }
 
-  /** Enough others answered: this node stays quiet, and its timer need not wake it for nothing. */
-  private dropPendingPong(id: string, dueAt: number): void {
+  /** The pinger has enough answers: this node stays quiet, and its timer need not wake it for nothing. */
+  private dropPendingPong(id: string): void {
+    const pending = this.pendingPongs.get(id);
+    if (pending === undefined) return;
     this.pendingPongs.delete(id);
-    if (dueAt > this.earliestPongAt) return;
+    if (pending.dueAt > this.earliestPongAt) return;
     let earliest = Infinity;
     for (const pending of this.pendingPongs.values()) earliest = Math.min(earliest, pending.dueAt);
     this.earliestPongAt = earliest;

@@ -2,7 +2,7 @@ import type { HostManager } from '../hosts/manager.js';
 import type { KnownHosts } from '../hosts/known-hosts.js';
 import type { Logger } from '../node/logger.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
-import type { DatagramSocket, Runtime } from '../runtime/types.js';
+import type { Address, DatagramSocket, Runtime } from '../runtime/types.js';
 import type { TrafficCounters } from '../transport/traffic.js';
 import { DiscoveryCore, type DiscoveryLocal, type DiscoveryOptions, type DiscoveryStats } from './core.js';
 
@@ -16,13 +16,15 @@ export interface DiscoveryComponents {
 }
 
 /**
- * Adapts the discovery core to a runtime: owns the multicast socket and one
- * timer, feeds datagrams and deadlines to the core, sends what it emits and
+ * Adapts the discovery core to a runtime: owns the group's socket (shared port,
+ * multicast), this node's reply socket (a port of its own, where PONGs come) and
+ * one timer, feeds datagrams and deadlines to the core, sends what it emits and
  * offers the hosts it discovers to host management.
  */
 export class DiscoveryService {
   private core: DiscoveryCore | undefined;
-  private socket: DatagramSocket | undefined;
+  private groupSocket: DatagramSocket | undefined;
+  private replySocket: DatagramSocket | undefined;
   private readonly timer: DeadlineTimer;
   private unsubscribe: (() => void) | undefined;
   private state: 'idle' | 'starting' | 'running' | 'stopped' = 'idle';
@@ -43,21 +45,32 @@ export class DiscoveryService {
     this.state = 'starting';
     const { runtime } = this.components;
     const { port, multicastGroup, multicastInterface } = this.options;
-    const socket = await runtime.openDatagramSocket(
-      multicastInterface === undefined ? { port, multicastGroup } : { port, multicastGroup, multicastInterface },
-    );
+    const onInterface = multicastInterface === undefined ? {} : { multicastInterface };
+    const groupSocket = await runtime.openDatagramSocket({ port, multicastGroup, ...onInterface });
+    let replySocket: DatagramSocket;
+    try {
+      replySocket = await runtime.openDatagramSocket({ port: 0, ...onInterface });
+    } catch (error) {
+      groupSocket.close();
+      throw error;
+    }
     if (this.state !== 'starting') {
-      socket.close(); // stopped while the socket was opening
+      // Stopped while the sockets were opening.
+      groupSocket.close();
+      replySocket.close();
       return;
     }
     this.state = 'running';
-    this.socket = socket;
-    this.core = new DiscoveryCore(this.components.local, this.options, runtime.random, runtime.now());
-    socket.onMessage((data, from) => {
+    this.groupSocket = groupSocket;
+    this.replySocket = replySocket;
+    this.core = new DiscoveryCore(this.components.local, this.options, runtime.random, runtime.now(), replySocket.localAddress.port);
+    const receive = (data: Uint8Array, from: Address): void => {
       if (this.state !== 'running') return;
       this.core?.receive(data, from, runtime.now());
       this.step();
-    });
+    };
+    groupSocket.onMessage(receive);
+    replySocket.onMessage(receive);
     // When the list empties, discovery resumes at once rather than at the next deadline.
     this.unsubscribe = this.components.knownHosts.onChange(() => {
       if (this.components.knownHosts.size === 0) this.step();
@@ -70,7 +83,8 @@ export class DiscoveryService {
     this.state = 'stopped';
     this.unsubscribe?.();
     this.timer.cancel();
-    this.socket?.close();
+    this.groupSocket?.close();
+    this.replySocket?.close();
   }
 
   /** Runs the core at `now`, then applies its outputs and re-arms the timer. */
@@ -88,7 +102,8 @@ export class DiscoveryService {
       hosts.consider(candidate, found.forced);
     }
     for (const datagram of core.takeOutgoing()) {
-      this.socket?.sendToGroup(datagram.bytes);
+      if (datagram.to) this.replySocket?.send(datagram.bytes, datagram.to);
+      else this.groupSocket?.sendToGroup(datagram.bytes);
       traffic.record('datagram', datagram.kind, datagram.bytes.byteLength);
     }
     this.arm(core.nextDeadline());

@@ -78,11 +78,11 @@ export interface ConnectOptions {
 }
 
 export interface DatagramOptions {
-  /** UDP port shared by every node of the group (bound with address reuse). */
+  /** UDP port: with a group, the port every member binds (with address reuse); without, usually 0 (any free port). */
   port: number;
-  /** IPv4 multicast group, e.g. 239.255.42.99. */
-  multicastGroup: string;
-  /** Local interface address to join the group on; all interfaces when absent. */
+  /** IPv4 multicast group to join and to send to, e.g. 239.255.42.99; without one the socket only sends and receives unicast. */
+  multicastGroup?: string;
+  /** Local interface address: the group is joined and sent to on it, and a socket without a group binds to it; all interfaces when absent. */
   multicastInterface?: string;
 }
 
@@ -90,6 +90,7 @@ export interface DatagramSocket {
   readonly localAddress: Address;
   /** `data` is read-only: the simulator hands one buffer to every receiver of a datagram. */
   onMessage(handler: (data: Uint8Array, from: Address) => void): void;
+  /** Multicasts to the group; a socket opened without one throws a TypeError. */
   sendToGroup(data: Uint8Array): void;
   send(data: Uint8Array, to: Address): void;
   close(): void;

@@ -4,12 +4,13 @@ import type { Address, DatagramOptions, DatagramSocket } from '../types.js';
 /**
  * A UDP socket joined to a multicast group. Address reuse lets several nodes
  * on one machine share the group port; loopback lets them hear each other;
- * TTL 1 keeps announcements on the local network.
+ * TTL 1 keeps announcements on the local network. Without a group, a socket of
+ * its own for unicast, bound to the interface when one is given.
  */
 export function openDatagramSocket(options: DatagramOptions): Promise<DatagramSocket> {
   const { port, multicastGroup, multicastInterface } = options;
   return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: multicastGroup !== undefined });
     let closed = false;
     let handler: ((data: Uint8Array, from: Address) => void) | undefined;
     const close = (): void => {
@@ -36,10 +37,12 @@ export function openDatagramSocket(options: DatagramOptions): Promise<DatagramSo
       // From now on socket errors (send failures and the like) are dropped: discovery is best effort.
       socket.on('error', ignore);
       try {
-        socket.addMembership(multicastGroup, multicastInterface);
-        socket.setMulticastLoopback(true);
-        socket.setMulticastTTL(1);
-        if (multicastInterface !== undefined) socket.setMulticastInterface(multicastInterface);
+        if (multicastGroup !== undefined) {
+          socket.addMembership(multicastGroup, multicastInterface);
+          socket.setMulticastLoopback(true);
+          socket.setMulticastTTL(1);
+          if (multicastInterface !== undefined) socket.setMulticastInterface(multicastInterface);
+        }
       } catch (error) {
         close();
         const where = multicastInterface === undefined ? '' : ` on interface ${multicastInterface}`;
@@ -61,13 +64,17 @@ export function openDatagramSocket(options: DatagramOptions): Promise<DatagramSo
         onMessage(next) {
           handler = next;
         },
-        sendToGroup: (data) => send(data, { host: multicastGroup, port: bound.port }),
+        sendToGroup: (data) => {
+          if (multicastGroup === undefined) throw new TypeError('this datagram socket has no multicast group');
+          send(data, { host: multicastGroup, port: bound.port });
+        },
         send,
         close,
       });
     };
     try {
-      socket.bind({ port, address: '0.0.0.0' }, afterBind);
+      // Group members bind every interface (the group's datagrams are addressed to the group); a unicast socket only its own.
+      socket.bind({ port, address: multicastGroup === undefined ? (multicastInterface ?? '0.0.0.0') : '0.0.0.0' }, afterBind);
     } catch (error) {
       failed(error as Error);
     }

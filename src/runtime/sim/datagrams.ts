@@ -6,7 +6,7 @@ import type { Network } from './network.js';
 
 type MessageHandler = (data: Uint8Array, from: Address) => void;
 
-/** A UDP socket bound with address reuse and joined to one multicast group. */
+/** A UDP socket bound with address reuse and joined to one multicast group, or (without a group) a unicast socket of its own. */
 export class SimDatagramSocket implements DatagramSocket, EventTarget {
   private handler: MessageHandler | null = null;
   closed = false;
@@ -15,7 +15,7 @@ export class SimDatagramSocket implements DatagramSocket, EventTarget {
     private readonly router: DatagramRouter,
     readonly host: SimHost,
     readonly localAddress: Address,
-    readonly multicastGroup: string,
+    readonly multicastGroup: string | undefined,
   ) {}
 
   /** Replaces the previous handler, as the real runtime does. */
@@ -24,8 +24,9 @@ export class SimDatagramSocket implements DatagramSocket, EventTarget {
   }
 
   sendToGroup(data: Uint8Array): void {
+    if (this.multicastGroup === undefined) throw new TypeError('this datagram socket has no multicast group');
     if (this.closed || !this.host.alive) return;
-    this.router.sendToGroup(this, data);
+    this.router.sendToGroup(this, data, this.multicastGroup);
   }
 
   send(data: Uint8Array, to: Address): void {
@@ -64,13 +65,13 @@ export class DatagramRouter {
 
   constructor(private readonly network: Network) {}
 
-  open(host: SimHost, port: number, multicastGroup: string): SimDatagramSocket {
+  open(host: SimHost, port: number, multicastGroup: string | undefined): SimDatagramSocket {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new RangeError(`invalid port ${port}`);
     }
     const chosen = port === 0 ? this.allocatePort() : port;
     const socket = new SimDatagramSocket(this, host, Object.freeze({ host: host.name, port: chosen }), multicastGroup);
-    addTo(this.groups, groupKey(host.subnet, multicastGroup, chosen), socket);
+    if (multicastGroup !== undefined) addTo(this.groups, groupKey(host.subnet, multicastGroup, chosen), socket);
     addTo(this.bound, boundKey(host.name, chosen), socket);
     host.datagramSockets.add(socket);
     return socket;
@@ -78,13 +79,13 @@ export class DatagramRouter {
 
   unbind(socket: SimDatagramSocket): void {
     const { host, localAddress } = socket;
-    removeFrom(this.groups, groupKey(host.subnet, socket.multicastGroup, localAddress.port), socket);
+    if (socket.multicastGroup !== undefined) removeFrom(this.groups, groupKey(host.subnet, socket.multicastGroup, localAddress.port), socket);
     removeFrom(this.bound, boundKey(host.name, localAddress.port), socket);
     host.datagramSockets.delete(socket);
   }
 
-  sendToGroup(sender: SimDatagramSocket, data: Uint8Array): void {
-    const key = groupKey(sender.host.subnet, sender.multicastGroup, sender.localAddress.port);
+  sendToGroup(sender: SimDatagramSocket, data: Uint8Array, multicastGroup: string): void {
+    const key = groupKey(sender.host.subnet, multicastGroup, sender.localAddress.port);
     this.fanOut(sender, data, this.groups.get(key));
   }
 
