@@ -54,6 +54,13 @@ export const defaultHostManagementOptions: HostManagementOptions = {
 /** Ids remembered as heard on the LAN's multicast group (oldest forgotten first). */
 const maxLanIds = 1_024;
 
+/**
+ * A wake-up starts every refresh due within this share of the refresh period, as timer slack
+ * does: a node wakes up about a third as often, and the ±25 % jitter already spreads each
+ * host's refreshes that much. Early refreshes keep their due time as the base of the next.
+ */
+const refreshSlackShare = 0.25;
+
 /** No quality request for this many refresh intervals: probably no one lists this node. */
 const unreferencedAfterRefreshIntervals = 2.5;
 
@@ -309,9 +316,9 @@ export class HostManager {
     this.wakeExchange();
   }
 
-  private nextRefreshAt(): number {
-    const { runtime } = this.components;
-    return runtime.now() + this.refreshPeriodMs() * (0.75 + 0.5 * runtime.random.float());
+  /** About one refresh period after `from` (now by default), jittered. */
+  private nextRefreshAt(from = this.components.runtime.now()): number {
+    return from + this.refreshPeriodMs() * (0.75 + 0.5 * this.components.runtime.random.float());
   }
 
   /** The refresh interval, stretched so that a full list costs at most `maxRefreshesPerSecond`. */
@@ -334,9 +341,9 @@ export class HostManager {
 
   private refreshDue(): void {
     if (!this.running) return;
-    const now = this.components.runtime.now();
+    const horizon = this.components.runtime.now() + this.refreshPeriodMs() * refreshSlackShare;
     this.refreshDueAt.forEach((dueAt, id) => {
-      if (dueAt <= now && this.refreshing.size < this.options.maxConcurrentRefreshes && !this.refreshing.has(id)) void this.refresh(id);
+      if (dueAt <= horizon && this.refreshing.size < this.options.maxConcurrentRefreshes && !this.refreshing.has(id)) void this.refresh(id);
     });
     this.scheduleRefresh();
   }
@@ -345,13 +352,15 @@ export class HostManager {
     const { knownHosts } = this.components;
     const host = knownHosts.get(id);
     if (!host) return;
+    const dueAt = this.refreshDueAt.get(id) ?? this.components.runtime.now();
     this.refreshing.add(id);
     try {
       const answer = await this.components.request(host.address, hostQualityRoute, new Uint8Array(0), this.options.refreshTimeoutMs);
       const quality = decodeQuality(answer);
       if (this.running && knownHosts.get(id) === host) {
         knownHosts.setQuality(id, quality);
-        this.refreshDueAt.set(id, this.nextRefreshAt());
+        // Started early (slack): count the period from when it was due, so hosts are not asked more often.
+        this.refreshDueAt.set(id, this.nextRefreshAt(Math.max(dueAt, this.components.runtime.now())));
       }
     } catch (error) {
       // No answer, an error, or an invalid answer: the host is treated as failed.
