@@ -4,6 +4,7 @@ import { defaultDiscoveryOptions } from '../src/discovery/core.js';
 import { discoveryDatagramCodec } from '../src/discovery/messages.js';
 import type { HostQuality } from '../src/hosts/known-hosts.js';
 import { exchangeAnswerCodec, exchangeRequestCodec } from '../src/hosts/messages.js';
+import { encodeQuality } from '../src/hosts/quality.js';
 import { createIdentity } from '../src/node/identity.js';
 import { basicOverlay } from '../src/node/overlay.js';
 import { createNode } from '../src/node/create.js';
@@ -42,7 +43,7 @@ async function hostilePeer(runtime: SimRuntime, answer: () => Uint8Array): Promi
       hasRoute: (route) => route === 'host-quality' || route === 'peer-exchange',
       // Peer exchange is answered correctly (with no hosts), so only the quality is at fault.
       handleRequest: async (route: string, _payload: Uint8Array, _connection: Connection) =>
-        route === 'peer-exchange' ? encodeValue({ hosts: [] }) : answer(),
+        route === 'peer-exchange' ? exchangeAnswerCodec.encode({ hosts: [] }) : answer(),
       handleNotify: () => {},
       acceptHello: () => {},
     },
@@ -69,13 +70,14 @@ describe('bad input is rejected and the node keeps serving', () => {
       multicastGroup: defaultDiscoveryOptions.multicastGroup,
     });
     const fakeId = createIdentity(simulation.createHost({ subnet: 'elsewhere' }).random).nodeId;
-    const ping = { type: 'ping', networkId, id: fakeId, port: 10_000, quality: goodQuality, replyPort: 10_001 };
+    const ping = { type: 'ping' as const, networkId, id: fakeId, port: 10_000, quality: goodQuality, replyPort: 10_001 };
     await simulation.runFor(500);
     const stats = node.discovery.stats;
     assert.ok(stats);
 
     attacker.sendToGroup(new Uint8Array([0xc1, 0xff, 0x00])); // not MessagePack
     attacker.sendToGroup(encodeValue({ hello: 'world' })); // not a discovery message
+    attacker.sendToGroup(encodeValue([7, networkId, fakeId])); // an unknown kind
     attacker.sendToGroup(new Uint8Array(64 * 1024)); // oversized
     attacker.sendToGroup(discoveryDatagramCodec.encode({ ...ping, networkId: 'another-network' } as never));
     for (const quality of [
@@ -83,13 +85,15 @@ describe('bad input is rejected and the node keeps serving', () => {
       { ...goodQuality, uptimeMs: NaN },
       { ...goodQuality, availableStorageBytes: 1e300 },
       { ...goodQuality, knownHosts: 1.5 },
-      { uptimeMs: 1, knownHosts: 1, ambassador: false },
+      { uptimeMs: 1, knownHosts: 1, ambassador: false } as HostQuality,
     ]) {
-      attacker.sendToGroup(encodeValue({ ...ping, quality }));
+      attacker.sendToGroup(discoveryDatagramCodec.encode({ ...ping, quality }));
     }
-    attacker.sendToGroup(encodeValue({ ...ping, id: 'not-a-node-id' }));
+    attacker.sendToGroup(discoveryDatagramCodec.encode({ ...ping, id: 'not-a-node-id' }));
+    // Named fields instead of positions: the old layout, refused whole.
+    attacker.sendToGroup(encodeValue(ping));
     await simulation.runFor(100);
-    assert.equal(stats.malformed, 8);
+    assert.equal(stats.malformed, 10);
     assert.equal(stats.oversized, 1);
     assert.equal(stats.foreignNetwork, 1);
     assert.equal(node.knownHosts.get(fakeId), undefined);
@@ -103,7 +107,7 @@ describe('bad input is rejected and the node keeps serving', () => {
     await assertServes(simulation, node, witness);
   });
 
-  it('keeps and forwards only the known fields of a quality a peer sent', { timeout: 30_000 }, async () => {
+  it('carries no field it does not know, in or out', { timeout: 30_000 }, async () => {
     const simulation = new Simulation({ seed: 5 });
     const node = await spawnNode(simulation, simulation.createHost({ subnet: 'lan' }));
     const attackerHost = simulation.createHost({ subnet: 'lan' });
@@ -113,39 +117,44 @@ describe('bad input is rejected and the node keeps serving', () => {
       port: defaultDiscoveryOptions.port,
       multicastGroup: defaultDiscoveryOptions.multicastGroup,
     });
-    const padded = { ...goodQuality, padding: 'x'.repeat(200) };
     const pinger = createIdentity(simulation.createHost({ subnet: 'elsewhere' }).random).nodeId;
-    attacker.sendToGroup(encodeValue({ type: 'ping', networkId, id: pinger, port: 10_000, quality: padded, replyPort: 10_001 }));
+    const pingWithQuality = (quality: unknown[]) => encodeValue([0, networkId, pinger, 10_000, null, quality, 10_001]);
+    // A quality with one element too many is not a quality.
+    attacker.sendToGroup(pingWithQuality([1_000, 1_000_000, 3, false, 'zone-a', 'x'.repeat(200)]));
     await simulation.runFor(10);
-    assert.deepEqual(node.knownHosts.get(pinger)?.quality, goodQuality, 'a PING took in with its extra field');
+    assert.equal(node.discovery.stats?.malformed, 1);
+    assert.equal(node.knownHosts.get(pinger), undefined);
+    attacker.sendToGroup(pingWithQuality([1_000, 1_000_000, 3, false, 'zone-a']));
+    await simulation.runFor(10);
+    assert.deepEqual(node.knownHosts.get(pinger)?.quality, { ...goodQuality, zone: 'zone-a' });
 
+    // Out: an answer sends a quality's known fields only, whatever the object holds.
     const exchanged = createIdentity(simulation.createHost({ subnet: 'elsewhere-2' }).random).nodeId;
-    node.hosts.consider({ id: exchanged, address: { host: 'peer.sim', port: 10_000 }, quality: padded });
-    assert.deepEqual(node.knownHosts.get(exchanged)?.quality, goodQuality);
+    node.hosts.consider({ id: exchanged, address: { host: 'peer.sim', port: 10_000 }, quality: { ...goodQuality, padding: 'x' } as HostQuality });
     const asker = createIdentity(simulation.createHost({ subnet: 'elsewhere-3' }).random).nodeId;
     const answer = exchangeAnswerCodec.decode(
       node.hosts.answerExchange(exchangeRequestCodec.encode({ quality: goodQuality, introduce: false }), { id: asker, address: undefined }),
     );
-    assert.ok(answer.hosts.length > 0);
-    for (const entry of answer.hosts) assert.ok(!entry.quality || !('padding' in entry.quality), 'an exchange answer forwarded the extra field');
+    assert.deepEqual(answer.hosts.find((entry) => entry.id === exchanged)?.quality, goodQuality);
   });
 
   it('rejects bad host-quality answers and drops the host that gave them', { timeout: 30_000 }, async () => {
     const answers: Array<[string, unknown]> = [
-      ['missing fields', { uptimeMs: 5, ambassador: false }],
-      ['negative', { ...goodQuality, uptimeMs: -5 }],
-      ['not a number', { ...goodQuality, availableStorageBytes: NaN }],
-      ['infinite', { ...goodQuality, availableStorageBytes: Infinity }],
-      ['gigantic', { ...goodQuality, uptimeMs: 1e20 }],
-      ['wrong type', { ...goodQuality, knownHosts: '3' }],
-      ['huge payload', { ...goodQuality, zone: 'z'.repeat(1024 * 512) }],
+      ['missing fields', [5, false]],
+      ['negative', [-5, 1_000_000, 3, false]],
+      ['not a number', [1_000, NaN, 3, false]],
+      ['infinite', [1_000, Infinity, 3, false]],
+      ['gigantic', [1e20, 1_000_000, 3, false]],
+      ['wrong type', [1_000, 1_000_000, '3', false]],
+      ['huge payload', [1_000, 1_000_000, 3, false, 'z'.repeat(1024 * 512)]],
+      ['named fields', goodQuality],
       ['not MessagePack', new Uint8Array([0xc1])],
     ];
     const simulation = new Simulation({ seed: 4 });
     for (const [label, value] of answers) {
       const bytes = value instanceof Uint8Array ? value : encodeValue(value);
       let valid = false;
-      const hostile = await hostilePeer(simulation.createHost({ subnet: `hostile-${label}` }), () => (valid ? encodeValue(goodQuality) : bytes));
+      const hostile = await hostilePeer(simulation.createHost({ subnet: `hostile-${label}` }), () => (valid ? encodeQuality(goodQuality) : bytes));
       // Bootstrap: the introduction fetches the quality, which is refused.
       const node = await spawnNode(simulation, simulation.createHost({ subnet: `node-${label}` }), [hostile.address]);
       await simulation.runFor(1_000);

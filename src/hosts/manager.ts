@@ -4,7 +4,7 @@ import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import { formatAddress, type Address, type Runtime, type TimerHandle } from '../runtime/types.js';
 import type { HostQuality, KnownHost, KnownHosts } from './known-hosts.js';
 import { exchangeAnswerCodec, exchangeRequestCodec, fromEntry, maxExchangeAnswerBytes, toExchanged, type ExchangedHost } from './messages.js';
-import { copyQuality, decodeQuality, encodeQuality } from './quality.js';
+import { decodeQuality, encodeQuality } from './quality.js';
 import { RecentIds } from './recent-ids.js';
 import { admit, classCountsOf, classOf, averagesOf, classStandardDeviation } from './selection.js';
 
@@ -187,7 +187,7 @@ export class HostManager {
     if (candidate.id === selfId) return { admitted: false, evicted: undefined };
     const existing = knownHosts.get(candidate.id);
     if (existing) {
-      if (candidate.quality && !existing.quality) knownHosts.setQuality(candidate.id, copyQuality(candidate.quality));
+      if (candidate.quality && !existing.quality) knownHosts.setQuality(candidate.id, candidate.quality);
       return { admitted: true, evicted: undefined };
     }
     const host = asKnownHost(candidate);
@@ -491,8 +491,7 @@ export class HostManager {
   }
 }
 
-/** What the list holds of a candidate: a quality heard from a peer is copied to its known fields, so the list never holds (or forwards) anything else. */
 function asKnownHost(candidate: Candidate): KnownHost {
   const { id, address, quality } = candidate;
-  return quality ? { id, address, quality: copyQuality(quality) } : { id, address };
+  return quality ? { id, address, quality } : { id, address };
 }

@@ -1,66 +1,102 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { messageCodec } from '../transport/codec.js';
-import type { KnownHost } from './known-hosts.js';
-import { hostQualitySchema } from './quality.js';
+import { tupleCodec } from '../transport/codec.js';
+import type { HostQuality, KnownHost } from './known-hosts.js';
+import { qualityFromTuple, qualityToTuple, qualityTupleSchema } from './quality.js';
 
 /** A node id: SHA-256 of its public key, in lower-case hex. */
 export const nodeIdSchema = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const hostNameSchema = Type.String({ minLength: 1, maxLength: 64 });
+const portSchema = Type.Integer({ minimum: 1, maximum: 65535 });
 
 /** Most hosts a PONG or a peer-exchange answer carries. */
 export const maxSampledHosts = 16;
 
-/** A host another node knows, as it travels in PONGs and peer-exchange answers. */
-export const hostEntrySchema = Type.Object({
-  id: nodeIdSchema,
-  host: Type.String({ minLength: 1, maxLength: 64 }),
-  port: Type.Integer({ minimum: 1, maximum: 65535 }),
-});
-export type HostEntry = Static<typeof hostEntrySchema>;
+/** A host another node knows, as it travels in PONGs. */
+export interface HostEntry {
+  id: string;
+  host: string;
+  port: number;
+}
 
 /** A host in a peer-exchange answer, with the answerer's cached copy of its quality when it has one. */
-export const exchangedHostSchema = Type.Object({
-  id: nodeIdSchema,
-  host: Type.String({ minLength: 1, maxLength: 64 }),
-  port: Type.Integer({ minimum: 1, maximum: 65535 }),
-  quality: Type.Optional(hostQualitySchema),
+export interface ExchangedHost extends HostEntry {
+  quality?: HostQuality;
+}
+
+/** On the wire: `[id, host, port]`. */
+export const hostEntryTupleSchema = Type.Tuple([nodeIdSchema, hostNameSchema, portSchema]);
+
+/** On the wire: `[id, host, port]`, or `[id, host, port, quality]`. */
+const exchangedHostTupleSchema = Type.Union([hostEntryTupleSchema, Type.Tuple([nodeIdSchema, hostNameSchema, portSchema, qualityTupleSchema])]);
+
+export function entryToTuple(entry: HostEntry): Static<typeof hostEntryTupleSchema> {
+  return [entry.id, entry.host, entry.port];
+}
+
+export function entryFromTuple([id, host, port]: Static<typeof hostEntryTupleSchema>): HostEntry {
+  return { id, host, port };
+}
+
+function exchangedToTuple(entry: ExchangedHost): Static<typeof exchangedHostTupleSchema> {
+  return entry.quality ? [entry.id, entry.host, entry.port, qualityToTuple(entry.quality)] : [entry.id, entry.host, entry.port];
+}
+
+function exchangedFromTuple(tuple: Static<typeof exchangedHostTupleSchema>): ExchangedHost {
+  const [id, host, port, quality] = tuple;
+  return quality === undefined ? { id, host, port } : { id, host, port, quality: qualityFromTuple(quality) };
+}
+
+export interface ExchangeRequest {
+  /** The asker's quality. */
+  quality: HostQuality;
+  /** Set by a node that no one seems to know (no quality request for a while): always accepted. */
+  introduce: boolean;
+  /** A shuffle: the answerer takes the asker into its far share and answers its far hosts first. */
+  far?: boolean;
+}
+
+const exchangeRequestTupleSchema = Type.Tuple([qualityTupleSchema, Type.Boolean(), Type.Boolean()]);
+
+/** Request of the `peer-exchange` route, on the wire `[quality, introduce, far]`. */
+export const exchangeRequestCodec = tupleCodec('peer-exchange request', exchangeRequestTupleSchema, {
+  toTuple: (request: ExchangeRequest): Static<typeof exchangeRequestTupleSchema> => [qualityToTuple(request.quality), request.introduce, request.far === true],
+  fromTuple: ([quality, introduce, far]): ExchangeRequest => ({ quality: qualityFromTuple(quality), introduce, far }),
 });
-export type ExchangedHost = Static<typeof exchangedHostSchema>;
 
-/** Request of the `peer-exchange` route: who asks (its quality) and whether it needs to be taken in. */
-export const exchangeRequestCodec = messageCodec(
-  'peer-exchange request',
-  Type.Object({
-    quality: hostQualitySchema,
-    /** Set by a node that no one seems to know (no quality request for a while): always accepted. */
-    introduce: Type.Boolean(),
-    /** A shuffle: the answerer takes the asker into its far share and answers its far hosts first. */
-    far: Type.Optional(Type.Boolean()),
-  }),
-);
+export interface ExchangeAnswer {
+  /** A sample of the answerer's hosts. */
+  hosts: ExchangedHost[];
+  /** The host it evicted to take the asker in. */
+  displaced?: ExchangedHost;
+}
 
-/** Answer of `peer-exchange`: a sample of the answerer's hosts and the host it evicted to take the asker in. */
-export const exchangeAnswerCodec = messageCodec(
-  'peer-exchange answer',
-  Type.Object({
-    hosts: Type.Array(exchangedHostSchema, { maxItems: maxSampledHosts }),
-    displaced: Type.Optional(exchangedHostSchema),
-  }),
-);
+const sampledHostsSchema = Type.Array(exchangedHostTupleSchema, { maxItems: maxSampledHosts });
+const exchangeAnswerTupleSchema = Type.Union([Type.Tuple([sampledHostsSchema]), Type.Tuple([sampledHostsSchema, exchangedHostTupleSchema])]);
 
-/** Largest peer-exchange answer worth decoding (16 entries of ~160 bytes, with room). */
+/** Answer of `peer-exchange`, on the wire `[hosts]` or `[hosts, displaced]`. */
+export const exchangeAnswerCodec = tupleCodec('peer-exchange answer', exchangeAnswerTupleSchema, {
+  toTuple: (answer: ExchangeAnswer): Static<typeof exchangeAnswerTupleSchema> => {
+    const hosts = answer.hosts.map(exchangedToTuple);
+    return answer.displaced ? [hosts, exchangedToTuple(answer.displaced)] : [hosts];
+  },
+  fromTuple: ([hosts, displaced]): ExchangeAnswer =>
+    displaced === undefined ? { hosts: hosts.map(exchangedFromTuple) } : { hosts: hosts.map(exchangedFromTuple), displaced: exchangedFromTuple(displaced) },
+});
+
+/** Largest peer-exchange answer worth decoding (16 entries of ~110 bytes, with room). */
 export const maxExchangeAnswerBytes = 4_096;
 
 export function toEntry(host: KnownHost): HostEntry {
   return { id: host.id, host: host.address.host, port: host.address.port };
 }
 
-/** A listed host as it travels; its quality is sent as held: the list only holds copies of the known fields (HostManager). */
+/** A listed host as it travels, with its cached quality (only its known fields go on the wire). */
 export function toExchanged(host: KnownHost): ExchangedHost {
   const { id, address, quality } = host;
   return quality ? { id, host: address.host, port: address.port, quality } : { id, host: address.host, port: address.port };
 }
 
-/** A host received from a peer, as a candidate for the list; HostManager copies its quality if it takes it in. */
+/** A host received from a peer, as a candidate for the list. */
 export function fromEntry(entry: HostEntry | ExchangedHost): KnownHost {
   const address = { host: entry.host, port: entry.port };
   return 'quality' in entry && entry.quality ? { id: entry.id, address, quality: entry.quality } : { id: entry.id, address };

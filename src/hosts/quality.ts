@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { ProtocolError } from '../errors.js';
-import { messageCodec } from '../transport/codec.js';
+import { tupleCodec } from '../transport/codec.js';
 import type { HostQuality } from './known-hosts.js';
 
 /** Limits of a quality claim: anything beyond is absurd and makes the claimant a failed host. */
@@ -11,20 +11,36 @@ export const qualityLimits = {
   maxAvailableStorageBytes: 2 ** 50,
   maxKnownHosts: 65_536,
   maxZoneLength: 64,
-  /** An encoded quality is about 60 bytes; anything much bigger is not one. */
+  /** An encoded quality is about 30 bytes; anything much bigger is not one. */
   maxEncodedBytes: 256,
 } as const;
 
 /** TypeBox rejects NaN and ±Infinity for Type.Number by default, so only finite values pass. */
-export const hostQualitySchema = Type.Object({
-  uptimeMs: Type.Number({ minimum: 0, maximum: qualityLimits.maxUptimeMs }),
-  availableStorageBytes: Type.Number({ minimum: 0, maximum: qualityLimits.maxAvailableStorageBytes }),
-  knownHosts: Type.Integer({ minimum: 0, maximum: qualityLimits.maxKnownHosts }),
-  ambassador: Type.Boolean(),
-  zone: Type.Optional(Type.String({ minLength: 1, maxLength: qualityLimits.maxZoneLength })),
-});
+const uptimeMs = Type.Number({ minimum: 0, maximum: qualityLimits.maxUptimeMs });
+const availableStorageBytes = Type.Number({ minimum: 0, maximum: qualityLimits.maxAvailableStorageBytes });
+const knownHosts = Type.Integer({ minimum: 0, maximum: qualityLimits.maxKnownHosts });
+const ambassador = Type.Boolean();
+const zone = Type.String({ minLength: 1, maxLength: qualityLimits.maxZoneLength });
 
-const qualityCodec = messageCodec('host-quality answer', hostQualitySchema);
+/** A quality on the wire: `[uptimeMs, availableStorageBytes, knownHosts, ambassador]`, with the zone as a fifth element when there is one. */
+export const qualityTupleSchema = Type.Union([
+  Type.Tuple([uptimeMs, availableStorageBytes, knownHosts, ambassador]),
+  Type.Tuple([uptimeMs, availableStorageBytes, knownHosts, ambassador, zone]),
+]);
+export type QualityTuple = Static<typeof qualityTupleSchema>;
+
+/** Only the known fields go out, whatever else the object holds. */
+export function qualityToTuple(quality: HostQuality): QualityTuple {
+  const { uptimeMs, availableStorageBytes, knownHosts, ambassador, zone } = quality;
+  return zone === undefined ? [uptimeMs, availableStorageBytes, knownHosts, ambassador] : [uptimeMs, availableStorageBytes, knownHosts, ambassador, zone];
+}
+
+export function qualityFromTuple(tuple: QualityTuple): HostQuality {
+  const [uptimeMs, availableStorageBytes, knownHosts, ambassador, zone] = tuple;
+  return zone === undefined ? { uptimeMs, availableStorageBytes, knownHosts, ambassador } : { uptimeMs, availableStorageBytes, knownHosts, ambassador, zone };
+}
+
+const qualityCodec = tupleCodec('host-quality answer', qualityTupleSchema, { toTuple: qualityToTuple, fromTuple: qualityFromTuple });
 
 export function encodeQuality(quality: HostQuality): Uint8Array {
   return qualityCodec.encode(quality);
@@ -35,11 +51,5 @@ export function decodeQuality(bytes: Uint8Array): HostQuality {
   if (bytes.byteLength > qualityLimits.maxEncodedBytes) {
     throw new ProtocolError(`host-quality answer of ${bytes.byteLength} bytes exceeds ${qualityLimits.maxEncodedBytes}`);
   }
-  return copyQuality(qualityCodec.decode(bytes));
-}
-
-/** Keeps only the known fields, so unknown extras a peer sent are not cached. */
-export function copyQuality(quality: HostQuality): HostQuality {
-  const { uptimeMs, availableStorageBytes, knownHosts, ambassador, zone } = quality;
-  return zone === undefined ? { uptimeMs, availableStorageBytes, knownHosts, ambassador } : { uptimeMs, availableStorageBytes, knownHosts, ambassador, zone };
+  return qualityCodec.decode(bytes);
 }
