@@ -49,20 +49,23 @@ describe('connectivity', () => {
   });
 });
 
-/** A node of the graph test: a list of ids with a version that moves when the list does, as KnownHosts has. */
+/** A node of the graph test: a list of ids that tells its listeners when it changes, as KnownHosts does. */
 class FakeNode implements GraphNode {
   private ids: string[] = [];
-  private changes = 0;
+  private readonly listeners = new Set<() => void>();
   readonly knownHosts = {
     list: () => this.ids.map((id) => ({ id })),
-    version: 0,
+    onChange: (listener: () => void) => {
+      this.listeners.add(listener);
+      return () => this.listeners.delete(listener);
+    },
   };
 
   constructor(readonly id: string) {}
 
   setList(ids: string[]): void {
     this.ids = ids;
-    this.knownHosts.version = ++this.changes;
+    for (const listener of this.listeners) listener();
   }
 
   get listed(): string[] {

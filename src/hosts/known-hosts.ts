@@ -31,14 +31,8 @@ export interface KnownHost {
 export class KnownHosts {
   private readonly hosts = new Map<string, KnownHost>();
   private readonly changeListeners = new Set<() => void>();
-  private changes = 0;
 
   constructor(readonly capacity: number) {}
-
-  /** Moves whenever a host joins or leaves the list (not on quality updates): observers that cache can tell a list changed. */
-  get version(): number {
-    return this.changes;
-  }
 
   get size(): number {
     return this.hosts.size;
@@ -97,7 +91,6 @@ export class KnownHosts {
   }
 
   private changed(): void {
-    this.changes += 1;
     for (const listener of this.changeListeners) listener();
   }
 

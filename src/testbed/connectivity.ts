@@ -47,22 +47,20 @@ export function largestComponentSize(nodeIds: readonly string[], neighbours: (id
   });
 }
 
-/** What the graph reads of a node: its id and its known-host list, with a counter that moves when the list does. */
+/** What the graph reads of a node: its id and its known-host list, which says when it changes. */
 export interface GraphNode {
   readonly id: string;
-  readonly knownHosts: { readonly version: number; list(): ReadonlyArray<{ readonly id: string }> };
+  readonly knownHosts: { list(): ReadonlyArray<{ readonly id: string }>; onChange(listener: () => void): () => void };
 }
 
 interface Vertex {
   /** Unset once the node is seen dead: a dead vertex keeps no node alive. */
   node: GraphNode | undefined;
-  /** The list version `neighbours` was built from. */
-  version: number;
   neighbours: Vertex[];
-  /** Length of the list at that version. */
+  /** Length of the list `neighbours` was built from. */
   listSize: number;
-  /** Some listed id belonged to no node seen yet (one still joining): build again next time. */
-  incomplete: boolean;
+  /** Build `neighbours` again: the list changed, or some listed id belonged to no node seen yet (one still joining). */
+  stale: boolean;
   /** The sample in which the vertex was last seen alive, and its position then. */
   stamp: number;
   position: number;
@@ -71,8 +69,9 @@ interface Vertex {
 /**
  * The known-host graph of a changing population, sampled every second on
  * thousands of nodes. Each node's neighbours are kept as vertices and built
- * again only when its list changed, so a sample costs one pass over the live
- * nodes instead of a string lookup per edge through a heap of gigabytes.
+ * again only when its list says it changed, so a sample is one pass over the
+ * graph's own small objects: no string lookup per edge, and no visit to each
+ * node's objects scattered through a heap of gigabytes.
  */
 export class KnownHostGraph {
   /** Every node seen, dead ones included: an id is never reused, so a listed dead id resolves to its dead vertex. */
@@ -115,27 +114,31 @@ export class KnownHostGraph {
   private vertexOf(node: GraphNode): Vertex {
     let vertex = this.byId.get(node.id);
     if (vertex === undefined) {
-      vertex = { node, version: -1, neighbours: [], listSize: 0, incomplete: true, stamp: 0, position: 0 };
+      vertex = { node, neighbours: [], listSize: 0, stale: true, stamp: 0, position: 0 };
       this.byId.set(node.id, vertex);
-    } else if (vertex.node !== node) {
+    } else if (vertex.node === node) {
+      return vertex;
+    } else {
       // The same identity back in another node object (a restart): its list is another list.
       vertex.node = node;
-      vertex.incomplete = true;
+      vertex.stale = true;
     }
+    const watched = vertex;
+    node.knownHosts.onChange(() => {
+      watched.stale = true;
+    });
     return vertex;
   }
 
   private neighboursOf(vertex: Vertex): Vertex[] {
-    const knownHosts = (vertex.node as GraphNode).knownHosts;
-    if (vertex.version === knownHosts.version && !vertex.incomplete) return vertex.neighbours;
-    vertex.version = knownHosts.version;
-    vertex.incomplete = false;
+    if (!vertex.stale) return vertex.neighbours;
+    vertex.stale = false;
     vertex.neighbours = [];
-    const listed = knownHosts.list();
+    const listed = (vertex.node as GraphNode).knownHosts.list();
     vertex.listSize = listed.length;
     for (const host of listed) {
       const neighbour = this.byId.get(host.id);
-      if (neighbour === undefined) vertex.incomplete = true;
+      if (neighbour === undefined) vertex.stale = true;
       else vertex.neighbours.push(neighbour);
     }
     return vertex.neighbours;
