@@ -61,6 +61,9 @@ const maxLanIds = 1_024;
  */
 const refreshSlackShare = 0.25;
 
+/** The payload of a `host-quality` request: nothing (one shared array rather than one per refresh). */
+const emptyPayload = new Uint8Array(0);
+
 /** No quality request for this many refresh intervals: probably no one lists this node. */
 const unreferencedAfterRefreshIntervals = 2.5;
 
@@ -238,7 +241,7 @@ export class HostManager {
   /** Bootstrap: connects to `address`, learns who is there and its quality, and offers it. */
   async introduce(address: Address): Promise<boolean> {
     const id = await this.components.identify(address);
-    const quality = decodeQuality(await this.components.request(address, hostQualityRoute, new Uint8Array(0), this.options.refreshTimeoutMs));
+    const quality = decodeQuality(await this.components.request(address, hostQualityRoute, emptyPayload, this.options.refreshTimeoutMs));
     // A bootstrap address usually leads out of the LAN: the first far link.
     return this.adoptFar({ id, address, quality }).admitted || this.consider({ id, address, quality }).admitted;
   }
@@ -355,7 +358,7 @@ export class HostManager {
     const dueAt = this.refreshDueAt.get(id) ?? this.components.runtime.now();
     this.refreshing.add(id);
     try {
-      const answer = await this.components.request(host.address, hostQualityRoute, new Uint8Array(0), this.options.refreshTimeoutMs);
+      const answer = await this.components.request(host.address, hostQualityRoute, emptyPayload, this.options.refreshTimeoutMs);
       const quality = decodeQuality(answer);
       if (this.running && knownHosts.get(id) === host) {
         knownHosts.setQuality(id, quality);

@@ -38,8 +38,9 @@ export class SimEvent implements TimerHandle {
     readonly kind: EventKind,
     /** The host whose code the event runs on; the event is dropped if it has crashed. */
     readonly host: SimHost,
-    readonly target: EventTarget | null,
-    readonly payload: unknown,
+    /** Both let go once cancelled: a cancelled timer stays queued until its time, its closure need not. */
+    public target: EventTarget | null,
+    public payload: unknown,
     readonly source: unknown,
     readonly byteLength: number,
   ) {}
@@ -47,6 +48,8 @@ export class SimEvent implements TimerHandle {
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
+    this.target = null;
+    this.payload = null;
     if (this.queued) this.queue.noteCancelled();
   }
 }
