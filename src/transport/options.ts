@@ -12,7 +12,7 @@ export interface TransportOptions {
   maxBufferedWriteBytes: number;
   /** Protocol violations tolerated on one connection before it is closed. */
   maxProtocolViolations: number;
-  /** Open connections per node; the least recently used idle one makes room. */
+  /** Open connections per node; the idle one with the oldest traffic makes room. */
   maxConnections: number;
   connectTimeoutMs: number;
   /** Time allowed for the peer's HELLO after the stream opens. */

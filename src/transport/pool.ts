@@ -9,11 +9,11 @@ const retiredIdleMs = 1_000;
 
 /**
  * The node's connections, one per peer: dialled on first use, reused by every
- * later request in either direction, bounded in number (least recently used
- * idle connection makes room) and closed after a period of idleness.
+ * later request in either direction, bounded in number (the idle connection
+ * quiet the longest makes room) and closed after a period of idleness.
  */
 export class ConnectionPool {
-  /** Registered connections by the peer's listen address, least recently used first. */
+  /** Registered connections by the peer's listen address. */
   private readonly byAddress = new Map<string, Connection>();
   private readonly dialing = new Map<string, Promise<Connection>>();
   private readonly open = new Set<Connection>();
@@ -22,7 +22,6 @@ export class ConnectionPool {
   /** Duplicates that lost the tie-break: unused for new requests, closed once idle. */
   private readonly retired = new Set<Connection>();
   private sweepTimer: TimerHandle | undefined;
-  private mostRecentKey: string | undefined;
   private stopped = false;
 
   constructor(
@@ -43,9 +42,7 @@ export class ConnectionPool {
   openConnectionTo(address: Address): Connection | undefined {
     const key = formatAddress(address);
     const existing = this.byAddress.get(key);
-    if (!existing?.isOpen || !existing.remote) return undefined;
-    this.touch(key, existing);
-    return existing;
+    return existing?.isOpen && existing.remote ? existing : undefined;
   }
 
   /** The connection to the peer listening at `address`, dialling it when there is none. */
@@ -159,17 +156,10 @@ export class ConnectionPool {
     this.diallerOf.set(connection, diallerId);
     if (!existing || !existing.isOpen || existingDiallerId === undefined || diallerId < existingDiallerId) {
       if (existing?.isOpen) this.retired.add(existing);
-      this.register(key, connection);
+      this.byAddress.set(key, connection);
       return;
     }
     if (existing !== connection) this.retired.add(connection);
-  }
-
-  /** Adds a connection at the most recently used end. */
-  private register(key: string, connection: Connection): void {
-    this.byAddress.delete(key);
-    this.byAddress.set(key, connection);
-    this.mostRecentKey = key; // else touch() would skip the key that was most recent before
   }
 
   private track(stream: Stream): Connection {
@@ -185,24 +175,19 @@ export class ConnectionPool {
     return connection;
   }
 
-  /** Moves the connection to the most recently used end, unless it is already there. */
-  private touch(key: string, connection: Connection): void {
-    if (this.mostRecentKey === key) return;
-    this.mostRecentKey = key;
-    this.byAddress.delete(key);
-    this.byAddress.set(key, connection);
-  }
-
-  /** Ensures one more connection fits, closing the least recently used idle one if needed. */
+  /**
+   * Ensures one more connection fits, closing the idle connection quiet the longest if
+   * needed: a scan, but only when the pool is full, where keeping the pool in recency order
+   * cost a map delete and insert on every request.
+   */
   private makeRoom(): boolean {
     if (this.open.size < this.options.maxConnections) return true;
+    let quietest: Connection | undefined;
     for (const connection of this.byAddress.values()) {
-      if (connection.pendingRequests === 0) {
-        connection.close();
-        return true;
-      }
+      if (connection.pendingRequests === 0 && (quietest === undefined || connection.lastActivityAt < quietest.lastActivityAt)) quietest = connection;
     }
-    return false;
+    quietest?.close();
+    return quietest !== undefined;
   }
 
   private scheduleSweep(): void {
