@@ -14,7 +14,7 @@ import { EventKind } from './event-queue.js';
 import type { SimDatagramSocket } from './datagrams.js';
 import type { Network } from './network.js';
 import type { SeededRandom } from './random.js';
-import { connectStream, listenStreams, type SimListener } from './streams.js';
+import { connectStream, listenStreams, type SimListener, type SimStream } from './streams.js';
 
 const FIRST_LISTEN_PORT = 10000;
 const FIRST_EPHEMERAL_PORT = 40000;
@@ -25,6 +25,8 @@ export class SimHost {
   alive = true;
   readonly listeners = new Map<number, SimListener>();
   readonly datagramSockets = new Set<SimDatagramSocket>();
+  /** Streams with this host's end not yet closed: a crash cuts them loose from its code. */
+  readonly openStreams = new Set<SimStream>();
   private nextListenPort = FIRST_LISTEN_PORT;
   private nextEphemeralPort = FIRST_EPHEMERAL_PORT;
 

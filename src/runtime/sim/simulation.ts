@@ -123,6 +123,8 @@ export class Simulation {
     for (const listener of target.listeners.values()) listener.open = false;
     target.listeners.clear();
     for (const socket of [...target.datagramSockets]) socket.close();
+    for (const stream of target.openStreams) stream.abandon();
+    target.openStreams.clear();
   }
 
   /** Traffic between the two sets disappears until `heal()`; streams crossing it break for good. */

@@ -77,7 +77,9 @@ export class SimStream implements Stream, EventTarget {
     readonly host: SimHost,
     readonly localAddress: Address,
     readonly remoteAddress: Address,
-  ) {}
+  ) {
+    host.openStreams.add(this);
+  }
 
   start(handlers: StreamHandlers): void {
     if (this.handlers !== null) throw new Error('stream already started');
@@ -114,10 +116,25 @@ export class SimStream implements Stream, EventTarget {
     }
     if (!this.closed) {
       this.closed = true;
+      this.host.openStreams.delete(this);
       this.lingerTimer?.cancel();
       // onClose runs from the event loop, as in Node, not inside destroy().
       this.network.scheduleSignal(this.network.nowMs, EventKind.StreamLocalClose, this.host, this);
     }
+  }
+
+  /**
+   * The host crashed: its code never runs again, so this end lets go of it. The peer's
+   * end still points here until its own connection gives up; without this, every node a
+   * dead node was connected to would keep the dead node's whole state reachable, and
+   * through its connections other dead nodes, for as long as the simulation ran.
+   */
+  abandon(): void {
+    this.handlers = null;
+    this.inbox = [];
+    this.inboxClose = null;
+    this.lingerTimer?.cancel();
+    this.lingerTimer = null;
   }
 
   handleEvent(event: SimEvent): boolean {
@@ -206,6 +223,7 @@ export class SimStream implements Stream, EventTarget {
   private close(error: Error | undefined): boolean {
     if (this.closed) return false;
     this.closed = true;
+    this.host.openStreams.delete(this);
     this.lingerTimer?.cancel();
     if (this.handlers === null || this.flushPending) {
       this.inboxClose = { error };
