@@ -9,12 +9,11 @@
  * added, happens about once in 2^28 / capacity lookups.
  */
 export class RecentIds {
-  private readonly fingerprints: Uint32Array;
+  /** Grown by doubling up to `capacity`: a node on a small LAN never pays for 1,024. */
+  private fingerprints = new Uint32Array(0);
   private count = 0;
 
-  constructor(readonly capacity: number) {
-    this.fingerprints = new Uint32Array(capacity);
-  }
+  constructor(readonly capacity: number) {}
 
   get size(): number {
     return this.count;
@@ -35,11 +34,18 @@ export class RecentIds {
       held[this.count - 1] = fingerprint;
       return;
     }
+    if (this.count === this.fingerprints.length) this.grow();
     this.fingerprints[this.count++] = fingerprint;
   }
 
   has(id: string): boolean {
     return this.held().includes(fingerprintOf(id));
+  }
+
+  private grow(): void {
+    const grown = new Uint32Array(Math.min(this.capacity, Math.max(16, this.fingerprints.length * 2)));
+    grown.set(this.fingerprints);
+    this.fingerprints = grown;
   }
 
   private held(): Uint32Array {
