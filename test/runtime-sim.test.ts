@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ConnectError, type Runtime, type Stream } from '../src/runtime/types.js';
 import { SeededRandom, Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
 
@@ -316,6 +318,30 @@ describe('Simulation crashes', () => {
     assert.deepEqual(clientRecord.closes, []);
     await sim.runFor(2);
     assert.deepEqual(clientRecord.closes, [undefined]);
+  });
+});
+
+describe('Simulation crashes release memory', () => {
+  it("lets go of a crashed host's code although live peers still hold their stream ends", async () => {
+    // gc() for this test only: a crashed node must become garbage while its peers' connections live on.
+    setFlagsFromString('--expose-gc');
+    const collectGarbage = runInNewContext('gc') as () => void;
+    const sim = new Simulation({ seed: 2 });
+    const dead = sim.createHost();
+    const alive = sim.createHost();
+    let handlers: { onData(chunk: Uint8Array): void; onClose(): void } | undefined = { onData: () => {}, onClose: () => {} };
+    const released = new WeakRef(handlers);
+    await dead.listen({ host: '', port: 7000 }, (stream) => stream.start(handlers as NonNullable<typeof handlers>));
+    const connecting = capture(alive.connect({ host: dead.hostName, port: 7000 }, { timeoutMs: 1000 }));
+    await sim.runUntilIdle();
+    const liveEnd = connecting.value; // kept: the live peer has not noticed anything
+    assert.ok(liveEnd);
+    handlers = undefined;
+    sim.crash(dead);
+    await new Promise((resolve) => setImmediate(resolve)); // WeakRefs hold their target until the job ends
+    collectGarbage();
+    assert.equal(released.deref(), undefined, "the crashed host's stream handlers are still reachable");
+    liveEnd.destroy();
   });
 });
 
