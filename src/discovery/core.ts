@@ -48,12 +48,11 @@ const none: readonly never[] = Object.freeze([]);
 const maxPendingPongs = 64;
 
 /**
- * LAN peers per `pongSpreadMs` of answer window. Suppression silences an answerer only once
- * the first answers reached it, a LAN latency later: answers due within that latency after
- * the third are sent anyway. A window that grows with the LAN keeps their number (LAN size ×
- * latency ÷ window) small: about 6 PONGs per PING on a LAN of 250 with 1 ms latency and a
- * fixed 100 ms window, about 3.3 with a widened one. The first answer still comes within about
- * pongSpreadMs ÷ 25 on any LAN larger than 25 nodes.
+ * LAN peers per `pongSpreadMs` of answer window. An answer is dropped only once the pinger's
+ * ANSWERED reaches it, about two LAN latencies after the third answer: answers due in between
+ * are sent anyway. A window that grows with the LAN keeps their number (LAN size × latency ÷
+ * window) from growing with it (5 – 6 PONGs per PING on simulated LANs of 250), and the first
+ * answer still comes within about pongSpreadMs ÷ 25 on any LAN larger than 25 nodes.
  */
 const lanPeersPerPongSpread = 25;
 
