@@ -92,12 +92,12 @@ export function toEntry(host: KnownHost): HostEntry {
 
 /** A listed host as it travels, with its cached quality (only its known fields go on the wire). */
 export function toExchanged(host: KnownHost): ExchangedHost {
-  const { id, address, quality } = host;
-  return quality ? { id, host: address.host, port: address.port, quality } : { id, host: address.host, port: address.port };
+  const entry = toEntry(host);
+  return host.quality ? { ...entry, quality: host.quality } : entry;
 }
 
 /** A host received from a peer, as a candidate for the list. */
-export function fromEntry(entry: HostEntry | ExchangedHost): KnownHost {
+export function fromEntry(entry: ExchangedHost): KnownHost {
   const address = { host: entry.host, port: entry.port };
-  return 'quality' in entry && entry.quality ? { id: entry.id, address, quality: entry.quality } : { id: entry.id, address };
+  return entry.quality ? { id: entry.id, address, quality: entry.quality } : { id: entry.id, address };
 }
