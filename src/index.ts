@@ -1,13 +1,18 @@
-export { createNode, type NodeOptions } from './node/create.js';
-export {
-  ButterNode,
-  type ClientBehaviour,
-  type PeerInfo,
-  type RequestContext,
-  type RequestOptions,
-  type RouteHandler,
-} from './node/node.js';
-export { basicOverlay, type Overlay, type OverlayFactory } from './node/overlay.js';
+export { createNode, defaultServices, type DefaultServices, type NodeOptions } from './node/create.js';
+export { ButterNode, type ClientBehaviour, type RouteHandler } from './node/node.js';
+export type {
+  PeerInfo,
+  RequestContext,
+  RequestOptions,
+  Service,
+  ServiceComponents,
+  FactoryMap,
+  ServiceFactories,
+  ServiceFactory,
+  ServiceMap,
+  ServiceRouteHandler,
+  ServicesOf,
+} from './node/service.js';
 export { minimumMemoryMB, defaultMemoryMB, type MemoryBudget } from './node/memory.js';
 export type { Logger } from './node/logger.js';
 export type { HostQuality, KnownHost } from './hosts/known-hosts.js';
@@ -16,7 +21,9 @@ export { defaultDiscoveryOptions, type DiscoveryOptions, type DiscoveryStats } f
 export * from './errors.js';
 export { formatAddress, parseAddress, type Address, type Runtime } from './runtime/types.js';
 export { createRealRuntime } from './runtime/real.js';
+export { onShutdownSignal } from './runtime/real/signals.js';
+export { Simulation, type SimulationOptions, type LinkConditions, type SimRuntime } from './runtime/sim/index.js';
 export { messageCodec, type MessageCodec } from './transport/codec.js';
 export { defaultTransportOptions, type TransportOptions } from './transport/options.js';
-export { storageOverlay, StorageOverlay, type StorageOptions, type StoreOptions } from './storage/overlay.js';
+export { storage, StorageService, defaultStorageOptions, type StorageOptions, type StoreOptions } from './storage/service.js';
 export type { GroupSnapshot, GroupState, MembershipOptions } from './storage/membership.js';

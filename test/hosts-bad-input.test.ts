@@ -6,7 +6,6 @@ import type { HostQuality } from '../src/hosts/known-hosts.js';
 import { exchangeAnswerCodec, exchangeRequestCodec } from '../src/hosts/messages.js';
 import { encodeQuality } from '../src/hosts/quality.js';
 import { createIdentity } from '../src/node/identity.js';
-import { basicOverlay } from '../src/node/overlay.js';
 import { createNode } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
 import { Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
@@ -21,8 +20,8 @@ const networkId = 'butter';
 const goodQuality: HostQuality = { uptimeMs: 1_000, availableStorageBytes: 1_000_000, knownHosts: 3, ambassador: false };
 
 async function spawnNode(simulation: Simulation, runtime: SimRuntime, bootstrap: Address[] = []): Promise<ButterNode> {
-  const node = await createNode({ runtime, memoryMB: 64, bootstrap, hosts: { refreshIntervalMs: 2_000, refreshTimeoutMs: 500, maxRefreshesPerSecond: 100 } });
-  const spawned = node.spawn(basicOverlay); // host management alone, without storage
+  const node = await createNode({ runtime, memoryMB: 64, bootstrap, services: {}, hosts: { refreshIntervalMs: 2_000, refreshTimeoutMs: 500, maxRefreshesPerSecond: 100 } });
+  const spawned = node.spawn();
   await simulation.runFor(0);
   await spawned;
   return node;

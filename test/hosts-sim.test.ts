@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { basicOverlay } from '../src/node/overlay.js';
 import { createNode, type NodeOptions } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
 import { Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
@@ -28,11 +27,12 @@ async function buildNetwork(
   const network: SimNetwork = { simulation, nodes: [], overflows: [] };
   for (let index = 0; index < count; index += 1) {
     const runtime = simulation.createHost({ subnet: 'lan' });
-    const node = await createNode({ runtime, memoryMB: 64, hosts: { refreshIntervalMs, refreshTimeoutMs, maxRefreshesPerSecond: 100 }, ...options(index) });
+    // Host management alone, without storage.
+    const node = await createNode({ runtime, memoryMB: 64, services: {}, hosts: { refreshIntervalMs, refreshTimeoutMs, maxRefreshesPerSecond: 100 }, ...options(index) });
     node.knownHosts.onChange(() => {
       if (node.knownHosts.size > node.knownHosts.capacity) network.overflows.push(`${node.id} holds ${node.knownHosts.size}`);
     });
-    const spawned = node.spawn(basicOverlay); // host management alone, without storage
+    const spawned = node.spawn();
     await simulation.runFor(0);
     await spawned;
     onSpawned(node);

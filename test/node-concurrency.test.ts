@@ -25,10 +25,10 @@ describe('concurrent requests between two real nodes', () => {
       let handling = 0;
       let mostHandledAtOnce = 0;
       // Replies leave in a shuffled order: each handler waits a few milliseconds chosen at random.
-      server.route('echo', async (overlay, payload) => {
+      server.route('echo', async (node, payload) => {
         handling += 1;
         mostHandledAtOnce = Math.max(mostHandledAtOnce, handling);
-        await new Promise<void>((resolve) => overlay.node.runtime.setTimer(overlay.node.runtime.random.int(5), resolve));
+        await new Promise<void>((resolve) => node.runtime.setTimer(node.runtime.random.int(5), resolve));
         handling -= 1;
         return payload;
       });

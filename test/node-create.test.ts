@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { InvalidConfigError, PeerUnreachableError } from '../src/errors.js';
 import { createNode, type NodeOptions } from '../src/node/create.js';
+import { storage } from '../src/storage/service.js';
 import { bytesPerKnownHost, minimumMemoryMB, planMemory } from '../src/node/memory.js';
 import { Simulation } from '../src/runtime/sim/index.js';
 import { bytes, text, within } from './support/world.js';
@@ -26,7 +27,7 @@ describe('createNode validation', () => {
   it('refuses a memory allocation below the minimum or above the machine', async () => {
     await rejectsWithConfigError({ memoryMB: minimumMemoryMB - 1 }, /memory allocation of 15 MB is below the minimum of 16 MB/);
     await rejectsWithConfigError({ memoryMB: 0 }, /below the minimum/);
-    await rejectsWithConfigError({ memoryMB: Number.NaN }, /memory allocation/);
+    await rejectsWithConfigError({ memoryMB: Number.NaN }, /memoryMB must be a number, got NaN/);
     const machineMB = Math.floor(os.totalmem() / mebibyte);
     await rejectsWithConfigError({ memoryMB: machineMB + 1024 }, new RegExp(`exceeds this machine's ${machineMB} MB`));
     // The simulator's hosts report the memory they were given.
@@ -37,22 +38,61 @@ describe('createNode validation', () => {
   });
 
   it('refuses a bad port, network id, timeout or bootstrap address', async () => {
-    for (const port of [-1, 65_536, 1.5, Number.NaN]) await rejectsWithConfigError({ port }, /port must be 0\.\.65535/);
-    await rejectsWithConfigError({ port: '80' as unknown as number }, /port must be 0\.\.65535/);
-    await rejectsWithConfigError({ networkId: '' }, /network id must be 1\.\.64 characters/);
-    await rejectsWithConfigError({ networkId: 'n'.repeat(65) }, /network id must be 1\.\.64 characters/);
-    await rejectsWithConfigError({ networkId: 42 as unknown as string }, /network id/);
-    await rejectsWithConfigError({ requestTimeoutMs: 0 }, /requestTimeoutMs must be positive/);
-    await rejectsWithConfigError({ bootstrap: ['no port here'] }, /bootstrap invalid address "no port here"/);
-    await rejectsWithConfigError({ knownHostsCapacity: 0 }, /known-host capacity/);
+    for (const port of [-1, 65_536, 1.5, Number.NaN]) await rejectsWithConfigError({ port }, /^port must be an integer from 0 to 65535, got/);
+    await rejectsWithConfigError({ networkId: '' }, /networkId must be a string of 1 to 64 characters, got "" \(a string\)/);
+    await rejectsWithConfigError({ networkId: 'n'.repeat(65) }, /networkId must be a string of 1 to 64 characters/);
+    await rejectsWithConfigError({ networkId: 42 as unknown as string }, /networkId must be a string of 1 to 64 characters, got 42$/);
+    await rejectsWithConfigError({ requestTimeoutMs: 0 }, /requestTimeoutMs must be a number above 0, got 0/);
+    await rejectsWithConfigError({ bootstrap: ['no port here'] }, /bootstrap\[0\] must be host:port, got "no port here" \(a string\)/);
+    await rejectsWithConfigError({ knownHostsCapacity: 0 }, /knownHostsCapacity must be an integer from 1 to 1000000, got 0/);
+  });
+
+  // The mistakes a new user made, each to be told plainly what is wrong.
+  it('says what is wrong with the options a new user got wrong', async () => {
+    await rejectsWithConfigError({ memoryMB: '64' as unknown as number }, /^memoryMB must be a number, got "64" \(a string\)$/);
+    await rejectsWithConfigError({ port: '9000' as unknown as number }, /^port must be an integer from 0 to 65535, got "9000" \(a string\)$/);
+    await rejectsWithConfigError({ bootstrap: '127.0.0.1:1' as unknown as string[] }, /^bootstrap must be a list of host:port addresses, got "127.0.0.1:1" \(a string\)$/);
+    await rejectsWithConfigError({ bootstrap: [42 as unknown as string] }, /^bootstrap\[0\] must be host:port or \{ host, port \}, got 42$/);
+    await rejectsWithConfigError({ bootstrap: ['127.0.0.1:0'] }, /^bootstrap\[0\] port must be an integer from 1 to 65535, got 0$/);
+    await rejectsWithConfigError({ bootstrap: [{ host: '127.0.0.1', port: 0 }] }, /^bootstrap\[0\] port must be an integer from 1 to 65535, got 0$/);
+    await rejectsWithConfigError({ memoryMb: 64 } as unknown as NodeOptions, /^unknown option "memoryMb"$/);
+    await rejectsWithConfigError({ hosts: { refreshIntervalMS: 5 } as unknown as NodeOptions['hosts'] }, /^unknown option "hosts.refreshIntervalMS" \(did you mean "hosts.refreshIntervalMs"\?\)$/);
+    await rejectsWithConfigError({ discovery: { multicastGroup: '10.0.0.1' } }, /discovery.multicastGroup must be an IPv4 multicast address/);
+    await rejectsWithConfigError({ hosts: { farShare: 0.9 } }, /^hosts.farShare must be a number from 0 to 0.5, got 0.9$/);
+    await rejectsWithConfigError({ services: { storage: 'yes' } } as unknown as NodeOptions, /^service "storage" must be a factory/);
   });
 
   it('refuses bad transport options', async () => {
-    await rejectsWithConfigError({ transport: { maxPayloadBytes: 0 } }, /transport\.maxPayloadBytes must be a positive integer, got 0/);
-    await rejectsWithConfigError({ transport: { idleTimeoutMs: 1.5 } }, /transport\.idleTimeoutMs must be a positive integer/);
+    await rejectsWithConfigError({ transport: { maxPayloadBytes: 0 } }, /transport\.maxPayloadBytes must be an integer of at least 1, got 0/);
+    await rejectsWithConfigError({ transport: { idleTimeoutMs: 1.5 } }, /transport\.idleTimeoutMs must be an integer of at least 1, got 1.5/);
     await rejectsWithConfigError({ transport: { maxConnections: -3 } }, /transport\.maxConnections/);
     await rejectsWithConfigError({ transport: { maxFrameBytes: 1000, maxPayloadBytes: 900 } }, /maxFrameBytes must leave at least 256 bytes/);
-    await rejectsWithConfigError({ transport: { maxPayloadByte: 10 } as NodeOptions['transport'] }, /unknown transport option "maxPayloadByte"/);
+    await rejectsWithConfigError({ transport: { maxPayloadByte: 10 } as NodeOptions['transport'] }, /unknown option "transport.maxPayloadByte" \(did you mean "transport.maxPayloadBytes"\?\)/);
+  });
+
+  it('refuses bad storage options when the factory is made', () => {
+    const refuses = (options: Record<string, unknown>, message: RegExp) =>
+      assert.throws(() => storage(options), (error: unknown) => error instanceof InvalidConfigError && message.test(error.message));
+    refuses({ replicas: 0 }, /^storage.replicas must be an integer from 1 to 16, got 0$/);
+    refuses({ durableTimeoutMs: -5 }, /^storage.durableTimeoutMs must be a number above 0, got -5$/);
+    refuses({ maxWalkVisits: 0 }, /^storage.maxWalkVisits must be an integer of at least 1, got 0$/);
+    refuses({ walkConcurrency: 0 }, /^storage.walkConcurrency must be an integer from 1 to 1000, got 0$/);
+    refuses({ replicas: 5, maxReplicas: 4 }, /storage.maxReplicas \(4\) must be at least storage.replicas \(5\)/);
+    refuses({ replica: 3 }, /unknown option "storage.replica" \(did you mean "storage.replicas"\?\)/);
+  });
+
+  it('derives the storage timeouts from the heartbeat interval unless given', async () => {
+    const runtime = new Simulation({ seed: 1 }).createHost();
+    const node = await createNode({ runtime, services: { storage: storage({ heartbeatIntervalMs: 1_000, shedAfterMs: 5_000 }) } });
+    assert.equal(node.services.storage.options.failureTimeoutMs, 1_100);
+    assert.equal(node.services.storage.options.recruitRetryMs, 750);
+    assert.equal(node.services.storage.options.shedAfterMs, 5_000);
+  });
+
+  it('reports a host it cannot listen on as a configuration error, and the node can be spawned again', async () => {
+    const node = await createNode({ host: 'no-such-host.invalid', services: {} });
+    await assert.rejects(node.spawn(), (error: unknown) => error instanceof InvalidConfigError && /cannot listen on no-such-host.invalid/.test(error.message));
+    assert.equal(node.isRunning, false);
   });
 });
 
@@ -105,7 +145,7 @@ describe('network ids', () => {
     const alsoBeta = await createNode({ host: '127.0.0.1', networkId: 'beta' });
     try {
       for (const node of [alpha, beta, alsoBeta]) {
-        node.route('echo', (_overlay, payload) => payload);
+        node.route('echo', (_node, payload) => payload);
         await node.spawn();
       }
       await assert.rejects(within(alpha.request(beta.address, 'echo', bytes('x')), 'refusal'), (error: unknown) => {

@@ -13,7 +13,6 @@ import {
 } from '../src/errors.js';
 import type { NodeOptions } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
-import type { Overlay } from '../src/node/overlay.js';
 import type { Address } from '../src/runtime/types.js';
 import { TestNetwork } from '../src/testbed/network.js';
 import { bytes, deferred, realWorld, simWorld, text, type World } from './support/world.js';
@@ -30,9 +29,9 @@ const smallPayloads: NodeOptions['transport'] = { maxPayloadBytes: 1024, maxFram
 /** Routes every test node serves. */
 function serveTestRoutes(node: ButterNode, hanging: { received?: () => void } = {}): void {
   node
-    .route('echo', (_overlay, payload) => payload)
-    .route('reverse', (_overlay, payload) => Uint8Array.from(payload).reverse())
-    .route('who', (_overlay, _payload, context) => bytes(`${context.peer.id} ${context.peer.address?.port ?? '-'}`))
+    .route('echo', (_node, payload) => payload)
+    .route('reverse', (_node, payload) => Uint8Array.from(payload).reverse())
+    .route('who', (_node, _payload, context) => bytes(`${context.peer.id} ${context.peer.address?.port ?? '-'}`))
     .route('fail', () => {
       throw new Error('deliberate failure');
     })
@@ -40,8 +39,8 @@ function serveTestRoutes(node: ButterNode, hanging: { received?: () => void } = 
       hanging.received?.();
       return new Promise<Uint8Array>(() => undefined);
     })
-    .route('grow', (_overlay, payload) => new Uint8Array(payload.length * 2))
-    .route('size', (_overlay, payload) => bytes(String(payload.length)));
+    .route('grow', (_node, payload) => new Uint8Array(payload.length * 2))
+    .route('size', (_node, payload) => bytes(String(payload.length)));
 }
 
 async function spawnedNode(world: World, options: NodeOptions = {}, hanging: { received?: () => void } = {}): Promise<ButterNode> {
@@ -301,7 +300,7 @@ function requestSuite(factory: () => World): void {
     inWorld(factory, async (world) => {
       const server = await spawnedNode(world);
       const noted = deferred<{ payload: string; from: string }>();
-      server.route('note', (_overlay, payload, context) => {
+      server.route('note', (_node, payload, context) => {
         noted.resolve({ payload: text(payload), from: context.peer.id });
         return new Uint8Array();
       });
@@ -322,9 +321,8 @@ function requestSuite(factory: () => World): void {
       // A fixed port: a second listen on it would fail.
       const node = await world.createNode({ port: (await world.silentAddress()).port });
       serveTestRoutes(node);
-      const [first, second] = await world.settle(Promise.all([node.spawn(), node.spawn()]));
-      assert.equal(first, second, 'concurrent spawns give the same overlay');
-      assert.equal(await world.settle(node.spawn()), first);
+      await world.settle(Promise.all([node.spawn(), node.spawn()]));
+      await world.settle(node.spawn());
       assert.ok(node.isRunning);
       const client = await spawnedNode(world);
       assert.equal(text(await world.settle(client.request(node.address, 'echo', bytes('up')))), 'up');
@@ -354,20 +352,20 @@ function requestSuite(factory: () => World): void {
     inWorld(factory, async (world) => {
       const node = await world.createNode();
       const signals: AbortSignal[] = [];
-      const overlays: Overlay[] = [];
+      const seen: ButterNode[] = [];
       let finished = 0;
-      const behaviour = async (overlay: Overlay, signal: AbortSignal): Promise<void> => {
+      const behaviour = async (given: ButterNode, signal: AbortSignal): Promise<void> => {
         signals.push(signal);
-        overlays.push(overlay);
+        seen.push(given);
         await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
         finished += 1;
       };
       node.behaviour(behaviour);
       assert.equal(signals.length, 0, 'nothing runs before spawn');
-      const overlay = await world.settle(node.spawn());
+      await world.settle(node.spawn());
       node.behaviour(behaviour); // added while running: starts at once
       assert.equal(signals.length, 2);
-      assert.ok(overlays.every((seen) => seen === overlay && seen.node === node));
+      assert.ok(seen.every((given) => given === node), 'behaviours get their node');
       assert.ok(signals.every((signal) => !signal.aborted));
       await world.settle(node.stop());
       assert.ok(signals.every((signal) => signal.aborted));
@@ -423,7 +421,7 @@ describe('node runs on the simulator replay from their seed', () => {
       { runtime: 'sim', seed, link: { latencyMs: 2, jitterMs: 3, lossRate: 0.05 }, subnetSize: 64 },
       () => ({ requestTimeoutMs: 2_000 }),
       async (node) => {
-        node.route('echo', (_overlay, payload) => payload);
+        node.route('echo', (_node, payload) => payload);
         await node.spawn();
       },
     );

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { createRealRuntime } from '../src/runtime/real.js';
+import { onShutdownSignal } from '../src/runtime/real/signals.js';
 import { ConnectError, type DatagramSocket, type Listener, type Stream } from '../src/runtime/types.js';
 
 const runtime = createRealRuntime();
@@ -113,11 +114,11 @@ describe('real runtime: clock, timers, randomness', () => {
     assert.equal(runtime.random.bytes(0).length, 0);
   });
 
-  it('unsubscribes shutdown signal listeners', () => {
+  it('keeps one pair of signal listeners per process, whatever the number of handlers', () => {
     const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
-    const unsubscribe = runtime.onShutdownSignal(async () => {});
+    const unsubscribers = Array.from({ length: 300 }, () => onShutdownSignal(async () => {}));
     assert.deepEqual([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')], [before[0]! + 1, before[1]! + 1]);
-    unsubscribe();
+    for (const unsubscribe of unsubscribers) unsubscribe();
     assert.deepEqual([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')], before);
   });
 
@@ -125,16 +126,18 @@ describe('real runtime: clock, timers, randomness', () => {
     ['SIGTERM', '', 0],
     ['SIGINT', 'throw new Error("leave failed");', 1],
   ] as const) {
-    it(`on ${signal} runs the handler, then exits with ${expectedCode}`, testTimeout, async () => {
-      const moduleUrl = new URL('../src/runtime/real.js', import.meta.url).href;
+    it(`on ${signal} runs every handler once; the process ends with ${expectedCode} when the application lets go`, testTimeout, async () => {
+      const moduleUrl = new URL('../src/runtime/real/signals.js', import.meta.url).href;
       const script = `
-        import { createRealRuntime } from ${JSON.stringify(moduleUrl)};
-        createRealRuntime().onShutdownSignal(async () => {
+        import { onShutdownSignal } from ${JSON.stringify(moduleUrl)};
+        const alive = setInterval(() => {}, 1000); // the application's own work, ended by its handler
+        onShutdownSignal(() => { process.stdout.write('second;'); });
+        onShutdownSignal(async () => {
           await new Promise((resolve) => setTimeout(resolve, 20));
           process.stdout.write('left;');
+          clearInterval(alive);
           ${handlerBody}
         });
-        setInterval(() => {}, 1000); // stays alive until the signal ends it
         process.stdout.write('ready;');
       `;
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -151,7 +154,7 @@ describe('real runtime: clock, timers, randomness', () => {
       );
       clearTimeout(killer);
       assert.equal(killedBy, null, `child died of ${killedBy}; stderr: ${errors}`);
-      assert.equal(output, 'ready;left;');
+      assert.equal(output, 'ready;second;left;');
       assert.equal(code, expectedCode, errors);
       if (expectedCode === 1) assert.match(errors, /leave failed/);
     });

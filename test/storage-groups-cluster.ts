@@ -1,38 +1,40 @@
 import { createNode, type NodeOptions } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
 import { Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
-import { storageOverlay, type StorageOptions, type StorageOverlay } from '../src/storage/overlay.js';
+import { storage, type StorageOptions, type StorageService } from '../src/storage/service.js';
+
+export type StorageNode = ButterNode<{ storage: StorageService }>;
 
 /** A small simulated network of storage nodes for the group tests: every node bootstraps from every earlier one. */
 export class StorageCluster {
   readonly simulation: Simulation;
-  readonly nodes: ButterNode[] = [];
+  readonly nodes: StorageNode[] = [];
 
   constructor(seed: number) {
     this.simulation = new Simulation({ seed });
   }
 
-  async add(storage: StorageOptions = {}, nodeOptions: NodeOptions = {}): Promise<ButterNode> {
+  async add(storageOptions: Partial<StorageOptions> = {}, nodeOptions: Omit<NodeOptions, 'services'> = {}): Promise<StorageNode> {
     const runtime = this.simulation.createHost({});
     const bootstrap = this.alive().map((node) => node.address);
-    const creating = createNode({ host: '127.0.0.1', memoryMB: 16, bootstrap, ...nodeOptions, runtime });
+    const creating = createNode({ host: '127.0.0.1', memoryMB: 16, bootstrap, ...nodeOptions, runtime, services: { storage: storage(storageOptions) } });
     // With a data directory, creating and spawning wait on the real disk, not on virtual time:
     // keep the clock still meanwhile, or how far it ran would depend on the disk's speed.
     const settle = <T>(promise: Promise<T>): Promise<T> => (nodeOptions.dataDir === undefined ? this.settle(promise) : promise);
     const node = await settle(creating);
-    await settle(node.spawn(storageOverlay(storage)));
+    await settle(node.spawn());
     this.nodes.push(node);
     return node;
   }
 
-  async addMany(count: number, storage: StorageOptions = {}): Promise<ButterNode[]> {
-    const added: ButterNode[] = [];
-    for (let index = 0; index < count; index += 1) added.push(await this.add(storage));
+  async addMany(count: number, storageOptions: Partial<StorageOptions> = {}): Promise<StorageNode[]> {
+    const added: StorageNode[] = [];
+    for (let index = 0; index < count; index += 1) added.push(await this.add(storageOptions));
     await this.run(500); // introductions and announcements
     return added;
   }
 
-  alive(): ButterNode[] {
+  alive(): StorageNode[] {
     return this.nodes.filter((node) => node.isRunning && this.simulation.isAlive(node.runtime as SimRuntime));
   }
 
@@ -59,16 +61,16 @@ export class StorageCluster {
   }
 
   /** Nodes alive that hold `key` and count themselves as alive members of its group. */
-  holders(key: string): ButterNode[] {
-    return this.alive().filter((node) => overlayOf(node).has(key) && overlayOf(node).groups().some((group) => group.key === key));
+  holders(key: string): StorageNode[] {
+    return this.alive().filter((node) => storageOf(node).has(key) && storageOf(node).groups().some((group) => group.key === key));
   }
 
   /** The group's state as its holders see it, e.g. ['goldilocks', 'goldilocks', 'goldilocks']. */
   states(key: string): string[] {
-    return this.holders(key).map((node) => overlayOf(node).groups().find((group) => group.key === key)?.state ?? 'none');
+    return this.holders(key).map((node) => storageOf(node).groups().find((group) => group.key === key)?.state ?? 'none');
   }
 }
 
-export function overlayOf(node: ButterNode): StorageOverlay {
-  return node.overlay as StorageOverlay;
+export function storageOf(node: StorageNode): StorageService {
+  return node.services.storage;
 }

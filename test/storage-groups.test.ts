@@ -6,16 +6,15 @@ import { describe, it } from 'node:test';
 import { ButterError, ProtocolError, StorageFullError } from '../src/errors.js';
 import { blockKeyOf, splitContent } from '../src/storage/block.js';
 import { createNode } from '../src/node/create.js';
-import { basicOverlay } from '../src/node/overlay.js';
 import { fetchReplyCodec, heartbeatCodec, offerCodec, routes } from '../src/storage/group-messages.js';
-import { overlayOf, StorageCluster } from './storage-groups-cluster.js';
+import { storageOf, StorageCluster } from './storage-groups-cluster.js';
 
 const fast = { heartbeatIntervalMs: 1_000 };
 
 async function storeOne(cluster: StorageCluster, seed: number, replicas = 3) {
   const [writer] = cluster.alive();
   const data = writer!.runtime.random.bytes(2_000 + seed);
-  const contentId = await cluster.settle(overlayOf(writer!).store(data, { replicas, durable: true }));
+  const contentId = await cluster.settle(storageOf(writer!).store(data, { replicas, durable: true }));
   return { contentId, key: blockKeyOf(contentId, 0), data };
 }
 
@@ -26,7 +25,7 @@ describe('storage groups on the simulator', () => {
     const { key } = await storeOne(cluster, 1);
     await cluster.run(3_000);
     assert.deepEqual(cluster.states(key), ['goldilocks', 'goldilocks', 'goldilocks']);
-    const leaders = new Set(cluster.holders(key).map((node) => overlayOf(node).groups().find((group) => group.key === key)?.leader));
+    const leaders = new Set(cluster.holders(key).map((node) => storageOf(node).groups().find((group) => group.key === key)?.leader));
     assert.equal(leaders.size, 1);
     assert.equal([...leaders][0], cluster.holders(key).map((node) => node.id).sort().at(-1), 'the highest id leads');
   });
@@ -48,7 +47,7 @@ describe('storage groups on the simulator', () => {
       // A fresh reader: a survivor may know only crashed hosts (host management has not replaced them yet).
       const reader = await cluster.add(fast);
       await cluster.run(500);
-      assert.deepEqual(await cluster.settle(overlayOf(reader).findContent(contentId)), data);
+      assert.deepEqual(await cluster.settle(storageOf(reader).findContent(contentId)), data);
     });
   }
 
@@ -58,11 +57,11 @@ describe('storage groups on the simulator', () => {
       const cluster = new StorageCluster(seed);
       const nodes = await cluster.addMany(12, fast);
       const peersOf = (node: (typeof nodes)[number]) =>
-        new Set(overlayOf(node).groups().flatMap((group) => group.members.filter((member) => member.id !== node.id && member.status === 'alive').map((member) => member.id)));
+        new Set(storageOf(node).groups().flatMap((group) => group.members.filter((member) => member.id !== node.id && member.status === 'alive').map((member) => member.id)));
       // 40 blocks per node, 480 groups of 3: placed at random, every node would share groups with all 11 others.
-      for (const node of nodes) await cluster.settle(overlayOf(node).store(node.runtime.random.bytes(40 * 4096), { durable: true }));
+      for (const node of nodes) await cluster.settle(storageOf(node).store(node.runtime.random.bytes(40 * 4096), { durable: true }));
       await cluster.run(5_000);
-      const groups = nodes.map((node) => overlayOf(node).groups().length);
+      const groups = nodes.map((node) => storageOf(node).groups().length);
       assert.ok(groups.every((count) => count >= 40), `seed ${seed}: groups per node ${groups.join()}`);
       const peers = nodes.map((node) => peersOf(node).size);
       const meanPeers = peers.reduce((sum, count) => sum + count, 0) / peers.length;
@@ -93,7 +92,7 @@ describe('storage groups on the simulator', () => {
     const agreed = () => {
       const ids = cluster.holders(key).map((node) => node.id).sort();
       const views = cluster.holders(key).map((node) => {
-        const group = overlayOf(node).groups().find((candidate) => candidate.key === key);
+        const group = storageOf(node).groups().find((candidate) => candidate.key === key);
         const alive = group?.members.filter((member) => member.status === 'alive').map((member) => member.id).sort();
         return `${group?.state} ${group?.leader} ${alive?.join()}`;
       });
@@ -111,8 +110,8 @@ describe('storage groups on the simulator', () => {
     const { key } = await storeOne(cluster, 3);
     await cluster.run(2_000);
     const [holder] = cluster.holders(key);
-    const reader = cluster.alive().find((node) => !overlayOf(node).has(key))!;
-    for (let query = 0; query < 60; query += 1) await cluster.settle(overlayOf(reader).fetch(holder!.address, key));
+    const reader = cluster.alive().find((node) => !storageOf(node).has(key))!;
+    for (let query = 0; query < 60; query += 1) await cluster.settle(storageOf(reader).fetch(holder!.address, key));
     await cluster.run(3_000);
     assert.equal(cluster.holders(key).length, 5, 'raised to the cap');
     await cluster.run(30_000);
@@ -125,14 +124,14 @@ describe('storage groups on the simulator', () => {
     const stored: Array<{ contentId: string; data: Uint8Array }> = [];
     for (const [index, node] of cluster.alive().slice(0, 4).entries()) {
       const data = node.runtime.random.bytes(5_000 + index); // two blocks each
-      stored.push({ contentId: await cluster.settle(overlayOf(node).store(data, { durable: true })), data });
+      stored.push({ contentId: await cluster.settle(storageOf(node).store(data, { durable: true })), data });
     }
     while (cluster.alive().length > 3) {
       await cluster.settle(cluster.alive()[0]!.stop());
       await cluster.run(3_000);
     }
     const [reader] = cluster.alive();
-    for (const { contentId, data } of stored) assert.deepEqual(await cluster.settle(overlayOf(reader!).findContent(contentId)), data);
+    for (const { contentId, data } of stored) assert.deepEqual(await cluster.settle(storageOf(reader!).findContent(contentId)), data);
   });
 
   it('a store fails with StorageFullError when no host in reach has room', async () => {
@@ -142,12 +141,12 @@ describe('storage groups on the simulator', () => {
     await cluster.run(500);
     // Fill every store directly with blocks of a large content, to the last byte it accepts.
     const filler = splitContent(nodes[0]!.runtime.random.bytes(nodes[0]!.memory.storageBytes), ['filler']).blocks;
-    for (const node of nodes) for (const block of filler) overlayOf(node).blocks.put(block);
-    const free = nodes.map((node) => overlayOf(node).blocks.freeBytes());
-    await assert.rejects(cluster.settle(overlayOf(nodes[0]!).store(nodes[0]!.runtime.random.bytes(4_096))), StorageFullError);
+    for (const node of nodes) for (const block of filler) storageOf(node).blocks.put(block);
+    const free = nodes.map((node) => storageOf(node).blocks.freeBytes());
+    await assert.rejects(cluster.settle(storageOf(nodes[0]!).store(nodes[0]!.runtime.random.bytes(4_096))), StorageFullError);
     for (const [index, node] of nodes.entries()) {
-      assert.ok(overlayOf(node).blocks.usedBytes() <= node.memory.storageBytes, 'never beyond the allocation');
-      assert.equal(overlayOf(node).blocks.freeBytes(), free[index]);
+      assert.ok(storageOf(node).blocks.usedBytes() <= node.memory.storageBytes, 'never beyond the allocation');
+      assert.equal(storageOf(node).blocks.freeBytes(), free[index]);
     }
   });
 
@@ -158,24 +157,23 @@ describe('storage groups on the simulator', () => {
       const slow = { heartbeatIntervalMs: 5_000 };
       const cluster = new StorageCluster(7);
       await cluster.addMany(5, slow);
-      const durableNode = await cluster.add({ ...slow, dataDir: directory }, { dataDir: directory });
+      const durableNode = await cluster.add(slow, { dataDir: directory });
       await cluster.run(500);
       const data = durableNode.runtime.random.bytes(1_000);
-      const contentId = await cluster.settle(overlayOf(durableNode).store(data, { durable: true }));
+      const contentId = await cluster.settle(storageOf(durableNode).store(data, { durable: true }));
       const key = blockKeyOf(contentId, 0);
       await cluster.run(2_000);
       await cluster.settle(durableNode.stop({ graceful: false }));
-      await cluster.settle(overlayOf(durableNode).whenClosed());
-      const restarted = await cluster.add({ ...slow, dataDir: directory }, { dataDir: directory });
+      const restarted = await cluster.add(slow, { dataDir: directory });
       assert.equal(restarted.id, durableNode.id, 'same identity');
-      assert.ok(overlayOf(restarted).has(key), 'its block is back');
+      assert.ok(storageOf(restarted).has(key), 'its block is back');
       await cluster.run(3_000);
-      const group = overlayOf(restarted).groups().find((entry) => entry.key === key);
+      const group = storageOf(restarted).groups().find((entry) => entry.key === key);
       assert.ok(group, 'it rejoined the group');
       assert.ok(group.members.filter((member) => member.status === 'alive').length >= 3, JSON.stringify(group));
       const others = cluster.holders(key).filter((node) => node !== restarted);
       assert.ok(
-        others.every((node) => overlayOf(node).groups().find((entry) => entry.key === key)?.members.some((member) => member.id === restarted.id && member.status === 'alive')),
+        others.every((node) => storageOf(node).groups().find((entry) => entry.key === key)?.members.some((member) => member.id === restarted.id && member.status === 'alive')),
         'the other members count it again',
       );
       await cluster.settle(restarted.stop());
@@ -208,7 +206,7 @@ describe('storage groups on the simulator', () => {
     });
     const stranger = await cluster.add(fast);
     await cluster.settle(stranger.request(target!.address, routes.heartbeat, heartbeatCodec.encode(forged(0))));
-    const memberIds = () => overlayOf(target!).groups().find((group) => group.key === key)?.members ?? [];
+    const memberIds = () => storageOf(target!).groups().find((group) => group.key === key)?.members ?? [];
     assert.ok(!memberIds().some((member) => member.id === 'e'.repeat(64) || member.id === stranger.id), 'a stranger does not vouch');
     // A member vouching for a host that never joined: that host never beats, so it is suspected within the failure timeout.
     await cluster.settle(sender!.request(target!.address, routes.heartbeat, heartbeatCodec.encode(forged(0))));
@@ -223,11 +221,11 @@ describe('storage groups on the simulator', () => {
     const cluster = new StorageCluster(9);
     const [reader] = await cluster.addMany(1, fast);
     // A lying peer: a plain node whose fetch route answers every key with some other block.
-    const liar = await createNode({ host: '127.0.0.1', memoryMB: 16, runtime: cluster.simulation.createHost({}) });
+    const liar = await createNode({ host: '127.0.0.1', memoryMB: 16, runtime: cluster.simulation.createHost({}), services: {} });
     const other = splitContent(new Uint8Array(10).fill(8), []).blocks[0]!;
     liar.route(routes.fetch, () => fetchReplyCodec.encode({ block: other }));
-    await cluster.settle(liar.spawn(basicOverlay)); // no storage of its own: its fetch route is the lie
+    await cluster.settle(liar.spawn()); // no storage of its own: its fetch route is the lie
     const key = blockKeyOf(splitContent(new Uint8Array(10).fill(7), []).contentId, 0);
-    await assert.rejects(cluster.settle(overlayOf(reader!).fetch(liar.address, key)), ProtocolError);
+    await assert.rejects(cluster.settle(storageOf(reader!).fetch(liar.address, key)), ProtocolError);
   });
 });

@@ -355,7 +355,7 @@ describe('a live node over real TCP under hostile input', () => {
 
   before(async () => {
     server = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64, discovery: { enabled: false } });
-    server.route('echo', (_overlay, payload) => payload);
+    server.route('echo', (_node, payload) => payload);
     await server.spawn();
     client = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64, discovery: { enabled: false } });
     await client.spawn();
@@ -495,7 +495,7 @@ describe('a live node over real TCP under hostile input', () => {
   it('drops a peer that never says HELLO, or breaks the protocol too often', { timeout: 30_000 }, async () => {
     const strict = await createNode({ host: '127.0.0.1', runtime, memoryMB: 64, transport: { handshakeTimeoutMs: 200, maxProtocolViolations: 3 } });
     try {
-      strict.route('echo', (_overlay, payload) => payload);
+      strict.route('echo', (_node, payload) => payload);
       await strict.spawn();
       const silent = await RawPeer.connect(strict.address);
       try {

@@ -9,7 +9,7 @@
  */
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
-import { createNode, formatAddress, type Overlay } from '../../src/index.js';
+import { createNode, formatAddress, onShutdownSignal, type ButterNode } from '../../src/index.js';
 import { recho, rechoRoute } from './recho.js';
 
 const program = new Command('ohce')
@@ -22,8 +22,7 @@ const program = new Command('ohce')
 
 const options = program.opts<{ port: string; host: string; peer: string[]; memory: string }>();
 
-async function sendLines(overlay: Overlay, signal: AbortSignal): Promise<void> {
-  const { node } = overlay;
+async function sendLines(node: ButterNode, signal: AbortSignal): Promise<void> {
   const lines = createInterface({ input: process.stdin, terminal: false });
   signal.addEventListener('abort', () => lines.close(), { once: true });
   for await (const line of lines) {
@@ -48,7 +47,10 @@ const node = await createNode({
   host: options.host,
   memoryMB: Number(options.memory),
   bootstrap: options.peer,
+  services: {}, // ohce stores nothing
 });
 node.route(rechoRoute, recho).behaviour(sendLines);
 await node.spawn();
+// Ctrl-C leaves gracefully; the process ends once the node let go of its sockets and stdin.
+onShutdownSignal(() => node.stop());
 console.log(`ohce node ${node.id.slice(0, 12)} listening on ${formatAddress(node.address)}; type a line and press enter`);

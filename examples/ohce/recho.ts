@@ -8,5 +8,5 @@ export function reverseText(text: string): string {
   return [...text].reverse().join('');
 }
 
-export const recho: RouteHandler = (_overlay, payload) =>
+export const recho: RouteHandler = (_node, payload) =>
   new TextEncoder().encode(reverseText(new TextDecoder().decode(payload)));

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createNode } from '../node/create.js';
 import type { ButterNode } from '../node/node.js';
-import type { Overlay } from '../node/overlay.js';
+import { onShutdownSignal } from '../runtime/real/signals.js';
 import { formatAddress } from '../runtime/types.js';
 
 export interface DemoOptions {
@@ -28,15 +28,15 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       memoryMB: 32,
       bootstrap: nodes.map((earlier) => earlier.address),
     });
-    node.route(rechoRoute, (_overlay, payload) => Uint8Array.from(payload).reverse());
-    node.behaviour((overlay, signal) => chatter(overlay, signal, index, options));
+    node.route(rechoRoute, (_node, payload) => Uint8Array.from(payload).reverse());
+    node.behaviour((self, signal) => chatter(self, signal, index, options));
     await node.spawn();
     options.print(`node ${index} ${node.id.slice(0, 12)} listening on ${formatAddress(node.address)}`);
     nodes.push(node);
   }
   const stopAll = () => Promise.all(nodes.map((node) => node.stop()));
   if (options.seconds === undefined) {
-    await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+    await new Promise<void>((resolve) => onShutdownSignal(resolve));
   } else {
     await sleep(options.seconds * 1000);
   }
@@ -44,8 +44,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   options.print(`stopped ${nodes.length} nodes`);
 }
 
-async function chatter(overlay: Overlay, signal: AbortSignal, index: number, options: DemoOptions): Promise<void> {
-  const { node } = overlay;
+async function chatter(node: ButterNode, signal: AbortSignal, index: number, options: DemoOptions): Promise<void> {
   let round = 0;
   while (!signal.aborted) {
     try {

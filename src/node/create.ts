@@ -1,17 +1,33 @@
+import { Type } from '@sinclair/typebox';
 import { defaultDiscoveryOptions, type DiscoveryOptions } from '../discovery/core.js';
 import { InvalidConfigError } from '../errors.js';
 import { defaultHostManagementOptions, type HostManagementOptions } from '../hosts/manager.js';
 import { qualityLimits } from '../hosts/quality.js';
 import { createRealRuntime } from '../runtime/real.js';
 import { parseAddress, type Address, type Runtime } from '../runtime/types.js';
+import { storage, type StorageService } from '../storage/service.js';
 import { maxNetworkIdLength } from '../transport/envelope.js';
 import { defaultTransportOptions, type TransportOptions } from '../transport/options.js';
 import { createIdentity, loadOrCreateIdentity, type Identity } from './identity.js';
 import { silentLogger, type Logger } from './logger.js';
 import { defaultMemoryMB, planMemory } from './memory.js';
 import { ButterNode } from './node.js';
+import { checkOptions, checkValue, describeValue, optionTypes, type OptionSchemas } from './options.js';
+import type { FactoryMap, ServiceFactories, ServiceMap, ServicesOf } from './service.js';
 
-export interface NodeOptions {
+/** The services a node runs unless `services` says otherwise. */
+export interface DefaultServices extends ServiceMap {
+  storage: StorageService;
+}
+
+export type DefaultFactories = ServiceFactories<DefaultServices>;
+
+/** A fresh set of the default services' factories, with their default options. */
+export function defaultServices(): DefaultFactories {
+  return { storage: storage() };
+}
+
+export interface NodeOptions<F extends FactoryMap = DefaultFactories> {
   /** TCP port to accept connections on; 0 (the default) picks a free one. */
   port?: number;
   /** Interface to listen on. Default 0.0.0.0 (every interface). */
@@ -20,7 +36,7 @@ export interface NodeOptions {
   memoryMB?: number;
   /** Overrides the known-host capacity derived from the allocation. */
   knownHostsCapacity?: number;
-  /** Keeps the identity (and, with storage, blocks) here; in memory only when absent. */
+  /** Keeps the identity and the services' state (blocks, group membership) here; in memory only when absent. */
   dataDir?: string;
   /** Separate Butter networks on one LAN ignore each other. Default "butter". */
   networkId?: string;
@@ -40,41 +56,126 @@ export interface NodeOptions {
   /** The real runtime by default; a simulator host for experiments. */
   runtime?: Runtime;
   logger?: Logger;
+  /**
+   * The node's services by name, as factories: `{ storage: storage({ replicas: 5 }) }`.
+   * Default: `defaultServices()` (storage); `{}` for a node that runs none.
+   */
+  services?: F;
 }
 
 const defaultNetworkId = 'butter';
 const defaultRequestTimeoutMs = 10_000;
 
-/** Creates a node: checks the options, plans memory and loads or creates the identity. */
-export async function createNode(options: NodeOptions = {}): Promise<ButterNode> {
+/** Every top-level option; the nested groups and the objects are checked on their own below. */
+const nodeOptionNames = new Set([
+  'port', 'host', 'memoryMB', 'knownHostsCapacity', 'dataDir', 'networkId', 'bootstrap', 'requestTimeoutMs',
+  'transport', 'hosts', 'discovery', 'ambassador', 'zone', 'runtime', 'logger', 'services',
+]);
+
+const scalarSchemas = {
+  port: optionTypes.integer(0, 65535),
+  host: optionTypes.text(1, 255),
+  memoryMB: Type.Number(),
+  knownHostsCapacity: optionTypes.optional(optionTypes.integer(1, 1_000_000)),
+  dataDir: optionTypes.optional(optionTypes.text(1, 4096)),
+  networkId: optionTypes.text(1, maxNetworkIdLength),
+  requestTimeoutMs: optionTypes.positive(),
+  ambassador: optionTypes.boolean(),
+  zone: optionTypes.optional(optionTypes.text(1, qualityLimits.maxZoneLength)),
+};
+
+const hostSchemas: OptionSchemas<HostManagementOptions> = {
+  refreshIntervalMs: optionTypes.positive(),
+  maxRefreshesPerSecond: optionTypes.positive(),
+  refreshTimeoutMs: optionTypes.positive(),
+  maxConcurrentRefreshes: optionTypes.integer(1),
+  randomAcceptanceProbability: optionTypes.between(0, 1),
+  exchangeIntervalMs: optionTypes.positive(),
+  exchangeSampleSize: optionTypes.integer(1, 64),
+  farShare: optionTypes.between(0, 0.5),
+  shuffleIntervalMs: optionTypes.positive(),
+};
+
+const discoverySchemas: OptionSchemas<DiscoveryOptions> = {
+  enabled: optionTypes.boolean(),
+  multicastGroup: Type.String({ pattern: '^2(2[4-9]|3[0-9])\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){2}$', description: 'an IPv4 multicast address (224.0.0.0 to 239.255.255.255)' }),
+  port: optionTypes.integer(1, 65535),
+  multicastInterface: optionTypes.optional(optionTypes.text(1, 255)),
+  pingIntervalMs: optionTypes.positive(),
+  pongSpreadMs: optionTypes.positive(),
+  pongsPerPing: optionTypes.integer(1),
+  pongSampleSize: optionTypes.integer(1, 16),
+  maxDatagramBytes: optionTypes.integer(64, 65_507),
+  maxDatagramsPerSecond: optionTypes.positive(),
+};
+
+const transportSchemas = Object.fromEntries(
+  Object.keys(defaultTransportOptions).map((name) => [name, optionTypes.integer(1)]),
+) as unknown as OptionSchemas<TransportOptions>;
+
+/**
+ * Creates a node: checks the options (an unknown name or a bad value throws
+ * `InvalidConfigError`), plans memory, loads or creates the identity and
+ * builds the services.
+ */
+export async function createNode<F extends FactoryMap = DefaultFactories>(options: NodeOptions<F> = {}): Promise<ButterNode<ServicesOf<F>>> {
+  if (options === null || typeof options !== 'object') throw new InvalidConfigError(`node options must be an object, got ${describeValue(options)}`);
+  for (const name of Object.keys(options)) if (!nodeOptionNames.has(name)) throw new InvalidConfigError(`unknown option "${name}"`);
+  const scalars = checkOptions('', pickScalars(options), scalarSchemas, {
+    port: 0,
+    host: '0.0.0.0',
+    memoryMB: defaultMemoryMB,
+    knownHostsCapacity: undefined,
+    dataDir: undefined,
+    networkId: defaultNetworkId,
+    requestTimeoutMs: defaultRequestTimeoutMs,
+    ambassador: false,
+    zone: undefined,
+  });
   const runtime = options.runtime ?? createRealRuntime();
-  const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidConfigError(`port must be 0..65535, got ${port}`);
-  const networkId = options.networkId ?? defaultNetworkId;
-  if (typeof networkId !== 'string' || networkId.length < 1 || networkId.length > maxNetworkIdLength) {
-    throw new InvalidConfigError(`network id must be 1..${maxNetworkIdLength} characters`);
-  }
-  const requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
-  if (!(requestTimeoutMs > 0)) throw new InvalidConfigError(`requestTimeoutMs must be positive, got ${requestTimeoutMs}`);
-  const memory = planMemory(options.memoryMB ?? defaultMemoryMB, runtime.totalMemoryBytes(), options.knownHostsCapacity);
-  const transport = checkTransportOptions({ ...defaultTransportOptions, ...options.transport });
-  const identity = options.dataDir ? await identityIn(options.dataDir, runtime) : createIdentity(runtime.random);
-  return new ButterNode({
+  const memory = planMemory(scalars.memoryMB, runtime.totalMemoryBytes(), scalars.knownHostsCapacity);
+  const transport = checkTransportOptions(checkOptions('transport.', options.transport, transportSchemas, defaultTransportOptions));
+  const hosts = checkOptions('hosts.', options.hosts, hostSchemas, defaultHostManagementOptions);
+  const discovery = checkOptions('discovery.', options.discovery, discoverySchemas, { ...defaultDiscoveryOptions, ...loopbackMulticast(scalars.host) });
+  const bootstrap = checkBootstrap(options.bootstrap);
+  const services = checkServices(options.services) as unknown as ServiceFactories<ServicesOf<F>>;
+  const identity = scalars.dataDir ? await identityIn(scalars.dataDir, runtime) : createIdentity(runtime.random);
+  return new ButterNode<ServicesOf<F>>({
+    services,
+    dataDir: scalars.dataDir,
     runtime,
     identity,
     memory,
     logger: options.logger ?? silentLogger,
-    listenHost: options.host ?? '0.0.0.0',
-    listenPort: port,
-    networkId,
-    bootstrap: (options.bootstrap ?? []).map(toAddress),
-    requestTimeoutMs,
+    listenHost: scalars.host,
+    listenPort: scalars.port,
+    networkId: scalars.networkId,
+    bootstrap,
+    requestTimeoutMs: scalars.requestTimeoutMs,
     transport,
-    hosts: checkHostOptions({ ...defaultHostManagementOptions, ...options.hosts }),
-    discovery: checkDiscoveryOptions({ ...defaultDiscoveryOptions, ...loopbackMulticast(options.host), ...options.discovery }),
-    ambassador: options.ambassador ?? false,
-    zone: checkZone(options.zone),
+    hosts,
+    discovery,
+    ambassador: scalars.ambassador,
+    zone: scalars.zone,
   });
+}
+
+function pickScalars(options: NodeOptions<FactoryMap>): Partial<Record<keyof typeof scalarSchemas, unknown>> {
+  const { port, host, memoryMB, knownHostsCapacity, dataDir, networkId, requestTimeoutMs, ambassador, zone } = options;
+  return { port, host, memoryMB, knownHostsCapacity, dataDir, networkId, requestTimeoutMs, ambassador, zone };
+}
+
+function checkServices(given: FactoryMap | undefined): FactoryMap {
+  if (given === undefined) return defaultServices();
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    throw new InvalidConfigError(`services must be an object of service factories, got ${describeValue(given)}`);
+  }
+  for (const [name, factory] of Object.entries(given)) {
+    if (typeof factory !== 'function') {
+      throw new InvalidConfigError(`service "${name}" must be a factory such as storage(), got ${describeValue(factory)}`);
+    }
+  }
+  return given;
 }
 
 /**
@@ -82,51 +183,33 @@ export async function createNode(options: NodeOptions = {}): Promise<ButterNode>
  * interface too: its address is useless elsewhere, and local test networks
  * then never send a datagram to a real interface.
  */
-function loopbackMulticast(listenHost: string | undefined): Partial<DiscoveryOptions> {
-  return listenHost !== undefined && /^127\.\d+\.\d+\.\d+$/.test(listenHost) ? { multicastInterface: listenHost } : {};
+function loopbackMulticast(listenHost: string): Partial<DiscoveryOptions> {
+  return /^127\.\d+\.\d+\.\d+$/.test(listenHost) ? { multicastInterface: listenHost } : {};
 }
 
-function checkHostOptions(options: HostManagementOptions): HostManagementOptions {
-  const { randomAcceptanceProbability, farShare, ...positive } = options;
-  for (const [name, value] of Object.entries(positive)) {
-    if (!(Number.isFinite(value) && value > 0)) throw new InvalidConfigError(`hosts.${name} must be a positive number, got ${value}`);
-  }
-  if (!(randomAcceptanceProbability >= 0 && randomAcceptanceProbability <= 1)) {
-    throw new InvalidConfigError(`hosts.randomAcceptanceProbability must be in [0, 1], got ${randomAcceptanceProbability}`);
-  }
-  if (!(farShare >= 0 && farShare <= 0.5)) throw new InvalidConfigError(`hosts.farShare must be in [0, 0.5], got ${farShare}`);
-  return options;
-}
-
-function checkDiscoveryOptions(options: DiscoveryOptions): DiscoveryOptions {
-  const { enabled, multicastGroup, multicastInterface, port, ...positive } = options;
-  for (const [name, value] of Object.entries(positive)) {
-    if (!(Number.isFinite(value) && value > 0)) throw new InvalidConfigError(`discovery.${name} must be a positive number, got ${value}`);
-  }
-  if (typeof enabled !== 'boolean') throw new InvalidConfigError('discovery.enabled must be a boolean');
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidConfigError(`discovery.port must be 1..65535, got ${port}`);
-  const octets = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(multicastGroup)?.slice(1).map(Number);
-  if (!octets || octets.some((octet) => octet > 255) || (octets[0] as number) < 224 || (octets[0] as number) > 239) {
-    throw new InvalidConfigError(`discovery.multicastGroup must be an IPv4 multicast address, got ${multicastGroup}`);
-  }
-  if (multicastInterface !== undefined && typeof multicastInterface !== 'string') throw new InvalidConfigError('discovery.multicastInterface must be an address');
-  return options;
-}
-
-function checkZone(zone: string | undefined): string | undefined {
-  if (zone === undefined) return undefined;
-  if (typeof zone !== 'string' || zone.length < 1 || zone.length > qualityLimits.maxZoneLength) {
-    throw new InvalidConfigError(`zone must be 1..${qualityLimits.maxZoneLength} characters`);
-  }
-  return zone;
-}
-
-function toAddress(entry: string | Address): Address {
-  try {
-    return typeof entry === 'string' ? parseAddress(entry) : parseAddress(`${entry.host}:${entry.port}`);
-  } catch (error) {
-    throw new InvalidConfigError(`bootstrap ${(error as Error).message}`);
-  }
+/** Bootstrap peers are `host:port` strings or `{ host, port }`, with a port a peer can listen on (1–65535). */
+function checkBootstrap(given: unknown): Address[] {
+  if (given === undefined) return [];
+  if (!Array.isArray(given)) throw new InvalidConfigError(`bootstrap must be a list of host:port addresses, got ${describeValue(given)}`);
+  return given.map((entry: unknown, index) => {
+    const name = `bootstrap[${index}]`;
+    let address: Address;
+    if (typeof entry === 'string') {
+      try {
+        address = parseAddress(entry);
+      } catch {
+        throw new InvalidConfigError(`${name} must be host:port, got ${describeValue(entry)}`);
+      }
+    } else if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) {
+      const { host, port } = entry as Record<string, unknown>;
+      checkValue(`${name}.host`, optionTypes.text(1, 255), host);
+      address = { host: host as string, port: port as number };
+    } else {
+      throw new InvalidConfigError(`${name} must be host:port or { host, port }, got ${describeValue(entry)}`);
+    }
+    checkValue(`${name} port`, optionTypes.integer(1, 65535), address.port);
+    return address;
+  });
 }
 
 /** An unreadable, corrupt or unwritable identity file is a configuration problem, reported as one. */
@@ -139,11 +222,6 @@ async function identityIn(dataDir: string, runtime: Runtime): Promise<Identity> 
 }
 
 function checkTransportOptions(options: TransportOptions): TransportOptions {
-  for (const [name, value] of Object.entries(options)) {
-    // A misspelt option would otherwise be ignored without a word.
-    if (!Object.hasOwn(defaultTransportOptions, name)) throw new InvalidConfigError(`unknown transport option "${name}"`);
-    if (!Number.isInteger(value) || value <= 0) throw new InvalidConfigError(`transport.${name} must be a positive integer, got ${value}`);
-  }
   if (options.maxFrameBytes < options.maxPayloadBytes + 256) {
     throw new InvalidConfigError('transport.maxFrameBytes must leave at least 256 bytes above maxPayloadBytes for the envelope');
   }

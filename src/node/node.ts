@@ -1,7 +1,7 @@
 import {
-  ButterError,
   ConnectionClosedError,
   InvalidArgumentError,
+  InvalidConfigError,
   NodeStoppedError,
   PayloadTooLargeError,
   PeerUnreachableError,
@@ -14,7 +14,7 @@ import { KnownHosts, type HostQuality } from '../hosts/known-hosts.js';
 import { HostManager, hostQualityRoute, peerExchangeRoute, type HostManagementOptions } from '../hosts/manager.js';
 import { toEntry } from '../hosts/messages.js';
 import { qualityLimits } from '../hosts/quality.js';
-import { formatAddress, parseAddress, type Address, type Listener, type Runtime } from '../runtime/types.js';
+import { formatAddress, ListenError, parseAddress, type Address, type Listener, type Runtime } from '../runtime/types.js';
 import type { Connection, InboundDispatcher, RemoteHello } from '../transport/connection.js';
 import { routePattern } from '../transport/envelope.js';
 import type { TransportOptions } from '../transport/options.js';
@@ -23,32 +23,32 @@ import { TrafficCounters } from '../transport/traffic.js';
 import { nodeIdFromPublicKey, type Identity } from './identity.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory.js';
-import { storageOverlay } from '../storage/overlay.js';
-import type { Overlay, OverlayFactory } from './overlay.js';
+import type {
+  PeerFailureListener,
+  PeerInfo,
+  RequestContext,
+  RequestOptions,
+  Service,
+  ServiceComponents,
+  ServiceFactories,
+  ServiceMap,
+  ServiceRouteHandler,
+} from './service.js';
 
-/** Who sent an inbound request. `address` is unset when the peer accepts no connections. */
-export interface PeerInfo {
-  readonly id: string;
-  readonly address: Address | undefined;
-}
-
-export interface RequestContext {
-  readonly peer: PeerInfo;
-}
-
-/** A server behaviour: answers one route, like an HTTP handler. */
-export type RouteHandler = (overlay: Overlay, payload: Uint8Array, context: RequestContext) => Promise<Uint8Array> | Uint8Array;
+/** A server behaviour: answers one route, like an HTTP handler; it gets the node with its services. */
+export type RouteHandler<S extends ServiceMap = ServiceMap> = (
+  node: ButterNode<S>,
+  payload: Uint8Array,
+  context: RequestContext,
+) => Promise<Uint8Array> | Uint8Array;
 
 /** A client behaviour: runs from spawn until the signal aborts at stop. */
-export type ClientBehaviour = (overlay: Overlay, signal: AbortSignal) => Promise<void> | void;
-
-export interface RequestOptions {
-  /** Default: the node's `requestTimeoutMs`. */
-  timeoutMs?: number;
-}
+export type ClientBehaviour<S extends ServiceMap = ServiceMap> = (node: ButterNode<S>, signal: AbortSignal) => Promise<void> | void;
 
 /** Everything a node is built from; `createNode` fills it from user options. */
-export interface NodeComponents {
+export interface NodeComponents<S extends ServiceMap = ServiceMap> {
+  services: ServiceFactories<S>;
+  dataDir: string | undefined;
   runtime: Runtime;
   identity: Identity;
   memory: MemoryBudget;
@@ -68,7 +68,9 @@ export interface NodeComponents {
 }
 
 type NodeState = 'created' | 'running' | 'stopping' | 'stopped';
-type PeerFailureListener = (address: Address, error: ButterError) => void;
+
+/** A route's handler as the node keeps it: services' and the user's alike. */
+type InboundHandler = (payload: Uint8Array, context: RequestContext) => Promise<Uint8Array> | Uint8Array;
 
 const routeNamePattern = new RegExp(routePattern);
 /** How long stop waits for client behaviours to notice their abort signal. */
@@ -76,11 +78,11 @@ const behaviourStopGraceMs = 5_000;
 
 /**
  * A Butter node: an identity, a memory allocation, routes it serves, client
- * behaviours it runs, and one multiplexed connection per peer. All I/O goes
- * through the injected runtime, so the same node runs on real sockets and in
- * the simulator.
+ * behaviours it runs, the services it was created with (`node.services`), and
+ * one multiplexed connection per peer. All I/O goes through the injected
+ * runtime, so the same node runs on real sockets and in the simulator.
  */
-export class ButterNode {
+export class ButterNode<S extends ServiceMap = ServiceMap> {
   readonly id: string;
   readonly runtime: Runtime;
   readonly memory: MemoryBudget;
@@ -90,24 +92,29 @@ export class ButterNode {
   /** LAN discovery by multicast; `discovery.stats` counts the datagrams it dropped. */
   readonly discovery: DiscoveryService;
   readonly logger: Logger;
+  /** The node's services by name, typed: `node.services.storage.store(...)` with the default set. */
+  readonly services: S;
   /** What this node sent, by message label; protocol modules record their datagrams here too. */
   readonly traffic = new TrafficCounters();
-  private readonly routes = new Map<string, RouteHandler>();
-  private readonly behaviours: ClientBehaviour[] = [];
+  private readonly routes = new Map<string, InboundHandler>();
+  /** Routes each service registered while running, removed when it stops. */
+  private readonly serviceRoutes = new Map<string, string[]>();
+  /** Client behaviours, bound to this node. */
+  private readonly behaviours: Array<(signal: AbortSignal) => Promise<void> | void> = [];
   private readonly peerFailureListeners = new Set<PeerFailureListener>();
   private state: NodeState = 'created';
   private listener: Listener | undefined;
   private pool: ConnectionPool | undefined;
-  private overlayInstance: Overlay | undefined;
+  /** Services started by the current spawn, in start order. */
+  private startedServices: Array<[string, Service]> = [];
   private behavioursAbort: AbortController | undefined;
   private runningBehaviours: Promise<void>[] = [];
-  private unsubscribeSignals: (() => void) | undefined;
   private spawnedAt = 0;
   /** In-flight spawn and stop, shared by concurrent callers. */
-  private spawning: Promise<Overlay> | undefined;
+  private spawning: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
 
-  constructor(private readonly components: NodeComponents) {
+  constructor(private readonly components: NodeComponents<S>) {
     this.id = components.identity.nodeId;
     this.runtime = components.runtime;
     this.memory = components.memory;
@@ -147,16 +154,62 @@ export class ButterNode {
     );
     // Host management's routes are part of every node; a user route of the same name is refused.
     this.routes.set(hostQualityRoute, () => this.hosts.answerQuality());
-    this.routes.set(peerExchangeRoute, (_overlay, payload, context) => this.hosts.answerExchange(payload, context.peer));
+    this.routes.set(peerExchangeRoute, (payload, context) => this.hosts.answerExchange(payload, context.peer));
+    this.services = this.createServices(components.services);
+  }
+
+  private createServices(factories: ServiceFactories<S>): S {
+    const services: Partial<S> = {};
+    for (const name of Object.keys(factories) as Array<keyof S & string>) {
+      const factory = factories[name];
+      if (typeof factory !== 'function') throw new InvalidArgumentError(`service "${name}" is not a factory function`);
+      services[name] = factory(this.serviceComponents(name));
+    }
+    return services as S;
+  }
+
+  /** The narrow view one service gets of this node. */
+  private serviceComponents(name: string): ServiceComponents {
+    return {
+      nodeId: this.id,
+      runtime: this.runtime,
+      random: this.runtime.random,
+      memory: this.memory,
+      logger: this.logger,
+      knownHosts: this.knownHosts,
+      dataDir: this.components.dataDir,
+      isRunning: () => this.isRunning,
+      route: (route, handler) => this.serviceRoute(name, route, handler),
+      request: (peer, route, payload, options) => this.request(peer, route, payload, options),
+      notify: (peer, route, payload) => this.notify(peer, route, payload),
+      disconnectIfSilent: (peer, silentForMs) => this.disconnectIfSilent(peer, silentForMs),
+      onPeerFailure: (listener) => this.onPeerFailure(listener),
+    };
+  }
+
+  private serviceRoute(service: string, name: string, handler: ServiceRouteHandler): void {
+    this.addRoute(name, handler);
+    const routes = this.serviceRoutes.get(service) ?? [];
+    routes.push(name);
+    this.serviceRoutes.set(service, routes);
   }
 
   /** What this node answers on `host-quality`: uptime, free storage, list size and flags. */
   quality(): HostQuality {
-    const storage = this.overlayInstance?.availableStorageBytes() ?? 0;
+    const storage = this.availableStorageBytes();
     const availableStorageBytes = Number.isFinite(storage) ? Math.min(qualityLimits.maxAvailableStorageBytes, Math.max(0, Math.floor(storage))) : 0;
     const { ambassador, zone } = this.components;
     const quality = { uptimeMs: this.uptimeMs(), availableStorageBytes, knownHosts: this.knownHosts.size, ambassador };
     return zone === undefined ? quality : { ...quality, zone };
+  }
+
+  /** Free storage as the services that hold data report it (summed); the whole storage share when none does. */
+  private availableStorageBytes(): number {
+    let reported: number | undefined;
+    for (const service of Object.values(this.services)) {
+      if (service.availableStorageBytes) reported = (reported ?? 0) + service.availableStorageBytes();
+    }
+    return reported ?? this.memory.storageBytes;
   }
 
   get isRunning(): boolean {
@@ -174,11 +227,6 @@ export class ButterNode {
     return this.pool?.size ?? 0;
   }
 
-  get overlay(): Overlay {
-    if (!this.overlayInstance) throw new NodeStoppedError('the node has not been spawned');
-    return this.overlayInstance;
-  }
-
   get networkId(): string {
     return this.components.networkId;
   }
@@ -188,20 +236,43 @@ export class ButterNode {
   }
 
   /** Registers a server behaviour for `name`. Names are 1–64 of `A-Z a-z 0-9 . _ / : -`. */
-  route(name: string, handler: RouteHandler): this {
+  route(name: string, handler: RouteHandler<S>): this {
+    if (typeof handler !== 'function') throw new InvalidArgumentError(`handler of route "${name}" is not a function`);
+    this.addRoute(name, (payload, context) => handler(this, payload, context));
+    return this;
+  }
+
+  private addRoute(name: string, handler: InboundHandler): void {
     if (typeof name !== 'string' || !routeNamePattern.test(name)) throw new InvalidArgumentError(`invalid route name ${JSON.stringify(name)}`);
     if (typeof handler !== 'function') throw new InvalidArgumentError(`handler of route "${name}" is not a function`);
     if (this.routes.has(name)) throw new InvalidArgumentError(`route "${name}" is already registered`);
     this.routes.set(name, handler);
-    return this;
   }
 
   /** Registers a client behaviour, started on spawn and aborted on stop. */
-  behaviour(behaviour: ClientBehaviour): this {
+  behaviour(behaviour: ClientBehaviour<S>): this {
     if (typeof behaviour !== 'function') throw new InvalidArgumentError('a client behaviour must be a function');
-    this.behaviours.push(behaviour);
-    if (this.state === 'running') this.startBehaviour(behaviour);
+    const bound = (signal: AbortSignal) => behaviour(this, signal);
+    this.behaviours.push(bound);
+    if (this.state === 'running') this.startBehaviour(bound);
     return this;
+  }
+
+  /**
+   * Waits `ms` on the node's clock (virtual in the simulator), or less when
+   * `signal` aborts: a client behaviour's loop sleeps with its own signal.
+   */
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        timer.cancel();
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = this.runtime.setTimer(ms, done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** Called with the address and error whenever a request to a peer fails at the transport level. */
@@ -211,27 +282,27 @@ export class ButterNode {
   }
 
   /**
-   * Starts listening, connects to bootstrap hosts, starts the overlay (the
-   * Peer Content Group storage by default; `basicOverlay` for none) and the
-   * client behaviours, and installs graceful leave on SIGINT/SIGTERM. Safe to
-   * call twice; a stopped node cannot be spawned again.
+   * Starts listening, the services, host management, discovery, bootstrap
+   * introductions and the client behaviours. Safe to call twice; a failure
+   * rolls everything back (the node is as created, and spawn may be retried);
+   * a stopped node cannot be spawned again. Signals are the application's:
+   * see `onShutdownSignal`.
    */
-  async spawn(overlayFactory: OverlayFactory = storageOverlay()): Promise<Overlay> {
-    if (this.state === 'running') return this.overlay;
+  async spawn(): Promise<void> {
+    if (this.state === 'running') return;
     if (this.state !== 'created') throw new NodeStoppedError('a stopped node cannot be spawned again');
-    // Concurrent calls share one start, so the node never listens twice; a failed start may be retried.
-    this.spawning ??= this.start(overlayFactory).catch((error: unknown) => {
+    // Concurrent calls share one start, so the node never listens twice.
+    this.spawning ??= this.start().catch(async (error: unknown) => {
+      await this.rollBack();
       this.spawning = undefined;
       throw error;
     });
     return this.spawning;
   }
 
-  private async start(overlayFactory: OverlayFactory): Promise<Overlay> {
+  private async start(): Promise<void> {
     const { runtime, identity, networkId, transport } = this.components;
-    this.listener = await runtime.listen({ host: this.components.listenHost, port: this.components.listenPort }, (stream) =>
-      this.pool?.accept(stream),
-    );
+    this.listener = await this.listen();
     this.pool = new ConnectionPool(
       runtime,
       { nodeId: identity.nodeId, publicKey: identity.publicKey, networkId, listenPort: this.listener.address.port },
@@ -241,21 +312,46 @@ export class ButterNode {
     );
     this.state = 'running';
     this.spawnedAt = runtime.now();
-    this.overlayInstance = overlayFactory(this);
-    await this.overlayInstance.start?.();
-    this.unsubscribeSignals = runtime.onShutdownSignal(() => this.stop());
+    for (const [name, service] of Object.entries(this.services)) {
+      this.startedServices.push([name, service]);
+      await service.start?.();
+    }
     this.hosts.start();
     await this.startDiscovery();
     for (const address of this.components.bootstrap) void this.introduce(address);
     this.behavioursAbort = new AbortController();
     for (const behaviour of this.behaviours) this.startBehaviour(behaviour);
     this.logger.info({ nodeId: this.id, address: formatAddress(this.listener.address) }, 'node spawned');
-    return this.overlayInstance;
+  }
+
+  /** Listens on the configured address; one the machine cannot listen on is a configuration error. */
+  private async listen(): Promise<Listener> {
+    const { runtime, listenHost, listenPort } = this.components;
+    try {
+      return await runtime.listen({ host: listenHost, port: listenPort }, (stream) => this.pool?.accept(stream));
+    } catch (error) {
+      if (error instanceof ListenError) throw new InvalidConfigError(error.message);
+      throw error;
+    }
+  }
+
+  /** Undoes a failed start: services stopped and their routes gone, connections and listener closed. */
+  private async rollBack(): Promise<void> {
+    this.state = 'stopping';
+    this.discovery.stop();
+    this.hosts.stop();
+    await this.stopServices();
+    this.pool?.closeAll();
+    this.pool = undefined;
+    await this.listener?.close().catch(() => undefined);
+    this.listener = undefined;
+    this.state = 'created';
   }
 
   /**
-   * Leaves the network: behaviours stop, the overlay hands its data over (unless
-   * `graceful` is false, as when a process is killed), connections close. Safe to call twice.
+   * Leaves the network: behaviours stop, the services hand their data over
+   * (unless `graceful` is false, as when a process is killed) and stop,
+   * connections close. Safe to call twice.
    */
   async stop(options: { graceful?: boolean } = {}): Promise<void> {
     await this.spawning?.catch(() => undefined);
@@ -268,24 +364,41 @@ export class ButterNode {
     this.state = 'stopping';
     this.discovery.stop();
     this.hosts.stop();
-    this.unsubscribeSignals?.();
     this.behavioursAbort?.abort();
-    if (options.graceful !== false) await this.leaveOverlay();
+    if (options.graceful !== false) await this.leaveServices();
     await this.waitForBehaviours();
+    await this.stopServices();
     this.pool?.closeAll();
     await this.listener?.close();
     this.state = 'stopped';
     this.logger.info({ nodeId: this.id }, 'node stopped');
   }
 
-  private async leaveOverlay(): Promise<void> {
-    try {
-      await this.overlayInstance?.leave?.();
-    } catch (error) {
-      this.logger.warn({ err: error }, 'overlay leave failed');
-    }
+  private async leaveServices(): Promise<void> {
+    await Promise.all(
+      this.startedServices.map(async ([name, service]) => {
+        try {
+          await service.leave?.();
+        } catch (error) {
+          this.logger.warn({ service: name, err: error }, 'service leave failed');
+        }
+      }),
+    );
   }
 
+  /** Stops the started services in reverse order and removes the routes they registered. */
+  private async stopServices(): Promise<void> {
+    for (const [name, service] of this.startedServices.reverse()) {
+      try {
+        await service.stop?.();
+      } catch (error) {
+        this.logger.warn({ service: name, err: error }, 'service stop failed');
+      }
+      for (const route of this.serviceRoutes.get(name) ?? []) this.routes.delete(route);
+      this.serviceRoutes.delete(name);
+    }
+    this.startedServices = [];
+  }
   /** Sends `payload` to `route` on the peer at `peer` and resolves with its reply. */
   async request(peer: Address | string, route: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
     const address = this.checkOutbound(peer, route, payload);
@@ -386,9 +499,9 @@ export class ButterNode {
     }
   }
 
-  private startBehaviour(behaviour: ClientBehaviour): void {
+  private startBehaviour(behaviour: (signal: AbortSignal) => Promise<void> | void): void {
     const signal = (this.behavioursAbort as AbortController).signal;
-    const run = (async () => behaviour(this.overlay, signal))().catch((error: unknown) => {
+    const run = (async () => behaviour(signal))().catch((error: unknown) => {
       if (!signal.aborted) this.logger.error({ err: error }, 'client behaviour failed');
     });
     this.runningBehaviours.push(run);
@@ -409,13 +522,13 @@ export class ButterNode {
     return {
       hasRoute: (route) => this.routes.has(route),
       handleRequest: async (route, payload, connection) => {
-        const handler = this.routes.get(route) as RouteHandler;
-        return handler(this.overlay, payload, { peer: peerOf(connection) });
+        const handler = this.routes.get(route) as InboundHandler;
+        return handler(payload, { peer: peerOf(connection) });
       },
       handleNotify: (route, payload, connection) => {
-        const handler = this.routes.get(route) as RouteHandler;
+        const handler = this.routes.get(route) as InboundHandler;
         Promise.resolve()
-          .then(() => handler(this.overlay, payload, { peer: peerOf(connection) }))
+          .then(() => handler(payload, { peer: peerOf(connection) }))
           .catch((error: unknown) => this.logger.debug({ route, err: error }, 'notification handler failed'));
       },
       acceptHello: (hello) => {

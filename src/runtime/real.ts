@@ -31,31 +31,6 @@ function setTimer(delayMs: number, callback: () => void): TimerHandle {
   return { cancel: () => clearTimeout(timeout) };
 }
 
-/**
- * On the first SIGINT or SIGTERM, runs `handler` (a graceful leave) and then
- * ends the process: 0 when it succeeded, 1 when it threw. Both listeners go at
- * once, so a second signal gets node's default handling and ends a stuck leave.
- */
-function onShutdownSignal(handler: () => Promise<void>): () => void {
-  const remove = (): void => {
-    process.off('SIGINT', signalled);
-    process.off('SIGTERM', signalled);
-  };
-  function signalled(): void {
-    remove();
-    handler().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`shutdown failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-        process.exit(1);
-      },
-    );
-  }
-  process.on('SIGINT', signalled);
-  process.on('SIGTERM', signalled);
-  return remove;
-}
-
 export function createRealRuntime(): Runtime {
   return {
     kind: 'real',
@@ -66,6 +41,5 @@ export function createRealRuntime(): Runtime {
     connect,
     openDatagramSocket,
     totalMemoryBytes: () => os.totalmem(),
-    onShutdownSignal,
   };
 }

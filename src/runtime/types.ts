@@ -107,6 +107,17 @@ export class ConnectError extends Error {
   }
 }
 
+/** The address cannot be listened on: the port is taken, the host is unknown or not this machine's, or permission is denied. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  constructor(
+    message: string,
+    readonly reason: 'in-use' | 'unknown-host' | 'not-local' | 'denied',
+  ) {
+    super(message);
+  }
+}
+
 export interface Runtime {
   readonly kind: 'real' | 'sim';
   /** Milliseconds on a monotonic clock with an arbitrary origin. */
@@ -118,9 +129,4 @@ export interface Runtime {
   openDatagramSocket(options: DatagramOptions): Promise<DatagramSocket>;
   /** Memory of the machine (or simulated host), bounding a node's allocation. */
   totalMemoryBytes(): number;
-  /**
-   * Real runtime: on SIGINT/SIGTERM runs `handler` (a graceful leave), then ends the process.
-   * Simulated runtime: never fires. Returns an unsubscribe function.
-   */
-  onShutdownSignal(handler: () => Promise<void>): () => void;
 }

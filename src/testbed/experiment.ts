@@ -1,5 +1,6 @@
 import type { NodeOptions } from '../node/create.js';
 import type { ButterNode } from '../node/node.js';
+import type { FactoryMap } from '../node/service.js';
 import type { LinkConditions } from '../runtime/sim/index.js';
 import type { ChurnPlan } from './churn.js';
 import type { RuntimeKind, TestNetwork } from './network.js';
@@ -58,8 +59,8 @@ export interface Experiment {
   readonly defaults?: Partial<CommonParams>;
   /** Several cases to compare; one unnamed case when absent. */
   cases?(params: Params): ExperimentCase[];
-  nodeOptions(index: number, params: Params, network: TestNetwork): NodeOptions;
-  /** Registers routes and behaviours, then spawns the node (default: spawn with `basicOverlay`, no storage). */
+  nodeOptions(index: number, params: Params, network: TestNetwork): NodeOptions<FactoryMap>;
+  /** Registers routes and behaviours, then spawns the node (default: just spawns it). */
   setupNode?(node: ButterNode, index: number, params: Params): Promise<void>;
   /** Once every node has joined, before warm-up (e.g. store the items). */
   afterJoin?(network: TestNetwork, params: Params): Promise<void>;

@@ -1,5 +1,6 @@
 import { createNode, type NodeOptions } from '../node/create.js';
 import type { ButterNode } from '../node/node.js';
+import type { FactoryMap } from '../node/service.js';
 import { createRealRuntime } from '../runtime/real.js';
 import { SeededRandom, Simulation, type LinkConditions, type SimRuntime } from '../runtime/sim/index.js';
 import type { Random, Runtime } from '../runtime/types.js';
@@ -17,8 +18,8 @@ export interface NetworkPlan {
 }
 
 /** Everything an experiment's node needs besides the runtime. */
-export type NodeRecipe = (index: number, network: TestNetwork) => NodeOptions;
-/** Registers routes, overlays and behaviours, then spawns. */
+export type NodeRecipe = (index: number, network: TestNetwork) => NodeOptions<FactoryMap>;
+/** Registers routes and behaviours, then spawns. */
 export type NodeSetup = (node: ButterNode, index: number) => Promise<void>;
 
 export interface TrafficTotals {
@@ -82,12 +83,13 @@ export class TestNetwork {
    * options for this node only, e.g. a fresh node that measures a search;
    * `seat` puts it in a dead node's place (its LAN), a new seat otherwise.
    */
-  async addNode(overrides: Partial<NodeOptions> = {}, seat?: number): Promise<ButterNode> {
+  async addNode(overrides: Partial<NodeOptions<FactoryMap>> = {}, seat?: number): Promise<ButterNode> {
     const index = seat ?? this.nextIndex++;
     const runtime = this.simulation
       ? this.simulation.createHost({ subnet: `lan-${Math.floor(index / this.plan.subnetSize)}` })
       : (this.realRuntime as Runtime);
-    const node = await this.settle(createNode({ host: '127.0.0.1', ...this.recipe(index, this), ...overrides, runtime }));
+    // No service runs unless the experiment's recipe names it: only what it measures runs.
+    const node = await this.settle(createNode({ host: '127.0.0.1', services: {}, ...this.recipe(index, this), ...overrides, runtime }));
     await this.settle(this.setup(node, index));
     this.alive.add(node);
     this.indexOf.set(node, index);

@@ -1,5 +1,4 @@
 import { InvalidArgumentError } from '../errors.js';
-import { basicOverlay } from '../node/overlay.js';
 import type { SimRuntime } from '../runtime/sim/index.js';
 import { pickDeaths } from './churn.js';
 import type { Experiment, ExperimentCase, Figures, Params, Phase } from './experiment.js';
@@ -110,7 +109,7 @@ async function runOnce(experiment: Experiment, params: Params, onStep: (step: Ru
     (index, net) => experiment.nodeOptions(index, params, net),
     async (node, index) => {
       if (experiment.setupNode) await experiment.setupNode(node, index, params);
-      else await node.spawn(basicOverlay); // no overlay unless the experiment sets one up: only what it measures runs
+      else await node.spawn();
     },
   );
   const plannedMs =

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import {
   ConnectError,
+  ListenError,
   formatAddress,
   type Address,
   type ConnectOptions,
@@ -115,6 +116,27 @@ function socketAddresses(socket: net.Socket): { local: Address; remote: Address 
   };
 }
 
+const listenReasons: Record<string, ListenError['reason']> = {
+  EADDRINUSE: 'in-use',
+  ENOTFOUND: 'unknown-host',
+  EAI_AGAIN: 'unknown-host',
+  EADDRNOTAVAIL: 'not-local',
+  EACCES: 'denied',
+};
+
+const listenReasonText: Record<ListenError['reason'], string> = {
+  'in-use': 'the port is already in use',
+  'unknown-host': 'the host name does not resolve',
+  'not-local': 'the address is not one of this machine\'s',
+  denied: 'permission denied (ports below 1024 need privileges)',
+};
+
+function listenError(options: ListenOptions, error: NodeJS.ErrnoException): Error {
+  const reason = error.code === undefined ? undefined : listenReasons[error.code];
+  if (!reason) return error;
+  return new ListenError(`cannot listen on ${options.host}:${options.port}: ${listenReasonText[reason]} (${error.code})`, reason);
+}
+
 export function listen(options: ListenOptions, onStream: (stream: Stream) => void): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const server = net.createServer((socket) => {
@@ -125,9 +147,10 @@ export function listen(options: ListenOptions, onStream: (stream: Stream) => voi
       }
       onStream(new SocketStream(socket, addresses.local, addresses.remote));
     });
-    server.once('error', reject);
+    const failed = (error: NodeJS.ErrnoException) => reject(listenError(options, error));
+    server.once('error', failed);
     server.listen({ host: options.host, port: options.port }, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       // Accept failures (e.g. EMFILE) after this point must not crash the process.
       server.on('error', () => {});
       const bound = server.address() as net.AddressInfo;

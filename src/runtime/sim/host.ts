@@ -128,8 +128,4 @@ export class SimRuntime implements Runtime {
   totalMemoryBytes(): number {
     return this.host.totalMemoryBytes;
   }
-
-  onShutdownSignal(_handler: () => void): () => void {
-    return () => {};
-  }
 }

@@ -1,4 +1,5 @@
 import {
+  ListenError,
   ConnectError,
   formatAddress,
   type Address,
@@ -41,7 +42,7 @@ export function listenStreams(host: SimHost, port: number, onStream: (stream: St
   }
   const chosen = port === 0 ? host.allocateListenPort() : port;
   if (chosen === undefined || host.listeners.has(chosen)) {
-    throw new Error(`listen ${host.name}:${port}: address already in use`);
+    throw new ListenError(`cannot listen on ${host.name}:${port}: the port is already in use`, 'in-use');
   }
   const listener = new SimListener(host, Object.freeze({ host: host.name, port: chosen }), onStream);
   host.listeners.set(chosen, listener);

@@ -1,5 +1,5 @@
-import type { Experiment, Params } from '../experiment.js';
-import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storageSetup, storeItems } from './storage-items.js';
+import type { Experiment } from '../experiment.js';
+import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storeItems } from './storage-items.js';
 
 /**
  * The original's churn table: N nodes each store one random item; nodes die
@@ -16,7 +16,6 @@ export const churnExperiment: Experiment = {
   ],
   defaults: { nodes: 250, joinIntervalMs: 20, warmupSeconds: 10, recoverySeconds: 10 },
   nodeOptions: storageNodeOptions,
-  setupNode: storageSetup((params: Params) => params.heartbeatMs as number),
   afterJoin: storeItems,
   sample: sampleGroups,
   measure: measureRetention,

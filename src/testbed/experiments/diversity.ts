@@ -1,5 +1,6 @@
 import type { NodeOptions } from '../../node/create.js';
 import type { ButterNode } from '../../node/node.js';
+import type { FactoryMap } from '../../node/service.js';
 import type { Experiment, ExperimentCase, Figures, Params } from '../experiment.js';
 import type { TestNetwork } from '../network.js';
 import { distribution, standardDeviation } from '../statistics.js';
@@ -40,7 +41,7 @@ export const diversityExperiment: Experiment = {
     ];
   },
 
-  nodeOptions(index: number, params: Params, network: TestNetwork): NodeOptions {
+  nodeOptions(index: number, params: Params, network: TestNetwork): NodeOptions<FactoryMap> {
     const memoryMB = params.asymmetric ? (asymmetricMemoryMB[network.random.int(asymmetricMemoryMB.length)] as number) : 64;
     const firstOfLan = index > 0 && index % params.subnetSize === 0;
     const earlier = network.nodes;
@@ -51,17 +52,8 @@ export const diversityExperiment: Experiment = {
       bootstrap,
       discovery: { enabled: params.runtime === 'sim' },
       hosts: { randomAcceptanceProbability: params.randomAcceptance as number },
+      services: storedData(params.stored as number, network),
     };
-  },
-
-  async setupNode(node: ButterNode, _index: number, params: Params): Promise<void> {
-    const storedMB = params.stored as number;
-    if (!(storedMB > 0)) {
-      await node.spawn();
-      return;
-    }
-    const storedBytes = Math.floor(node.runtime.random.float() * storedMB * bytesPerMegabyte);
-    await node.spawn((spawned) => ({ node: spawned, availableStorageBytes: () => Math.max(0, spawned.memory.storageBytes - storedBytes) }));
   },
 
   sample(network: TestNetwork): Figures {
@@ -99,4 +91,11 @@ function inDegreesOf(nodes: readonly ButterNode[]): number[] {
     }
   }
   return [...counts.values()];
+}
+
+/** With stored data, a service that announces what is left of the storage share after a random amount (up to `storedMB`). */
+function storedData(storedMB: number, network: TestNetwork): FactoryMap {
+  if (!(storedMB > 0)) return {};
+  const storedBytes = Math.floor(network.random.float() * storedMB * bytesPerMegabyte);
+  return { stored: (components) => ({ availableStorageBytes: () => Math.max(0, components.memory.storageBytes - storedBytes) }) };
 }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../errors.js';
 import type { Experiment, ExperimentCase, Params } from '../experiment.js';
-import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storageSetup, storeItems } from './storage-items.js';
+import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storeItems } from './storage-items.js';
 
 function intervalList(text: string): number[] {
   const seconds = text.split(',').map(Number);
@@ -25,7 +25,6 @@ export const heartbeatExperiment: Experiment = {
     return (params.intervals as number[]).map((seconds) => ({ label: `${seconds} s`, overrides: { heartbeatMs: seconds * 1000 } }));
   },
   nodeOptions: storageNodeOptions,
-  setupNode: storageSetup((params: Params) => params.heartbeatMs as number),
   afterJoin: storeItems,
   sample: sampleGroups,
   measure: measureRetention,

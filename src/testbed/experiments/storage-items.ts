@@ -1,6 +1,7 @@
 import type { NodeOptions } from '../../node/create.js';
 import type { ButterNode } from '../../node/node.js';
-import { storageOverlay, type StorageOverlay } from '../../storage/overlay.js';
+import type { FactoryMap } from '../../node/service.js';
+import { storage, StorageService } from '../../storage/service.js';
 import type { Figures, Params } from '../experiment.js';
 import type { TestNetwork, TrafficTotals } from '../network.js';
 
@@ -28,25 +29,28 @@ export const storageOptions = [
   { flag: '--memory <MB>', key: 'memory', description: 'memory allocation per node', defaultValue: 32, parse: Number },
 ];
 
-export function storageNodeOptions(_index: number, params: Params, network: TestNetwork): NodeOptions {
+/** Every node runs the storage service with the run's replication and heartbeat interval. */
+export function storageNodeOptions(_index: number, params: Params, network: TestNetwork): NodeOptions<FactoryMap> {
   const earlier = network.nodes;
   const bootstrap = [];
   for (let count = 0; count < Math.min(bootstrapPeers, earlier.length); count += 1) bootstrap.push(earlier[network.random.int(earlier.length)]!.address);
   // On real sockets every node of the run shares this machine's loopback: bootstrap alone, as the discovery experiment does.
-  return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: params.runtime === 'sim' } };
+  const services = { storage: storage({ replicas: params.replicas as number, heartbeatIntervalMs: params.heartbeatMs as number }) };
+  return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: params.runtime === 'sim' }, services };
 }
 
-export function storageSetup(heartbeatIntervalMs: (params: Params) => number) {
-  return async (node: ButterNode, _index: number, params: Params): Promise<void> => {
-    await node.spawn(storageOverlay({ replicas: params.replicas as number, heartbeatIntervalMs: heartbeatIntervalMs(params) }));
-  };
+/** The node's storage service (every node of these experiments runs one). */
+export function storageOf(node: ButterNode): StorageService {
+  const service = node.services.storage;
+  if (!(service instanceof StorageService)) throw new TypeError(`node ${node.id} runs no storage service`);
+  return service;
 }
 
 export async function storeItems(network: TestNetwork, params: Params): Promise<void> {
   const items: string[] = [];
   for (const node of network.nodes) {
     const data = network.random.bytes(params.itemBytes as number);
-    items.push(await network.settle((node.overlay as StorageOverlay).store(data, { keywords: ['item'] })));
+    items.push(await network.settle(storageOf(node).store(data, { keywords: ['item'] })));
   }
   runs.set(network, { items, trafficAfterStore: network.traffic(), storedAtMs: network.now() });
 }
@@ -56,7 +60,7 @@ export function sampleGroups(network: TestNetwork): Figures {
   let goldilocks = 0;
   let hot = 0;
   for (const node of network.nodes) {
-    for (const group of (node.overlay as StorageOverlay).groups()) {
+    for (const group of storageOf(node).groups()) {
       if (group.leader !== node.id) continue; // count each group once, at its leader
       if (group.state === 'cold') cold += 1;
       else if (group.state === 'goldilocks') goldilocks += 1;
@@ -94,10 +98,10 @@ export async function measureRetention(network: TestNetwork, params: Params): Pr
 
   const reader = await network.addNode();
   await network.advance(1000); // its bootstrap introductions complete
-  const overlay = reader.overlay as StorageOverlay;
+  const readerStorage = storageOf(reader);
   let retrieved = 0;
   for (const contentId of run.items) {
-    const content = await network.settle(overlay.findContent(contentId), 600_000).catch(() => undefined);
+    const content = await network.settle(readerStorage.findContent(contentId), 600_000).catch(() => undefined);
     if (content) retrieved += 1;
   }
   figures.items = run.items.length;

@@ -1,6 +1,6 @@
-import { InvalidArgumentError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
-import type { ButterNode, RequestContext } from '../node/node.js';
-import type { Overlay, OverlayFactory } from '../node/overlay.js';
+import { InvalidArgumentError, InvalidConfigError, NodeStoppedError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
+import { checkOptions, optionTypes, type OptionSchemas } from '../node/options.js';
+import type { RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
@@ -11,6 +11,7 @@ import {
   fetchCodec,
   fetchReplyCodec,
   heartbeatCodec,
+  maxReplicas,
   maxWalkHosts,
   offerCodec,
   offerReplyCodec,
@@ -20,37 +21,61 @@ import {
   walkReplyCodec,
   type MemberRecord,
 } from './group-messages.js';
-import { GroupMembership, membershipOptions, type GroupSnapshot, type MembershipOptions, type Recruitment } from './membership.js';
+import { defaultMembershipOptions, GroupMembership, type GroupSnapshot, type MembershipOptions, type Recruitment } from './membership.js';
 import { maxPersistedMembers, persistedGroupCodec, persistedView } from './persisted-group.js';
 
-export interface StorageOptions extends Partial<MembershipOptions> {
-  /** Keep blocks and group membership on disk here (LMDB); in memory when absent. */
-  dataDir?: string;
+export interface StorageOptions extends MembershipOptions {
   /** Timeout of one offer to a candidate; a dead candidate costs at most this before the next is tried. */
-  offerTimeoutMs?: number;
+  offerTimeoutMs: number;
   /** Candidates tried per recruitment before giving up until the next retry. */
-  maxOfferAttempts?: number;
+  maxOfferAttempts: number;
   /** Time a durable store waits for its replicas before failing. */
-  durableTimeoutMs?: number;
+  durableTimeoutMs: number;
   /** Hosts visited by one exhaustive walk at most. */
-  maxWalkVisits?: number;
+  maxWalkVisits: number;
   /** Requests one walk keeps in flight. */
-  walkConcurrency?: number;
+  walkConcurrency: number;
 }
+
+/**
+ * The storage service's defaults. `failureTimeoutMs`, `shedAfterMs` and
+ * `recruitRetryMs` follow `heartbeatIntervalMs` (1.1 ×, 2 ×, 0.75 ×) unless given.
+ */
+export const defaultStorageOptions: StorageOptions = {
+  ...defaultMembershipOptions,
+  offerTimeoutMs: 500,
+  maxOfferAttempts: 12,
+  durableTimeoutMs: 30_000,
+  maxWalkVisits: 10_000,
+  walkConcurrency: 8,
+};
+
+const storageSchemas: OptionSchemas<StorageOptions> = {
+  replicas: optionTypes.integer(1, maxReplicas),
+  maxReplicas: optionTypes.integer(1, maxReplicas),
+  heartbeatIntervalMs: optionTypes.positive(),
+  failureTimeoutMs: optionTypes.positive(),
+  palpitationChance: optionTypes.between(0, 1),
+  tombstoneLifetimeMs: optionTypes.positive(),
+  shedAfterMs: optionTypes.positive(),
+  recruitRetryMs: optionTypes.positive(),
+  queriesPerExtraReplica: optionTypes.positive(),
+  popularityWindowMs: optionTypes.positive(),
+  offerTimeoutMs: optionTypes.positive(),
+  maxOfferAttempts: optionTypes.integer(1, 1_000),
+  durableTimeoutMs: optionTypes.positive(),
+  maxWalkVisits: optionTypes.integer(1),
+  walkConcurrency: optionTypes.integer(1, 1_000),
+};
 
 export interface StoreOptions {
   keywords?: readonly string[];
-  /** Replication of this content's groups; default the overlay's `replicas`. */
+  /** Replication of this content's groups; default the service's `replicas`. */
   replicas?: number;
   /** Resolve only once `replicas` members hold every block (a durable write). */
   durable?: boolean;
 }
 
-const defaultOfferTimeoutMs = 500;
-const defaultMaxOfferAttempts = 12;
-const defaultDurableTimeoutMs = 30_000;
-const defaultMaxWalkVisits = 10_000;
-const defaultWalkConcurrency = 8;
 /** A host whose request failed is not offered blocks for this long. */
 const unreachableForgetMs = 60_000;
 /** Hosts met through storage traffic, on top of the known hosts, kept as recruitment candidates. */
@@ -62,34 +87,33 @@ const maxPreferences = 4096;
 const announceDelayMs = 200;
 /** Blocks placed or handed over at once by one store or leave. */
 const placementConcurrency = 8;
-const closePollMs = 100;
 /** Hosts asked for more hosts when a recruitment runs out of candidates. */
 const refillFanout = 3;
 
-type DurableWaiter = { key: string; replicas: number; resolve: () => void };
+type DurableWaiter = { key: string; replicas: number; resolve: () => void; reject: (error: Error) => void };
 
-/** `storageOverlay(options)`: the Peer Content Group overlay, for `node.spawn(...)`. */
-export function storageOverlay(options: StorageOptions = {}): OverlayFactory {
-  const membership = membershipOptions(pickMembershipOptions(options));
-  return (node) => new StorageOverlay(node, membership, options);
+/**
+ * `storage(options)`: the Peer Content Group service (SPEC §5), for a node's
+ * `services`. Options are checked here, so a bad one fails at once with an
+ * `InvalidConfigError`. With the node's `dataDir`, blocks and group membership
+ * live in LMDB under `<dataDir>/blocks` and a restarted node rejoins its groups.
+ */
+export function storage(options: Partial<StorageOptions> = {}): ServiceFactory<StorageService> {
+  const interval = typeof options?.heartbeatIntervalMs === 'number' ? options.heartbeatIntervalMs : defaultStorageOptions.heartbeatIntervalMs;
+  const checked = checkOptions('storage.', options, storageSchemas, { ...defaultStorageOptions, ...intervalDefaults(interval) });
+  if (checked.maxReplicas < checked.replicas) {
+    throw new InvalidConfigError(`storage.maxReplicas (${checked.maxReplicas}) must be at least storage.replicas (${checked.replicas})`);
+  }
+  return (components) => new StorageService(components, checked);
 }
 
-function pickMembershipOptions(options: StorageOptions): Partial<MembershipOptions> {
-  const keys: Array<keyof MembershipOptions> = [
-    'replicas',
-    'maxReplicas',
-    'heartbeatIntervalMs',
-    'failureTimeoutMs',
-    'palpitationChance',
-    'tombstoneLifetimeMs',
-    'shedAfterMs',
-    'recruitRetryMs',
-    'queriesPerExtraReplica',
-    'popularityWindowMs',
-  ];
-  const picked: Partial<MembershipOptions> = {};
-  for (const key of keys) if (options[key] !== undefined) (picked as Record<string, unknown>)[key] = options[key];
-  return picked;
+/** The timeouts that follow the heartbeat interval unless given. */
+function intervalDefaults(heartbeatIntervalMs: number): Pick<MembershipOptions, 'failureTimeoutMs' | 'shedAfterMs' | 'recruitRetryMs'> {
+  return {
+    failureTimeoutMs: Math.round(heartbeatIntervalMs * 1.1),
+    shedAfterMs: heartbeatIntervalMs * 2,
+    recruitRetryMs: Math.round(heartbeatIntervalMs * 0.75),
+  };
 }
 
 /**
@@ -97,37 +121,34 @@ function pickMembershipOptions(options: StorageOptions): Partial<MembershipOptio
  * core on the node's runtime timer, sends what the core asks for, serves the
  * storage routes and offers the store/fetch/find API.
  */
-export class StorageOverlay implements Overlay {
+export class StorageService implements Service {
   private storeInstance: BlockStore | undefined;
   private membershipInstance: GroupMembership | undefined;
   /** Polls the membership core at the deadline it reports. */
   private readonly timer: DeadlineTimer;
+  private starting: Promise<void> | undefined;
   private leaving = false;
   private disposed = false;
-  private closing: Promise<void> | undefined;
   private readonly contacts = new Map<string, Address>();
   private readonly unreachableUntil = new Map<string, number>();
   /** This node's own random but stable order of hosts, so that its recruitments keep picking the same ones. */
   private readonly preferences = new Map<string, number>();
   private readonly durableWaiters = new Set<DurableWaiter>();
-  private readonly offerTimeoutMs: number;
-  private readonly maxOfferAttempts: number;
+  private unsubscribePeerFailure: (() => void) | undefined;
 
   constructor(
-    readonly node: ButterNode,
-    readonly membershipOptions: MembershipOptions,
-    private readonly options: StorageOptions,
+    private readonly components: ServiceComponents,
+    readonly options: StorageOptions,
   ) {
-    this.timer = new DeadlineTimer(node.runtime, () => this.onTimer());
-    this.offerTimeoutMs = options.offerTimeoutMs ?? defaultOfferTimeoutMs;
-    this.maxOfferAttempts = options.maxOfferAttempts ?? defaultMaxOfferAttempts;
-    node.route(routes.heartbeat, (_overlay, payload, context) => this.onHeartbeat(payload, context));
-    node.route(routes.offer, (_overlay, payload, context) => this.onOffer(payload, context));
-    node.route(routes.shed, (_overlay, payload, context) => this.onShed(payload, context));
-    node.route(routes.fetch, (_overlay, payload) => this.onFetch(payload));
-    node.route(routes.walk, (_overlay, payload, context) => this.onWalk(payload, context));
-    node.route(routes.announce, (_overlay, payload, context) => this.onAnnounce(payload, context));
-    node.onPeerFailure((address) => this.onPeerFailure(address));
+    this.timer = new DeadlineTimer(components.runtime, () => this.onTimer());
+  }
+
+  private get offerTimeoutMs(): number {
+    return this.options.offerTimeoutMs;
+  }
+
+  private get maxOfferAttempts(): number {
+    return this.options.maxOfferAttempts;
   }
 
   get blocks(): BlockStore {
@@ -141,50 +162,81 @@ export class StorageOverlay implements Overlay {
   }
 
   availableStorageBytes(): number {
-    return this.storeInstance?.freeBytes() ?? this.node.memory.storageBytes;
+    return this.storeInstance?.freeBytes() ?? this.components.memory.storageBytes;
   }
 
+  /** Registers the storage routes, opens the block store (on disk with the node's `dataDir`) and rejoins persisted groups. */
   async start(): Promise<void> {
-    const capacity = this.node.memory.storageBytes;
-    const store = this.options.dataDir
-      ? await openDiskBlockStore(blockStoreDirectory(this.options.dataDir), capacity, { logger: this.node.logger })
+    this.starting ??= this.open();
+    await this.starting;
+  }
+
+  private async open(): Promise<void> {
+    const { components } = this;
+    this.leaving = false;
+    this.disposed = false;
+    components.route(routes.heartbeat, (payload, context) => this.onHeartbeat(payload, context));
+    components.route(routes.offer, (payload, context) => this.onOffer(payload, context));
+    components.route(routes.shed, (payload, context) => this.onShed(payload, context));
+    components.route(routes.fetch, (payload) => this.onFetch(payload));
+    components.route(routes.walk, (payload, context) => this.onWalk(payload, context));
+    components.route(routes.announce, (payload, context) => this.onAnnounce(payload, context));
+    this.unsubscribePeerFailure = components.onPeerFailure((address) => this.onPeerFailure(address));
+    const capacity = components.memory.storageBytes;
+    const store = components.dataDir
+      ? await openDiskBlockStore(blockStoreDirectory(components.dataDir), capacity, { logger: components.logger })
       : createMemoryBlockStore(capacity);
     this.storeInstance = store;
-    const now = this.node.runtime.now();
+    const now = components.runtime.now();
     const restored = [...store.keys()].map((key) => ({ key, record: this.readPersisted(key) }));
     const incarnation = restored.reduce((highest, entry) => Math.max(highest, entry.record?.incarnation ?? 0), 0);
-    this.membershipInstance = new GroupMembership(this.node.id, this.node.runtime.random, this.membershipOptions, now, incarnation + 1);
+    this.membershipInstance = new GroupMembership(components.nodeId, components.random, this.options, now, incarnation + 1);
     for (const { key, record } of restored) {
       // A restarted node rejoins with the views it persisted; members that moved on simply time out.
-      this.membership.join(key, record?.replicas ?? this.membershipOptions.replicas, persistedView(record), now);
+      this.membership.join(key, record?.replicas ?? this.options.replicas, persistedView(record), now);
     }
-    this.node.runtime.setTimer(announceDelayMs, () => this.announce());
+    components.runtime.setTimer(announceDelayMs, () => this.announce());
     this.schedule();
   }
 
   /** Graceful leave: every block goes to a host outside its group, then the groups hear this node left. */
   async leave(): Promise<void> {
-    if (!this.membershipInstance || this.leaving) return;
+    if (!this.membershipInstance || this.leaving || this.disposed) return;
     this.leaving = true;
     const keys = this.membership.keys().filter((key) => this.membership.has(key));
     await forEachLimited(keys, placementConcurrency, async (key) => {
       const block = this.blocks.get(key);
       if (block) await this.handOver(key, block);
     });
-    const now = this.node.runtime.now();
+    const now = this.components.runtime.now();
     for (const key of keys) this.membership.depart(key, now);
     await Promise.all(this.sendHeartbeats(this.membership.poll(now).heartbeats));
-    this.dispose();
-    this.closing = this.blocks.close();
-    await this.closing;
+  }
+
+  /** Stops maintenance and closes the block store (flushed to disk); `start` may open it again. */
+  async stop(): Promise<void> {
+    const starting = this.starting;
+    if (!starting) return;
+    this.starting = undefined;
+    await starting.catch(() => undefined);
+    this.unsubscribePeerFailure?.();
+    this.unsubscribePeerFailure = undefined;
+    this.disposed = true;
+    this.timer.cancel();
+    for (const waiter of this.durableWaiters) waiter.reject(new NodeStoppedError('the node stopped before the durable store completed'));
+    this.durableWaiters.clear();
+    const store = this.storeInstance;
+    this.storeInstance = undefined;
+    this.membershipInstance = undefined;
+    await store?.close().catch((error: unknown) => this.components.logger.warn({ err: error }, 'block store close failed'));
   }
 
   /** Stores `data`; returns its content id. Durable: resolves once `replicas` members hold every block. */
   async store(data: Uint8Array, options: StoreOptions = {}): Promise<string> {
     if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array');
-    const replicas = options.replicas ?? this.membershipOptions.replicas;
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > this.membershipOptions.maxReplicas) {
-      throw new InvalidArgumentError(`replicas must be an integer from 1 to ${this.membershipOptions.maxReplicas}`);
+    const replicas = options.replicas ?? this.options.replicas;
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > this.options.maxReplicas) {
+      throw new InvalidArgumentError(`replicas must be an integer from 1 to ${this.options.maxReplicas}`);
     }
     const { contentId, blocks } = splitContent(data, options.keywords ?? []);
     await forEachLimited(blocks, placementConcurrency, (block) => this.place(block, replicas, options.durable === true));
@@ -206,7 +258,7 @@ export class StorageOverlay implements Overlay {
 
   /** Asks one peer for a block; the reply is verified against the key. */
   async fetch(peer: Address, key: string): Promise<Block | undefined> {
-    const reply = fetchReplyCodec.decode(await this.node.request(peer, routes.fetch, fetchCodec.encode({ key })));
+    const reply = fetchReplyCodec.decode(await this.components.request(peer, routes.fetch, fetchCodec.encode({ key })));
     if (!reply.block) return undefined;
     if (blockKey(reply.block) !== key || !verifyBlock(reply.block)) throw new ProtocolError(`peer answered ${key} with a block that does not verify`);
     return reply.block;
@@ -227,11 +279,11 @@ export class StorageOverlay implements Overlay {
       if (block) found.set(part, block);
     }
     const queue: Candidate[] = this.candidatePool();
-    const visited = new Set<string>([this.node.id, ...queue.map((candidate) => candidate.id)]);
-    const maxVisits = this.options.maxWalkVisits ?? defaultMaxWalkVisits;
+    const visited = new Set<string>([this.components.nodeId, ...queue.map((candidate) => candidate.id)]);
+    const maxVisits = this.options.maxWalkVisits;
     let visits = 0;
     const visit = async (candidate: Candidate) => {
-      const reply = walkReplyCodec.decode(await this.node.request(candidate.address, routes.walk, walkCodec.encode({ contentId }), { timeoutMs: this.offerTimeoutMs }));
+      const reply = walkReplyCodec.decode(await this.components.request(candidate.address, routes.walk, walkCodec.encode({ contentId }), { timeoutMs: this.offerTimeoutMs }));
       for (const part of reply.parts) {
         if (part >= parsed.parts || found.has(part)) continue;
         const block = await this.fetch(candidate.address, blockKeyOf(contentId, part));
@@ -243,9 +295,9 @@ export class StorageOverlay implements Overlay {
         queue.push({ id: host.id, address: { host: host.host, port: host.port } });
       }
     };
-    const concurrency = this.options.walkConcurrency ?? defaultWalkConcurrency;
+    const concurrency = this.options.walkConcurrency;
     // Breadth-first in waves of `concurrency` hosts, bounded by `maxVisits`.
-    while (found.size < parsed.parts && queue.length > 0 && visits < maxVisits && this.node.isRunning) {
+    while (found.size < parsed.parts && queue.length > 0 && visits < maxVisits && this.components.isRunning()) {
       const wave = queue.splice(0, Math.min(concurrency, maxVisits - visits));
       visits += wave.length;
       await Promise.all(wave.map((candidate) => visit(candidate).catch(() => undefined)));
@@ -258,7 +310,7 @@ export class StorageOverlay implements Overlay {
   private async place(block: Block, replicas: number, durable: boolean): Promise<void> {
     const key = blockKey(block);
     if (this.blocks.put(block)) {
-      const now = this.node.runtime.now();
+      const now = this.components.runtime.now();
       if (!this.membership.has(key)) this.membership.join(key, replicas, [], now);
       this.persist(key);
       const waiter = durable ? this.waitForReplicas(key, replicas) : undefined;
@@ -268,7 +320,7 @@ export class StorageOverlay implements Overlay {
     }
     // No room here: the block goes straight to other hosts, the first of which leads its group.
     const placed: MemberRecord[] = [];
-    for (const candidate of this.rankedCandidates(new Set([this.node.id]), blockStorageBytes(block))) {
+    for (const candidate of this.rankedCandidates(new Set([this.components.nodeId]), blockStorageBytes(block))) {
       if (placed.length >= (durable ? replicas : 1)) break;
       const incarnation = await this.offer(candidate, block, replicas, placed).catch(() => undefined);
       if (incarnation !== undefined) placed.push({ id: candidate.id, host: candidate.address.host, port: candidate.address.port, incarnation });
@@ -279,12 +331,12 @@ export class StorageOverlay implements Overlay {
 
   private waitForReplicas(key: string, replicas: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const waiter: DurableWaiter = { key, replicas, resolve };
-      const timer = this.node.runtime.setTimer(this.options.durableTimeoutMs ?? defaultDurableTimeoutMs, () => {
+      const waiter: DurableWaiter = { key, replicas, resolve, reject };
+      const timer = this.components.runtime.setTimer(this.options.durableTimeoutMs, () => {
         if (!this.durableWaiters.delete(waiter)) return;
         const holders = this.membership.aliveMembers(key).length + 1;
         reject(
-          this.rankedCandidates(new Set([this.node.id]), 0).length === 0
+          this.rankedCandidates(new Set([this.components.nodeId]), 0).length === 0
             ? new StorageFullError(`only ${holders} of ${replicas} replicas of ${key}: no host in reach had room`)
             : new TimeoutError(`only ${holders} of ${replicas} replicas of ${key} within the durable timeout`),
         );
@@ -292,6 +344,10 @@ export class StorageOverlay implements Overlay {
       waiter.resolve = () => {
         timer.cancel();
         resolve();
+      };
+      waiter.reject = (error) => {
+        timer.cancel();
+        reject(error);
       };
       this.durableWaiters.add(waiter);
       this.checkDurableWaiters();
@@ -309,7 +365,7 @@ export class StorageOverlay implements Overlay {
   /** Offers `block` to one candidate; resolves with its incarnation when it joined, undefined when it refused. */
   private async offer(candidate: Candidate, block: Block, replicas: number, view: MemberRecord[]): Promise<number | undefined> {
     const payload = offerCodec.encode({ block, replicas, view });
-    const reply = offerReplyCodec.decode(await this.node.request(candidate.address, routes.offer, payload, { timeoutMs: this.offerTimeoutMs }));
+    const reply = offerReplyCodec.decode(await this.components.request(candidate.address, routes.offer, payload, { timeoutMs: this.offerTimeoutMs }));
     this.contacts.set(candidate.id, candidate.address);
     return reply.accepted ? reply.incarnation : undefined;
   }
@@ -321,9 +377,9 @@ export class StorageOverlay implements Overlay {
     let needed = recruitment.needed;
     let attempts = 0;
     if (block) {
-      const exclude = new Set([this.node.id, ...view.map((member) => member.id)]);
+      const exclude = new Set([this.components.nodeId, ...view.map((member) => member.id)]);
       const candidates = this.rankedCandidates(exclude, blockStorageBytes(block), view);
-      const replicas = this.membership.record(key)?.replicas ?? this.membershipOptions.replicas;
+      const replicas = this.membership.record(key)?.replicas ?? this.options.replicas;
       let inFlight = 0;
       const worker = async () => {
         // Never more offers out than members still needed: every acceptance is a member.
@@ -337,14 +393,14 @@ export class StorageOverlay implements Overlay {
           if (incarnation === undefined) continue;
           needed -= 1;
           const record = { id: candidate.id, host: candidate.address.host, port: candidate.address.port, incarnation };
-          this.membership.admit(key, record, this.node.runtime.now());
+          this.membership.admit(key, record, this.components.runtime.now());
         }
       };
       await Promise.all(Array.from({ length: Math.min(needed, candidates.length) }, worker));
       if (needed > 0 && candidates.length === 0) await this.refillContacts(key.slice(0, key.indexOf('/')));
       this.persist(key);
     }
-    this.membership.recruitmentDone(key, this.node.runtime.now(), needed > 0 ? this.membershipOptions.recruitRetryMs : 0);
+    this.membership.recruitmentDone(key, this.components.runtime.now(), needed > 0 ? this.options.recruitRetryMs : 0);
     this.checkDurableWaiters();
     this.schedule(true);
   }
@@ -352,8 +408,8 @@ export class StorageOverlay implements Overlay {
   /** Graceful leave of one block: one host outside the group takes it (or the group is told and recruits). */
   private async handOver(key: string, block: Block): Promise<void> {
     const view = this.membership.aliveMembers(key);
-    const exclude = new Set([this.node.id, ...view.map((member) => member.id)]);
-    const replicas = this.membership.record(key)?.replicas ?? this.membershipOptions.replicas;
+    const exclude = new Set([this.components.nodeId, ...view.map((member) => member.id)]);
+    const replicas = this.membership.record(key)?.replicas ?? this.options.replicas;
     let attempts = 0;
     for (const candidate of this.rankedCandidates(exclude, blockStorageBytes(block), view)) {
       if (attempts++ >= this.maxOfferAttempts) return;
@@ -365,7 +421,7 @@ export class StorageOverlay implements Overlay {
   /** Up to `count` hosts to tell a peer about: hosts heard from moments ago first, then a random share of the rest. */
   private sampleHosts(excludeId: string, count: number): Array<{ id: string; host: string; port: number }> {
     const pool = this.candidatePool().filter((candidate) => candidate.id !== excludeId);
-    const random = this.node.runtime.random;
+    const random = this.components.random;
     for (let index = pool.length - 1; index > 0; index -= 1) {
       const other = random.int(index + 1);
       [pool[index], pool[other]] = [pool[other] as Candidate, pool[index] as Candidate];
@@ -379,24 +435,24 @@ export class StorageOverlay implements Overlay {
    * know (the walk route's host list) and keep the answers as contacts.
    */
   private async refillContacts(contentId: string): Promise<void> {
-    const now = this.node.runtime.now();
+    const now = this.components.runtime.now();
     const askable = this.candidatePool().filter((candidate) => !((this.unreachableUntil.get(candidate.id) ?? 0) > now));
     const asked = askable.sort((a, b) => Number(b.live === true) - Number(a.live === true)).slice(0, refillFanout);
     await Promise.all(
       asked.map(async (candidate) => {
         const payload = walkCodec.encode({ contentId });
-        const reply = walkReplyCodec.decode(await this.node.request(candidate.address, routes.walk, payload, { timeoutMs: this.offerTimeoutMs }));
-        for (const host of reply.hosts) if (host.id !== this.node.id && !this.contacts.has(host.id)) this.rememberContact(host.id, { host: host.host, port: host.port });
+        const reply = walkReplyCodec.decode(await this.components.request(candidate.address, routes.walk, payload, { timeoutMs: this.offerTimeoutMs }));
+        for (const host of reply.hosts) if (host.id !== this.components.nodeId && !this.contacts.has(host.id)) this.rememberContact(host.id, { host: host.host, port: host.port });
       }).map((request) => request.catch(() => undefined)),
     );
   }
 
   private candidatePool(): Candidate[] {
     const pool = new Map<string, Candidate>();
-    for (const host of this.node.knownHosts.list()) pool.set(host.id, { id: host.id, address: host.address, host });
+    for (const host of this.components.knownHosts.list()) pool.set(host.id, { id: host.id, address: host.address, host });
     for (const [id, address] of this.contacts) if (!pool.has(id)) pool.set(id, { id, address });
     if (this.membershipInstance) {
-      for (const peer of this.membership.recentlyHeard(this.node.runtime.now())) {
+      for (const peer of this.membership.recentlyHeard(this.components.runtime.now())) {
         pool.set(peer.id, { ...pool.get(peer.id), id: peer.id, address: { host: peer.host, port: peer.port }, live: true });
       }
     }
@@ -404,10 +460,10 @@ export class StorageOverlay implements Overlay {
   }
 
   private rankedCandidates(exclude: Set<string>, neededBytes: number, view: MemberRecord[] = []): Candidate[] {
-    const now = this.node.runtime.now();
+    const now = this.components.runtime.now();
     const zones = new Set<string>();
     for (const member of view) {
-      const zone = this.node.knownHosts.get(member.id)?.quality?.zone;
+      const zone = this.components.knownHosts.get(member.id)?.quality?.zone;
       if (zone !== undefined) zones.add(zone);
     }
     const usable = this.candidatePool().filter((candidate) => !exclude.has(candidate.id) && !((this.unreachableUntil.get(candidate.id) ?? 0) > now));
@@ -418,7 +474,7 @@ export class StorageOverlay implements Overlay {
     let value = this.preferences.get(id);
     if (value === undefined) {
       if (this.preferences.size >= maxPreferences) this.preferences.delete(this.preferences.keys().next().value as string);
-      value = this.node.runtime.random.float();
+      value = this.components.random.float();
       this.preferences.set(id, value);
     }
     return value;
@@ -429,25 +485,21 @@ export class StorageOverlay implements Overlay {
   /** Polls the core now (when `immediately`, or when no timer is armed); otherwise the armed timer will. */
   private schedule(immediately = false): void {
     if (this.disposed || !this.membershipInstance) return;
-    const now = this.node.runtime.now();
+    const now = this.components.runtime.now();
     if (!immediately && this.timer.armedAtMs !== Infinity) return; // the armed timer polls the core, which reports its next deadline
     this.timer.armAt(now);
   }
 
   private onTimer(): void {
-    if (this.disposed) return;
-    if (!this.node.isRunning) {
-      // The node stopped without a graceful leave (a crash or kill): stop maintaining.
-      if (!this.leaving) this.dispose();
-      return;
-    }
-    const now = this.node.runtime.now();
+    // Stopping (a graceful leave drives its own last poll) or stopped.
+    if (this.disposed || !this.components.isRunning()) return;
+    const now = this.components.runtime.now();
     const result = this.membership.poll(now);
     // Only connections that delivered nothing for as long go: one carrying other traffic is not cut.
-    for (const peer of result.silentPeers) this.node.disconnectIfSilent(peer.address, this.membership.options.failureTimeoutMs);
+    for (const peer of result.silentPeers) this.components.disconnectIfSilent(peer.address, this.membership.options.failureTimeoutMs);
     void Promise.all(this.sendHeartbeats(result.heartbeats));
     for (const shedding of result.sheddings) {
-      this.node.notify(shedding.address, routes.shed, shedCodec.encode({ key: shedding.key, incarnation: shedding.incarnation })).catch(() => undefined);
+      this.components.notify(shedding.address, routes.shed, shedCodec.encode({ key: shedding.key, incarnation: shedding.incarnation })).catch(() => undefined);
     }
     for (const recruitment of result.recruitments) void this.recruit(recruitment);
     this.checkDurableWaiters();
@@ -456,34 +508,19 @@ export class StorageOverlay implements Overlay {
   }
 
   private sendHeartbeats(heartbeats: ReturnType<GroupMembership['poll']>['heartbeats']): Promise<void>[] {
-    return heartbeats.map((heartbeat) => this.node.notify(heartbeat.address, routes.heartbeat, heartbeatCodec.encode(heartbeat.message)).catch(() => undefined));
-  }
-
-  private dispose(): void {
-    this.disposed = true;
-    this.timer.cancel();
-    if (!this.leaving) this.closing = this.storeInstance?.close().catch(() => undefined);
-  }
-
-  /**
-   * Resolves once the block store is closed: after a graceful leave, or after
-   * the node stopped without one (noticed at the next maintenance deadline).
-   */
-  async whenClosed(): Promise<void> {
-    while (!this.closing && this.storeInstance) await new Promise<void>((resolve) => this.node.runtime.setTimer(closePollMs, resolve));
-    await this.closing;
+    return heartbeats.map((heartbeat) => this.components.notify(heartbeat.address, routes.heartbeat, heartbeatCodec.encode(heartbeat.message)).catch(() => undefined));
   }
 
   private announce(): void {
-    if (this.disposed || !this.node.isRunning) return;
+    if (this.disposed || !this.components.isRunning()) return;
     const payload = announceCodec.encode({ freeBytes: this.availableStorageBytes() });
-    for (const host of this.node.knownHosts.list()) this.node.notify(host.address, routes.announce, payload).catch(() => undefined);
+    for (const host of this.components.knownHosts.list()) this.components.notify(host.address, routes.announce, payload).catch(() => undefined);
   }
 
   private onPeerFailure(address: Address): void {
     const id = this.idAt(address);
     if (!id || !this.membershipInstance) return;
-    const now = this.node.runtime.now();
+    const now = this.components.runtime.now();
     this.markUnreachable(id, now);
     this.membership.peerUnreachable(id, now);
     this.schedule(true);
@@ -491,7 +528,7 @@ export class StorageOverlay implements Overlay {
 
   private idAt(address: Address): string | undefined {
     for (const [id, known] of this.contacts) if (known.host === address.host && known.port === address.port) return id;
-    for (const host of this.node.knownHosts.list()) {
+    for (const host of this.components.knownHosts.list()) {
       if (host.address.host !== address.host || host.address.port !== address.port) continue;
       // A member that restarted elsewhere is reached at its new address: the old one failing says nothing about it.
       if (this.contacts.has(host.id)) continue;
@@ -527,10 +564,10 @@ export class StorageOverlay implements Overlay {
     const message = heartbeatCodec.decode(payload);
     if (!this.membershipInstance || this.leaving) return new Uint8Array(0);
     this.addContact(context);
-    const now = this.node.runtime.now();
+    const now = this.components.runtime.now();
     const outcome = this.membership.receiveHeartbeat(context.peer.id, context.peer.address, message, now);
     // The sender does not hear us: our connection to it may be half-open while its own to us works.
-    if (outcome.senderMissesSelf && context.peer.address) this.node.disconnectIfSilent(context.peer.address, this.membership.options.failureTimeoutMs);
+    if (outcome.senderMissesSelf && context.peer.address) this.components.disconnectIfSilent(context.peer.address, this.membership.options.failureTimeoutMs);
     for (const key of outcome.shedFrom) this.dropBlock(key);
     this.checkDurableWaiters();
     this.schedule(outcome.shedFrom.length > 0);
@@ -542,13 +579,13 @@ export class StorageOverlay implements Overlay {
     if (!verifyBlock(offer.block)) throw new ProtocolError('offered block does not verify against its content hash');
     this.addContact(context);
     const membership = this.membershipInstance;
-    if (!membership || this.leaving || !this.node.isRunning) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
+    if (!membership || this.leaving || !this.components.isRunning()) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
     const key = blockKey(offer.block);
     if (!membership.has(key)) {
       if (!this.blocks.put(offer.block)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
-      const view = offer.view.filter((member) => member.id !== context.peer.id && member.id !== this.node.id);
+      const view = offer.view.filter((member) => member.id !== context.peer.id && member.id !== this.components.nodeId);
       if (context.peer.address) view.push({ id: context.peer.id, host: context.peer.address.host, port: context.peer.address.port, incarnation: 0 });
-      membership.join(key, offer.replicas, view, this.node.runtime.now());
+      membership.join(key, offer.replicas, view, this.components.runtime.now());
       this.persist(key);
       this.schedule(true);
     }
@@ -557,7 +594,7 @@ export class StorageOverlay implements Overlay {
 
   private onShed(payload: Uint8Array, context: RequestContext): Uint8Array {
     const { key } = shedCodec.decode(payload);
-    if (this.membershipInstance?.shedBy(key, context.peer.id, this.node.runtime.now())) {
+    if (this.membershipInstance?.shedBy(key, context.peer.id, this.components.runtime.now())) {
       this.dropBlock(key);
       this.schedule(true);
     }
@@ -567,7 +604,7 @@ export class StorageOverlay implements Overlay {
   private onFetch(payload: Uint8Array): Uint8Array {
     const { key } = fetchCodec.decode(payload);
     const block = this.storeInstance?.get(key);
-    if (block) this.membershipInstance?.recordQuery(key, this.node.runtime.now());
+    if (block) this.membershipInstance?.recordQuery(key, this.components.runtime.now());
     return fetchReplyCodec.encode(block ? { block } : {});
   }
 

@@ -1,0 +1,85 @@
+import type { ButterError } from '../errors.js';
+import type { KnownHosts } from '../hosts/known-hosts.js';
+import type { Address, Random, Runtime } from '../runtime/types.js';
+import type { Logger } from './logger.js';
+import type { MemoryBudget } from './memory.js';
+
+/** Who sent an inbound request. `address` is unset when the peer accepts no connections. */
+export interface PeerInfo {
+  readonly id: string;
+  readonly address: Address | undefined;
+}
+
+export interface RequestContext {
+  readonly peer: PeerInfo;
+}
+
+export interface RequestOptions {
+  /** Default: the node's `requestTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** A route served by a service: the payload in, the reply out. */
+export type ServiceRouteHandler = (payload: Uint8Array, context: RequestContext) => Promise<Uint8Array> | Uint8Array;
+
+export type PeerFailureListener = (address: Address, error: ButterError) => void;
+
+/**
+ * What a service sees of its node: exactly these, never the node itself, so a
+ * service can be reasoned about and tested alone (libp2p's components).
+ */
+export interface ServiceComponents {
+  readonly nodeId: string;
+  readonly runtime: Runtime;
+  /** This service's own random stream. */
+  readonly random: Random;
+  readonly memory: MemoryBudget;
+  readonly logger: Logger;
+  /** The node's partial view; services read it, host management alone edits it. */
+  readonly knownHosts: Pick<KnownHosts, 'list' | 'get' | 'size'>;
+  /** The node's data directory, when it has one: services keep their state under it. */
+  readonly dataDir: string | undefined;
+  /** True from spawn until stop begins. */
+  isRunning(): boolean;
+  /**
+   * Serves `name` while the service runs. Call it from `start`: the node
+   * unregisters a service's routes when it stops the service (or rolls a failed
+   * spawn back), so a later spawn registers them afresh.
+   */
+  route(name: string, handler: ServiceRouteHandler): void;
+  request(peer: Address | string, route: string, payload: Uint8Array, options?: RequestOptions): Promise<Uint8Array>;
+  notify(peer: Address | string, route: string, payload: Uint8Array): Promise<void>;
+  /** Drops connections to `peer` silent for `silentForMs` (a half-open connection would swallow one-way messages). */
+  disconnectIfSilent(peer: Address, silentForMs: number): void;
+  /** Transport-level failures of any request of the node; returns an unsubscribe. */
+  onPeerFailure(listener: PeerFailureListener): () => void;
+}
+
+/**
+ * A named module that adds behaviour to a node (storage, retrieval, …). Each
+ * lifecycle method is optional and must be safe to call twice.
+ */
+export interface Service {
+  /** Runs at spawn, once the node listens, before client behaviours start. */
+  start?(): Promise<void> | void;
+  /** Graceful leave, before connections close: hand data over to other hosts. */
+  leave?(): Promise<void> | void;
+  /** Runs at stop (after `leave` when graceful) and when a failed spawn rolls back. */
+  stop?(): Promise<void> | void;
+  /** Bytes of storage still free, announced in the node's host quality. */
+  availableStorageBytes?(): number;
+}
+
+/** `(init) => (components) => service`: a service's options are bound first, its components at node creation. */
+export type ServiceFactory<S extends Service = Service> = (components: ServiceComponents) => S;
+
+export type ServiceMap = Record<string, Service>;
+
+/** The factories of a service map, by name. */
+export type ServiceFactories<S extends ServiceMap> = { [Name in keyof S]: ServiceFactory<S[Name]> };
+
+/** Factories by name, as `createNode({ services })` takes them. */
+export type FactoryMap = Record<string, ServiceFactory>;
+
+/** The services a map of factories builds: `{ storage: storage() }` gives `{ storage: StorageService }`. */
+export type ServicesOf<F extends FactoryMap> = { [Name in keyof F]: ReturnType<F[Name]> };
