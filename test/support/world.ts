@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { type NodeOptions } from '../../src/node/create.js';
 import type { ButterNode } from '../../src/node/node.js';
+import type { FactoryMap, ServicesOf } from '../../src/node/service.js';
 import type { Address } from '../../src/runtime/types.js';
 import { TestNetwork } from '../../src/testbed/network.js';
 
@@ -10,8 +11,8 @@ import { TestNetwork } from '../../src/testbed/network.js';
  */
 export interface World {
   readonly kind: 'real' | 'sim';
-  /** Creates a node (not yet spawned): on loopback, or on a simulated host of its own. */
-  createNode(options?: NodeOptions): Promise<ButterNode>;
+  /** Creates a node (not yet spawned): on loopback, or on a simulated host of its own; no services unless named. */
+  createNode<F extends FactoryMap = Record<never, never>>(options?: NodeOptions<F>): Promise<ButterNode<ServicesOf<F>>>;
   /** Awaits `promise`; on the simulator, virtual time runs until it settles. */
   settle<T>(promise: Promise<T>): Promise<T>;
   /** An address where nothing listens. */
@@ -22,18 +23,19 @@ export interface World {
 
 /** Builds on the testbed's TestNetwork, which already drives both runtimes. */
 function worldOn(kind: 'real' | 'sim', seed: number): World {
-  let nextOptions: NodeOptions = {};
+  let nextOptions: NodeOptions<FactoryMap> = {};
   const network = new TestNetwork({ runtime: kind, seed, link: {}, subnetSize: 64 }, () => nextOptions, async () => undefined);
   const created: ButterNode[] = [];
   return {
     kind,
-    async createNode(options = {}) {
+    // The recipe builds each node with the very factories it was given: its services are theirs.
+    createNode: (async (options: NodeOptions<FactoryMap> = {}) => {
       // Transport tests see only their own traffic: no multicast discovery unless a test asks for it.
       nextOptions = { discovery: { enabled: false }, ...options }; // read by the recipe before addNode's first await
       const node = await network.addNode();
       created.push(node);
       return node;
-    },
+    }) as World['createNode'],
     // Real sockets run on their own; bound the wait so a hung test still reaches its cleanup.
     settle: (promise) => (network.simulation ? network.settle(promise) : within(promise, 'a real-network operation', 20_000)),
     async silentAddress() {
