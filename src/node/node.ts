@@ -132,7 +132,7 @@ export class ButterNode {
         logger: this.logger,
         traffic: this.traffic,
         knownHosts: this.knownHosts,
-        hosts: this.hosts,
+        onDiscovered: (found) => this.hosts.discovered(found),
         local: {
           id: this.id,
           networkId: components.networkId,
