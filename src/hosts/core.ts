@@ -2,7 +2,7 @@ import type { Address, Random } from '../runtime/types.js';
 import { Admission, type Candidate, type HostsReport } from './admission.js';
 import type { HostQuality, KnownHost, KnownHosts } from './known-hosts.js';
 import { fromEntry, toExchanged, type ExchangeAnswer, type ExchangedHost, type ExchangeRequest } from './messages.js';
-import { MaintenanceSchedule } from './schedule.js';
+import { MaintenanceSchedule, type DeadlineSnapshot } from './schedule.js';
 
 export interface HostManagementOptions {
   /** Every known host's quality is fetched again about this often (±25 % jitter), or less often, see below. */
@@ -148,6 +148,11 @@ export class HostsCore {
   /** When `handleTimeout` next has something to do; Infinity when stopped or nothing is pending. */
   nextDeadline(): number {
     return this.running ? this.schedule.next() : Infinity;
+  }
+
+  /** The table of deadlines as it stands (a copy). */
+  deadlines(): DeadlineSnapshot {
+    return this.schedule.snapshot();
   }
 
   /** Starts what is due at `now`: refreshes (with slack), a peer exchange, a shuffle. Returns the requests to perform. */

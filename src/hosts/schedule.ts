@@ -6,6 +6,15 @@ export interface RefreshInFlight {
   readonly dueAt: number;
 }
 
+export interface DeadlineSnapshot {
+  /** Host id → when its next refresh is due (in flight or not). */
+  refreshes: ReadonlyMap<string, number>;
+  /** Hosts whose refresh is in flight. */
+  refreshing: readonly string[];
+  exchangeAt: number;
+  shuffleAt: number;
+}
+
 /**
  * Host management's timers as data: one table of named deadlines, in
  * milliseconds on the caller's clock. One deadline per listed host (its next
@@ -39,6 +48,11 @@ export class MaintenanceSchedule {
       if (dueAt < earliest && !this.refreshing.has(id)) earliest = dueAt;
     });
     return earliest;
+  }
+
+  /** A copy of the table, to look at (tests, debugging). */
+  snapshot(): DeadlineSnapshot {
+    return { refreshes: new Map(this.refreshDueAt), refreshing: [...this.refreshing.keys()], exchangeAt: this.exchangeAt, shuffleAt: this.shuffleAt };
   }
 
   refreshDue(id: string): number | undefined {
