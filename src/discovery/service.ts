@@ -1,25 +1,30 @@
-import type { HostManager } from '../hosts/manager.js';
 import type { KnownHosts } from '../hosts/known-hosts.js';
 import type { Logger } from '../node/logger.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import type { Address, DatagramSocket, Runtime } from '../runtime/types.js';
 import type { TrafficCounters } from '../transport/traffic.js';
-import { DiscoveryCore, type DiscoveryLocal, type DiscoveryOptions, type DiscoveryStats } from './core.js';
+import { DiscoveryCore, type DiscoveredHost, type DiscoveryLocal, type DiscoveryOptions, type DiscoveryStats } from './core.js';
 
 export interface DiscoveryComponents {
   runtime: Runtime;
   logger: Logger;
   traffic: TrafficCounters;
+  /** Watched only to resume pinging at once when the list empties. */
   knownHosts: KnownHosts;
-  hosts: HostManager;
   local: DiscoveryLocal;
+  /**
+   * Each host the core found, in order: host management remembers those heard on the
+   * group as on the LAN and decides whether to list it (a pinger this node answers is
+   * `forced`; an overheard one only fills free room).
+   */
+  onDiscovered(found: DiscoveredHost): void;
 }
 
 /**
  * Adapts the discovery core to a runtime: owns the group's socket (shared port,
  * multicast), this node's reply socket (a port of its own, where PONGs come) and
  * one timer, feeds datagrams and deadlines to the core, sends what it emits and
- * offers the hosts it discovers to host management.
+ * hands the hosts it discovers to `onDiscovered`.
  */
 export class DiscoveryService {
   private core: DiscoveryCore | undefined;
@@ -91,16 +96,9 @@ export class DiscoveryService {
   private step(): void {
     const core = this.core;
     if (!core || this.state !== 'running') return;
-    const { runtime, hosts, traffic } = this.components;
+    const { runtime, traffic } = this.components;
     core.tick(runtime.now());
-    for (const found of core.takeDiscovered()) {
-      if (found.onLan) hosts.heardOnLan(found.id);
-      // Every node of the LAN hears a PING: were each to run peer selection on it at capacity, they would all
-      // choose alike and pile onto the newest hosts. The few that answer take the pinger in (forced); the rest only fill free room.
-      if (!found.forced && hosts.nearShareFull) continue;
-      const candidate = found.quality ? { id: found.id, address: found.address, quality: found.quality } : { id: found.id, address: found.address };
-      hosts.consider(candidate, found.forced);
-    }
+    for (const found of core.takeDiscovered()) this.components.onDiscovered(found);
     for (const datagram of core.takeOutgoing()) {
       if (datagram.to) this.replySocket?.send(datagram.bytes, datagram.to);
       else this.groupSocket?.sendToGroup(datagram.bytes);

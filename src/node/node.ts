@@ -139,7 +139,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
         logger: this.logger,
         traffic: this.traffic,
         knownHosts: this.knownHosts,
-        hosts: this.hosts,
+        onDiscovered: (found) => this.hosts.discovered(found),
         local: {
           id: this.id,
           networkId: components.networkId,
