@@ -37,7 +37,7 @@ async function hostilePeer(runtime: SimRuntime, answer: () => Uint8Array): Promi
   const listener = await runtime.listen({ host: '0.0.0.0', port: 0 }, (stream) => pool.accept(stream));
   const pool = new ConnectionPool(
     runtime,
-    { nodeId: identity.nodeId, publicKey: identity.publicKey, networkId, listenPort: listener.address.port },
+    { nodeId: identity.nodeId, publicKey: identity.publicKey, networkId, listenAddresses: [{ transport: 'tcp', ...listener.address }] },
     {
       hasRoute: (route) => route === 'host-quality' || route === 'peer-exchange',
       // Peer exchange is answered correctly (with no hosts), so only the quality is at fault.

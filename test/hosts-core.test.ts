@@ -369,13 +369,17 @@ describe('hosts core: failures', () => {
     assert.ok(h.knownHosts.get(id(2)));
   });
 
-  it('removes the host listening at an address another request of the node failed to reach', () => {
+  it('removes a host another request of the node failed to reach, by id or by address, unless it moved', () => {
     const h = harness();
     h.core.admission.consider(candidate(1));
     h.core.admission.consider(candidate(2));
-    assert.equal(h.core.peerFailed(address(2))?.id, id(2));
+    h.core.admission.consider(candidate(3));
+    assert.equal(h.core.peerFailed({ id: id(2), address: address(2) })?.id, id(2));
+    assert.deepEqual(h.ids(), [id(1), id(3)]);
+    assert.equal(h.core.peerFailed({ id: undefined, address: address(3) })?.id, id(3), 'a failure without an id names the host by its address');
+    assert.equal(h.core.peerFailed({ id: id(1), address: { host: 'elsewhere.sim', port: 1 } }), undefined, 'the host has moved: kept');
+    assert.equal(h.core.peerFailed({ id: undefined, address: { host: 'nobody.sim', port: 1 } }), undefined);
     assert.deepEqual(h.ids(), [id(1)]);
-    assert.equal(h.core.peerFailed({ host: 'nobody.sim', port: 1 }), undefined);
   });
 });
 

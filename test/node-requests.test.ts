@@ -4,6 +4,7 @@ import {
   ButterError,
   ConnectionClosedError,
   HandlerError,
+  InvalidArgumentError,
   NodeStoppedError,
   OverloadedError,
   PayloadTooLargeError,
@@ -382,7 +383,7 @@ function requestSuite(factory: () => World): void {
       const server = await spawnedNode(world, {}, { received: () => (hangs += 1) === 2 && secondHang.resolve() });
       const client = await spawnedNode(world);
       const failures: Array<{ address: Address; error: ButterError }> = [];
-      const unsubscribe = client.onPeerFailure((address, error) => failures.push({ address, error }));
+      const unsubscribe = client.onPeerFailure((peer, error) => failures.push({ address: peer.address as Address, error }));
 
       const silent = await world.silentAddress();
       await assert.rejects(world.settle(client.request(silent, 'echo', bytes('x'))), PeerUnreachableError);
@@ -407,6 +408,33 @@ function requestSuite(factory: () => World): void {
       unsubscribe();
       await assert.rejects(world.settle(client.request(silent, 'echo', bytes('x'))), PeerUnreachableError);
       assert.equal(failures.length, 3, 'an unsubscribed listener hears nothing more');
+    }),
+  );
+
+  it(
+    'addresses peers by id: dialled at the address their HELLO proved, failures named by id',
+    testTimeout,
+    inWorld(factory, async (world) => {
+      const server = await spawnedNode(world);
+      const client = await spawnedNode(world);
+      const stranger = await spawnedNode(world);
+      await assert.rejects(world.settle(client.request(server.id, 'echo', bytes('x'))), /no address known for peer/);
+      // An inbound connection teaches the server where the client listens: it can answer back by id.
+      assert.equal(text(await world.settle(client.request(server.address, 'echo', bytes('hi')))), 'hi');
+      assert.equal(text(await world.settle(server.request(client.id, 'echo', bytes('back')))), 'back');
+      assert.equal(text(await world.settle(client.request(server.id, 'echo', bytes('by id')))), 'by id');
+      assert.equal(text(await world.settle(client.request({ id: server.id, address: server.address }, 'echo', bytes('both')))), 'both');
+      // An address that leads to another peer than the one named is refused (an open connection to the id would win).
+      const failures: Array<string | undefined> = [];
+      client.onPeerFailure((peer) => failures.push(peer.id));
+      await assert.rejects(world.settle(client.request({ id: stranger.id, address: server.address }, 'echo', bytes('x'))), (error: unknown) => {
+        assert.ok(error instanceof PeerUnreachableError && /is now peer/.test(error.message), String(error));
+        return true;
+      });
+      assert.deepEqual(failures, [stranger.id]);
+      await assert.rejects(world.settle(client.request('f'.repeat(63), 'echo', bytes('x'))), InvalidArgumentError);
+      // Each side tells the other where it sees it from.
+      assert.ok(server.observedAddresses().some((entry) => entry.peers >= 1), JSON.stringify(server.observedAddresses()));
     }),
   );
 }

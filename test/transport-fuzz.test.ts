@@ -14,6 +14,7 @@ import {
   encodeEnvelope,
   encodeEnvelopeFrame,
   FrameKind,
+  maxHelloFrameBytes,
   protocolVersion,
   type Envelope,
 } from '../src/transport/envelope.js';
@@ -177,7 +178,11 @@ const envelopeArbitrary: fc.Arbitrary<Envelope> = fc.oneof(
     nodeId: nodeIdArbitrary,
     publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
     networkId: fc.string({ minLength: 1, maxLength: 64 }),
-    listenPort: fc.integer({ min: 0, max: 65535 }),
+    listenAddresses: fc.array(
+      fc.record({ transport: fc.constant('tcp' as const), host: fc.string({ minLength: 1, maxLength: 255 }), port: fc.integer({ min: 0, max: 65535 }) }, { noNullPrototype: true }),
+      { maxLength: 8 },
+    ),
+    observed: fc.option(fc.record({ transport: fc.constant('tcp' as const), host: fc.string({ minLength: 1, maxLength: 255 }), port: fc.integer({ min: 0, max: 65535 }) }, { noNullPrototype: true }), { nil: undefined }),
   }),
   fc.record({ kind: fc.constant('request' as const), requestId: requestIdArbitrary, route: routeArbitrary, payload: payloadArbitrary }),
   fc.record({ kind: fc.constant('response' as const), requestId: requestIdArbitrary, payload: payloadArbitrary }),
@@ -333,7 +338,7 @@ describe('a live node over real TCP under hostile input', () => {
   let requestsAnswered = 0;
 
   const helloFrame = (from: Identity, overrides: Partial<Extract<Envelope, { kind: 'hello' }>> = {}): Uint8Array =>
-    encodeEnvelopeFrame({ kind: 'hello', nodeId: from.nodeId, publicKey: from.publicKey, networkId: 'butter', listenPort: 0, ...overrides });
+    encodeEnvelopeFrame({ kind: 'hello', nodeId: from.nodeId, publicKey: from.publicKey, networkId: 'butter', listenAddresses: [], observed: undefined, ...overrides });
 
   /** A normal node's valid request still gets its answer. */
   async function serverStillAnswers(): Promise<void> {
@@ -385,8 +390,8 @@ describe('a live node over real TCP under hostile input', () => {
         fc.oneof(fc.constant(0), fc.integer({ min: 1024 * 1024 + 1025, max: 0xffffffff })),
         fc.boolean(),
         async (drawnLength, helloFirst) => {
-          // Before its HELLO a peer may not even announce a frame above 1 KiB.
-          const length = helloFirst || drawnLength === 0 ? drawnLength : 1025 + (drawnLength % (1024 * 1024));
+          // Before its HELLO a peer may not even announce a frame above the HELLO's bound.
+          const length = helloFirst || drawnLength === 0 ? drawnLength : maxHelloFrameBytes + 1 + (drawnLength % (1024 * 1024));
           await withRawPeer(async (peer) => {
             if (helloFirst) peer.send(helloFrame(identity));
             peer.send(concat([lengthPrefix(length), new Uint8Array(16)]));
@@ -526,7 +531,7 @@ describe('a live node over real TCP under hostile input', () => {
       sockets.add(socket);
       const decoder = new FrameDecoder(16 * 1024 * 1024);
       socket.on('error', () => undefined);
-      socket.write(helloFrame(identity, { listenPort: (hostile.address() as net.AddressInfo).port }));
+      socket.write(helloFrame(identity, { listenAddresses: [{ transport: 'tcp', host: '127.0.0.1', port: (hostile.address() as net.AddressInfo).port }] }));
       socket.on('data', (chunk: Buffer) => {
         for (const body of decoder.push(chunk)) {
           const message = decodeEnvelope(body);

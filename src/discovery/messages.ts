@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { HostQuality } from '../hosts/known-hosts.js';
-import { entryFromTuple, entryToTuple, hostEntryTupleSchema, maxSampledHosts, nodeIdSchema, type HostEntry } from '../hosts/messages.js';
+import { maxSampledHosts } from '../hosts/messages.js';
+import { entryFromTuple, entryToTuple, hostEntryTupleSchema, hostNameSchema, listenPortSchema, nodeIdSchema, type HostEntry } from '../transport/vocabulary.js';
 import { qualityFromTuple, qualityToTuple, qualityTupleSchema } from '../hosts/quality.js';
 import { tupleCodec } from '../transport/codec.js';
 import { maxNetworkIdLength } from '../transport/envelope.js';
@@ -52,18 +53,17 @@ const DatagramKind = { ping: 0, pong: 1, answered: 2 } as const;
 export const maxPongSampleBytes = 2_048;
 
 const networkIdSchema = Type.String({ minLength: 1, maxLength: maxNetworkIdLength });
-const portSchema = Type.Integer({ minimum: 1, maximum: 65535 });
 /** The sender's listen address, or null when it listens on every interface. */
-const listenHostSchema = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()]);
+const listenHostSchema = Type.Union([hostNameSchema, Type.Null()]);
 
 /** `[0, networkId, id, port, host, quality, replyPort]` */
-const pingTupleSchema = Type.Tuple([Type.Literal(DatagramKind.ping), networkIdSchema, nodeIdSchema, portSchema, listenHostSchema, qualityTupleSchema, portSchema]);
+const pingTupleSchema = Type.Tuple([Type.Literal(DatagramKind.ping), networkIdSchema, nodeIdSchema, listenPortSchema, listenHostSchema, qualityTupleSchema, listenPortSchema]);
 /** `[1, networkId, id, port, host, quality, to, hosts]` */
 const pongTupleSchema = Type.Tuple([
   Type.Literal(DatagramKind.pong),
   networkIdSchema,
   nodeIdSchema,
-  portSchema,
+  listenPortSchema,
   listenHostSchema,
   qualityTupleSchema,
   nodeIdSchema,

@@ -1,3 +1,4 @@
+import type { FailedPeer } from '../transport/vocabulary.js';
 import type { Address, Random } from '../runtime/types.js';
 import { Admission, type Candidate, type HostsReport } from './admission.js';
 import type { HostQuality, KnownHost, KnownHosts } from './known-hosts.js';
@@ -213,10 +214,16 @@ export class HostsCore {
     return asked;
   }
 
-  /** A request of this node to `address` failed elsewhere in the node: the host listening there is removed. */
-  peerFailed(address: Address): KnownHost | undefined {
-    const host = this.knownHosts.findByAddress(address);
-    if (host) this.knownHosts.remove(host.id);
+  /**
+   * A request of this node failed elsewhere in the node: the host is removed,
+   * found by id (by address when the failure names none), unless it has since
+   * moved to another address (the failure says nothing about the new one).
+   */
+  peerFailed(peer: FailedPeer): KnownHost | undefined {
+    const host = peer.id !== undefined ? this.knownHosts.get(peer.id) : peer.address && this.knownHosts.findByAddress(peer.address);
+    if (!host) return undefined;
+    if (peer.address && (host.address.host !== peer.address.host || host.address.port !== peer.address.port)) return undefined;
+    this.knownHosts.remove(host.id);
     return host;
   }
 

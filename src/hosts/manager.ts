@@ -7,6 +7,7 @@ import { HostsCore, type ExchangeAction, type HostAction, type HostManagementOpt
 import type { HostQuality, KnownHost, KnownHosts } from './known-hosts.js';
 import { exchangeAnswerCodec, exchangeRequestCodec, maxExchangeAnswerBytes, type ExchangeAnswer } from './messages.js';
 import { decodeQuality, encodeQuality } from './quality.js';
+import type { FailedPeer, PeerFailureListener, PeerRef } from '../transport/vocabulary.js';
 
 export type { Candidate, DiscoveredCandidate, HostReport, HostsReport } from './admission.js';
 export { defaultHostManagementOptions, type HostManagementOptions } from './core.js';
@@ -24,10 +25,11 @@ export interface HostManagerComponents {
   selfId: string;
   logger: Logger;
   localQuality(): HostQuality;
-  request(address: Address, route: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** A request to a host by id and address: a failure then names the host. */
+  request(peer: PeerRef, route: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** Connects and returns the id the peer proved in its hello. */
   identify(address: Address): Promise<string>;
-  onPeerFailure(listener: (address: Address, error: ButterError) => void): () => void;
+  onPeerFailure(listener: PeerFailureListener): () => void;
 }
 
 /**
@@ -56,7 +58,7 @@ export class HostManager {
     this.running = true;
     const { knownHosts, runtime } = this.components;
     this.unsubscribers = [
-      this.components.onPeerFailure((address, error) => this.peerFailed(address, error)),
+      this.components.onPeerFailure((peer, error) => this.peerFailed(peer, error)),
       knownHosts.onChange(() => {
         this.core.listChanged(runtime.now());
         this.arm();
@@ -117,7 +119,7 @@ export class HostManager {
   /** Bootstrap: connects to `address`, learns who is there and its quality, and offers it. */
   async introduce(address: Address): Promise<boolean> {
     const id = await this.components.identify(address);
-    const quality = decodeQuality(await this.components.request(address, hostQualityRoute, emptyPayload, this.options.refreshTimeoutMs));
+    const quality = decodeQuality(await this.components.request({ id, address }, hostQualityRoute, emptyPayload, this.options.refreshTimeoutMs));
     return this.core.admission.adoptBootstrap({ id, address, quality });
   }
 
@@ -164,7 +166,7 @@ export class HostManager {
   private async refresh(action: RefreshAction): Promise<void> {
     let quality: HostQuality;
     try {
-      quality = decodeQuality(await this.components.request(action.address, hostQualityRoute, emptyPayload, this.options.refreshTimeoutMs));
+      quality = decodeQuality(await this.components.request({ id: action.hostId, address: action.address }, hostQualityRoute, emptyPayload, this.options.refreshTimeoutMs));
     } catch (error) {
       // No answer, an error, or an invalid answer: the host is treated as failed.
       this.requestFailed(action, error, 'quality refresh failed; host removed');
@@ -177,7 +179,7 @@ export class HostManager {
   private async exchange(action: ExchangeAction | ShuffleAction): Promise<void> {
     let answer: ExchangeAnswer;
     try {
-      answer = await this.askForHosts(action.host.address, exchangeRequestCodec.encode(action.request));
+      answer = await this.askForHosts(action.host, exchangeRequestCodec.encode(action.request));
     } catch (error) {
       this.requestFailed(action, error, action.kind === 'shuffle' ? 'shuffle failed; host removed' : 'peer exchange failed; host removed');
       return;
@@ -186,8 +188,8 @@ export class HostManager {
     this.arm();
   }
 
-  private async askForHosts(address: Address, request: Uint8Array): Promise<ExchangeAnswer> {
-    const bytes = await this.components.request(address, peerExchangeRoute, request, this.options.refreshTimeoutMs);
+  private async askForHosts(host: KnownHost, request: Uint8Array): Promise<ExchangeAnswer> {
+    const bytes = await this.components.request(host, peerExchangeRoute, request, this.options.refreshTimeoutMs);
     if (bytes.byteLength > maxExchangeAnswerBytes) throw new ProtocolError(`peer-exchange answer of ${bytes.byteLength} bytes`);
     return exchangeAnswerCodec.decode(bytes);
   }
@@ -198,8 +200,8 @@ export class HostManager {
     this.arm();
   }
 
-  private peerFailed(address: Address, error: ButterError): void {
-    const removed = this.core.peerFailed(address);
-    if (removed) this.components.logger.debug({ hostId: removed.id, address: formatAddress(address), err: error }, 'known host failed; removed');
+  private peerFailed(peer: FailedPeer, error: ButterError): void {
+    const removed = this.core.peerFailed(peer);
+    if (removed) this.components.logger.debug({ hostId: removed.id, address: formatAddress(removed.address), err: error }, 'known host failed; removed');
   }
 }

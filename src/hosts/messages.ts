@@ -1,41 +1,22 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { tupleCodec } from '../transport/codec.js';
+import { hostEntryTupleSchema, hostNameSchema, listenPortSchema, nodeIdSchema, type HostEntry } from '../transport/vocabulary.js';
+
+export type { HostEntry } from '../transport/vocabulary.js';
 import type { HostQuality, KnownHost } from './known-hosts.js';
 import { qualityFromTuple, qualityToTuple, qualityTupleSchema } from './quality.js';
 
-/** A node id: SHA-256 of its public key, in lower-case hex. */
-export const nodeIdSchema = Type.String({ pattern: '^[0-9a-f]{64}$' });
-const hostNameSchema = Type.String({ minLength: 1, maxLength: 64 });
-const portSchema = Type.Integer({ minimum: 1, maximum: 65535 });
 
 /** Most hosts a PONG or a peer-exchange answer carries. */
 export const maxSampledHosts = 16;
-
-/** A host another node knows, as it travels in PONGs. */
-export interface HostEntry {
-  id: string;
-  host: string;
-  port: number;
-}
 
 /** A host in a peer-exchange answer, with the answerer's cached copy of its quality when it has one. */
 export interface ExchangedHost extends HostEntry {
   quality?: HostQuality;
 }
 
-/** On the wire: `[id, host, port]`. */
-export const hostEntryTupleSchema = Type.Tuple([nodeIdSchema, hostNameSchema, portSchema]);
-
 /** On the wire: `[id, host, port]`, or `[id, host, port, quality]`. */
-const exchangedHostTupleSchema = Type.Union([hostEntryTupleSchema, Type.Tuple([nodeIdSchema, hostNameSchema, portSchema, qualityTupleSchema])]);
-
-export function entryToTuple(entry: HostEntry): Static<typeof hostEntryTupleSchema> {
-  return [entry.id, entry.host, entry.port];
-}
-
-export function entryFromTuple([id, host, port]: Static<typeof hostEntryTupleSchema>): HostEntry {
-  return { id, host, port };
-}
+const exchangedHostTupleSchema = Type.Union([hostEntryTupleSchema, Type.Tuple([nodeIdSchema, hostNameSchema, listenPortSchema, qualityTupleSchema])]);
 
 function exchangedToTuple(entry: ExchangedHost): Static<typeof exchangedHostTupleSchema> {
   return entry.quality ? [entry.id, entry.host, entry.port, qualityToTuple(entry.quality)] : [entry.id, entry.host, entry.port];

@@ -18,7 +18,10 @@ import { formatAddress, ListenError, parseAddress, type Address, type Listener, 
 import type { Connection, InboundDispatcher, RemoteHello } from '../transport/connection.js';
 import { routePattern } from '../transport/envelope.js';
 import type { TransportOptions } from '../transport/options.js';
-import { ConnectionPool } from '../transport/pool.js';
+import { ConnectionPool, type DialTarget } from '../transport/pool.js';
+import { isNodeId, tcpAddress } from '../transport/vocabulary.js';
+import { AddressBook } from './address-book.js';
+import { ObservedAddresses } from './observed-addresses.js';
 import { TrafficCounters } from '../transport/traffic.js';
 import { nodeIdFromPublicKey, type Identity } from './identity.js';
 import type { Logger } from './logger.js';
@@ -26,6 +29,7 @@ import type { MemoryBudget } from './memory.js';
 import type {
   PeerFailureListener,
   PeerInfo,
+  PeerRef,
   RequestContext,
   RequestOptions,
   Service,
@@ -102,6 +106,9 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   /** Client behaviours, bound to this node. */
   private readonly behaviours: Array<(signal: AbortSignal) => Promise<void> | void> = [];
   private readonly peerFailureListeners = new Set<PeerFailureListener>();
+  /** Where peers accept connections, from the HELLOs they proved. */
+  private readonly addressBook = new AddressBook();
+  private readonly observed = new ObservedAddresses();
   private state: NodeState = 'created';
   private listener: Listener | undefined;
   private pool: ConnectionPool | undefined;
@@ -305,10 +312,11 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     this.listener = await this.listen();
     this.pool = new ConnectionPool(
       runtime,
-      { nodeId: identity.nodeId, publicKey: identity.publicKey, networkId, listenPort: this.listener.address.port },
+      { nodeId: identity.nodeId, publicKey: identity.publicKey, networkId, listenAddresses: [tcpAddress(this.listener.address)] },
       this.dispatcher(),
       transport,
       this.traffic,
+      (connection, hello) => this.identified(connection, hello),
     );
     this.state = 'running';
     this.spawnedAt = runtime.now();
@@ -399,61 +407,71 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     }
     this.startedServices = [];
   }
-  /** Sends `payload` to `route` on the peer at `peer` and resolves with its reply. */
-  async request(peer: Address | string, route: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
-    const address = this.checkOutbound(peer, route, payload);
+  /**
+   * Sends `payload` to `route` on `peer` and resolves with its reply. `peer` is
+   * a peer id (dialled at the address its HELLO proved, when not connected), a
+   * `host:port` or an address, or `{ id, address }` (the id is checked on arrival).
+   */
+  async request(peer: PeerRef, route: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    const target = this.checkOutbound(peer, route, payload);
     const timeoutMs = options.timeoutMs ?? this.components.requestTimeoutMs;
     if (!(timeoutMs > 0)) throw new InvalidArgumentError(`timeout must be positive, got ${timeoutMs}`);
     const startedAt = this.runtime.now();
     try {
       // The common case, an open connection, costs no extra turn of the event loop.
-      const connection = this.pool?.openConnectionTo(address) ?? (await this.connectionTo(address, timeoutMs));
+      const open = target.id === undefined ? undefined : this.pool?.openConnectionTo(target.id);
+      const connection = open ?? (await this.connectionTo(target, timeoutMs));
       const remainingMs = timeoutMs - (this.runtime.now() - startedAt);
       if (remainingMs <= 0) throw new TimeoutError(`request to route "${route}" timed out after ${timeoutMs} ms`);
       return await connection.request(route, payload, remainingMs);
     } catch (error) {
-      this.reportIfPeerFailed(address, error);
+      this.reportIfPeerFailed(target, error);
       throw error;
     }
   }
 
   /** Sends a one-way message: resolves once it is handed to the connection, with no reply. */
-  async notify(peer: Address | string, route: string, payload: Uint8Array): Promise<void> {
-    const address = this.checkOutbound(peer, route, payload);
+  async notify(peer: PeerRef, route: string, payload: Uint8Array): Promise<void> {
+    const target = this.checkOutbound(peer, route, payload);
     try {
-      const connection = await this.connectionTo(address, this.components.requestTimeoutMs);
+      const connection = await this.connectionTo(target, this.components.requestTimeoutMs);
       connection.notify(route, payload);
     } catch (error) {
-      this.reportIfPeerFailed(address, error);
+      this.reportIfPeerFailed(target, error);
       throw error;
     }
   }
 
   /**
-   * Drops the connections to `peer` on which nothing has arrived for
+   * Drops the connections to peer `peerId` on which nothing has arrived for
    * `silentForMs` (e.g. a group member stopped hearing it), so that the next
    * message redials instead of vanishing into a half-open connection.
    */
-  disconnectIfSilent(peer: Address, silentForMs: number): void {
-    this.pool?.closeSilent(peer, silentForMs);
+  disconnectIfSilent(peerId: string, silentForMs: number): void {
+    this.pool?.closeSilent(peerId, silentForMs);
   }
 
   /** Connects to `peer` (or reuses the connection) and returns who it is. */
-  async connect(peer: Address | string): Promise<PeerInfo> {
+  async connect(peer: PeerRef): Promise<PeerInfo> {
     if (!this.canSend()) throw new NodeStoppedError('the node is not running');
-    const address = typeof peer === 'string' ? parseAddress(peer) : peer;
+    const target = this.resolve(peer);
     try {
-      const connection = await this.connectionTo(address, this.components.requestTimeoutMs);
-      return { id: (connection.remote as RemoteHello).nodeId, address };
+      const connection = await this.connectionTo(target, this.components.requestTimeoutMs);
+      return { id: (connection.remote as RemoteHello).nodeId, address: connection.peerAddress ?? target.address };
     } catch (error) {
-      this.reportIfPeerFailed(address, error);
+      this.reportIfPeerFailed(target, error);
       throw error;
     }
   }
 
-  private connectionTo(address: Address, timeoutMs: number): Promise<Connection> {
+  /** Addresses peers saw this node at lately, with how many distinct peers reported each (a NAT's public side shows here). */
+  observedAddresses(): Array<{ address: Address; peers: number }> {
+    return this.observed.list();
+  }
+
+  private connectionTo(target: DialTarget, timeoutMs: number): Promise<Connection> {
     if (!this.pool || !this.canSend()) return Promise.reject(new NodeStoppedError('the node is not running'));
-    return this.pool.connectionTo(address, timeoutMs);
+    return this.pool.connectionTo(target, timeoutMs);
   }
 
   /** Requests are allowed while stopping, so that a graceful leave can hand data over. */
@@ -461,24 +479,47 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     return this.pool !== undefined && (this.state === 'running' || this.state === 'stopping');
   }
 
-  private checkOutbound(peer: Address | string, route: string, payload: Uint8Array): Address {
+  private checkOutbound(peer: PeerRef, route: string, payload: Uint8Array): DialTarget {
     if (!this.canSend()) throw new NodeStoppedError('the node is not running');
     if (typeof route !== 'string' || !routeNamePattern.test(route)) throw new InvalidArgumentError(`invalid route name ${JSON.stringify(route)}`);
     if (!(payload instanceof Uint8Array)) throw new InvalidArgumentError('payload must be a Uint8Array');
     const { maxPayloadBytes } = this.components.transport;
     // Refused before dialling: an oversized payload never costs a connection.
     if (payload.length > maxPayloadBytes) throw new PayloadTooLargeError(`payload of ${payload.length} bytes exceeds ${maxPayloadBytes}`);
-    try {
-      return typeof peer === 'string' ? parseAddress(peer) : peer;
-    } catch (error) {
-      throw new InvalidArgumentError((error as Error).message);
-    }
+    return this.resolve(peer);
   }
 
-  private reportIfPeerFailed(address: Address, error: unknown): void {
+  /** A peer reference as the pool takes it: an id, an address, or both, filled from the address book. */
+  private resolve(peer: PeerRef): DialTarget {
+    if (typeof peer === 'string') {
+      if (isNodeId(peer)) return { id: peer, address: this.addressBook.address(peer) };
+      let address: Address;
+      try {
+        address = parseAddress(peer);
+      } catch (error) {
+        throw new InvalidArgumentError(`peer must be a node id, host:port or an address: ${(error as Error).message}`);
+      }
+      return { id: this.addressBook.peerAt(address), address };
+    }
+    if (typeof peer !== 'object' || peer === null) throw new InvalidArgumentError('peer must be a node id, host:port or an address');
+    if ('id' in peer) {
+      if (!isNodeId(peer.id)) throw new InvalidArgumentError(`invalid peer id ${JSON.stringify(peer.id)}`);
+      return { id: peer.id, address: peer.address ?? this.addressBook.address(peer.id) };
+    }
+    return { id: this.addressBook.peerAt(peer), address: peer };
+  }
+
+  private reportIfPeerFailed(target: DialTarget, error: unknown): void {
     const peerFailed = error instanceof PeerUnreachableError || error instanceof TimeoutError || error instanceof ConnectionClosedError;
     if (!peerFailed || this.state !== 'running') return;
-    for (const listener of this.peerFailureListeners) listener(address, error);
+    const failed = { id: target.id, address: target.address };
+    for (const listener of this.peerFailureListeners) listener(failed, error);
+  }
+
+  /** A peer proved its id: remember where it accepts connections and how it sees this node. */
+  private identified(connection: Connection, hello: RemoteHello): void {
+    if (connection.peerAddress) this.addressBook.learn(hello.nodeId, connection.peerAddress);
+    if (hello.observed) this.observed.report(hello.observed, hello.nodeId);
   }
 
   /** Without multicast (no route, no permission) the node still works through bootstrap addresses. */

@@ -1,14 +1,9 @@
-import type { ButterError } from '../errors.js';
 import type { KnownHosts } from '../hosts/known-hosts.js';
-import type { Address, Random, Runtime } from '../runtime/types.js';
+import type { Random, Runtime } from '../runtime/types.js';
+import type { PeerFailureListener, PeerInfo, PeerRef } from '../transport/vocabulary.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory.js';
 
-/** Who sent an inbound request. `address` is unset when the peer accepts no connections. */
-export interface PeerInfo {
-  readonly id: string;
-  readonly address: Address | undefined;
-}
 
 export interface RequestContext {
   readonly peer: PeerInfo;
@@ -22,7 +17,7 @@ export interface RequestOptions {
 /** A route served by a service: the payload in, the reply out. */
 export type ServiceRouteHandler = (payload: Uint8Array, context: RequestContext) => Promise<Uint8Array> | Uint8Array;
 
-export type PeerFailureListener = (address: Address, error: ButterError) => void;
+export type { FailedPeer, PeerFailureListener, PeerInfo, PeerRef } from '../transport/vocabulary.js';
 
 /**
  * What a service sees of its node: exactly these, never the node itself, so a
@@ -47,10 +42,10 @@ export interface ServiceComponents {
    * spawn back), so a later spawn registers them afresh.
    */
   route(name: string, handler: ServiceRouteHandler): void;
-  request(peer: Address | string, route: string, payload: Uint8Array, options?: RequestOptions): Promise<Uint8Array>;
-  notify(peer: Address | string, route: string, payload: Uint8Array): Promise<void>;
-  /** Drops connections to `peer` silent for `silentForMs` (a half-open connection would swallow one-way messages). */
-  disconnectIfSilent(peer: Address, silentForMs: number): void;
+  request(peer: PeerRef, route: string, payload: Uint8Array, options?: RequestOptions): Promise<Uint8Array>;
+  notify(peer: PeerRef, route: string, payload: Uint8Array): Promise<void>;
+  /** Drops connections to peer `peerId` silent for `silentForMs` (a half-open connection would swallow one-way messages). */
+  disconnectIfSilent(peerId: string, silentForMs: number): void;
   /** Transport-level failures of any request of the node; returns an unsubscribe. */
   onPeerFailure(listener: PeerFailureListener): () => void;
 }

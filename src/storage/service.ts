@@ -1,6 +1,6 @@
 import { InvalidArgumentError, InvalidConfigError, NodeStoppedError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
 import { checkOptions, optionTypes, type OptionSchemas } from '../node/options.js';
-import type { RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
+import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
@@ -181,7 +181,7 @@ export class StorageService implements Service {
     components.route(routes.fetch, (payload) => this.onFetch(payload));
     components.route(routes.walk, (payload, context) => this.onWalk(payload, context));
     components.route(routes.announce, (payload, context) => this.onAnnounce(payload, context));
-    this.unsubscribePeerFailure = components.onPeerFailure((address) => this.onPeerFailure(address));
+    this.unsubscribePeerFailure = components.onPeerFailure((peer) => this.onPeerFailure(peer));
     const capacity = components.memory.storageBytes;
     const store = components.dataDir
       ? await openDiskBlockStore(blockStoreDirectory(components.dataDir), capacity, { logger: components.logger })
@@ -257,7 +257,7 @@ export class StorageService implements Service {
   }
 
   /** Asks one peer for a block; the reply is verified against the key. */
-  async fetch(peer: Address, key: string): Promise<Block | undefined> {
+  async fetch(peer: PeerRef, key: string): Promise<Block | undefined> {
     const reply = fetchReplyCodec.decode(await this.components.request(peer, routes.fetch, fetchCodec.encode({ key })));
     if (!reply.block) return undefined;
     if (blockKey(reply.block) !== key || !verifyBlock(reply.block)) throw new ProtocolError(`peer answered ${key} with a block that does not verify`);
@@ -283,7 +283,7 @@ export class StorageService implements Service {
     const maxVisits = this.options.maxWalkVisits;
     let visits = 0;
     const visit = async (candidate: Candidate) => {
-      const reply = walkReplyCodec.decode(await this.components.request(candidate.address, routes.walk, walkCodec.encode({ contentId }), { timeoutMs: this.offerTimeoutMs }));
+      const reply = walkReplyCodec.decode(await this.components.request(candidate, routes.walk, walkCodec.encode({ contentId }), { timeoutMs: this.offerTimeoutMs }));
       for (const part of reply.parts) {
         if (part >= parsed.parts || found.has(part)) continue;
         const block = await this.fetch(candidate.address, blockKeyOf(contentId, part));
@@ -365,7 +365,7 @@ export class StorageService implements Service {
   /** Offers `block` to one candidate; resolves with its incarnation when it joined, undefined when it refused. */
   private async offer(candidate: Candidate, block: Block, replicas: number, view: MemberRecord[]): Promise<number | undefined> {
     const payload = offerCodec.encode({ block, replicas, view });
-    const reply = offerReplyCodec.decode(await this.components.request(candidate.address, routes.offer, payload, { timeoutMs: this.offerTimeoutMs }));
+    const reply = offerReplyCodec.decode(await this.components.request(candidate, routes.offer, payload, { timeoutMs: this.offerTimeoutMs }));
     this.contacts.set(candidate.id, candidate.address);
     return reply.accepted ? reply.incarnation : undefined;
   }
@@ -441,7 +441,7 @@ export class StorageService implements Service {
     await Promise.all(
       asked.map(async (candidate) => {
         const payload = walkCodec.encode({ contentId });
-        const reply = walkReplyCodec.decode(await this.components.request(candidate.address, routes.walk, payload, { timeoutMs: this.offerTimeoutMs }));
+        const reply = walkReplyCodec.decode(await this.components.request(candidate, routes.walk, payload, { timeoutMs: this.offerTimeoutMs }));
         for (const host of reply.hosts) if (host.id !== this.components.nodeId && !this.contacts.has(host.id)) this.rememberContact(host.id, { host: host.host, port: host.port });
       }).map((request) => request.catch(() => undefined)),
     );
@@ -496,10 +496,10 @@ export class StorageService implements Service {
     const now = this.components.runtime.now();
     const result = this.membership.poll(now);
     // Only connections that delivered nothing for as long go: one carrying other traffic is not cut.
-    for (const peer of result.silentPeers) this.components.disconnectIfSilent(peer.address, this.membership.options.failureTimeoutMs);
+    for (const peer of result.silentPeers) this.components.disconnectIfSilent(peer.peerId, this.membership.options.failureTimeoutMs);
     void Promise.all(this.sendHeartbeats(result.heartbeats));
     for (const shedding of result.sheddings) {
-      this.components.notify(shedding.address, routes.shed, shedCodec.encode({ key: shedding.key, incarnation: shedding.incarnation })).catch(() => undefined);
+      this.components.notify({ id: shedding.peerId, address: shedding.address }, routes.shed, shedCodec.encode({ key: shedding.key, incarnation: shedding.incarnation })).catch(() => undefined);
     }
     for (const recruitment of result.recruitments) void this.recruit(recruitment);
     this.checkDurableWaiters();
@@ -508,33 +508,25 @@ export class StorageService implements Service {
   }
 
   private sendHeartbeats(heartbeats: ReturnType<GroupMembership['poll']>['heartbeats']): Promise<void>[] {
-    return heartbeats.map((heartbeat) => this.components.notify(heartbeat.address, routes.heartbeat, heartbeatCodec.encode(heartbeat.message)).catch(() => undefined));
+    return heartbeats.map((heartbeat) => this.components.notify({ id: heartbeat.peerId, address: heartbeat.address }, routes.heartbeat, heartbeatCodec.encode(heartbeat.message)).catch(() => undefined));
   }
 
   private announce(): void {
     if (this.disposed || !this.components.isRunning()) return;
     const payload = announceCodec.encode({ freeBytes: this.availableStorageBytes() });
-    for (const host of this.components.knownHosts.list()) this.components.notify(host.address, routes.announce, payload).catch(() => undefined);
+    for (const host of this.components.knownHosts.list()) this.components.notify(host, routes.announce, payload).catch(() => undefined);
   }
 
-  private onPeerFailure(address: Address): void {
-    const id = this.idAt(address);
-    if (!id || !this.membershipInstance) return;
+  private onPeerFailure(peer: FailedPeer): void {
+    const { id, address } = peer;
+    if (id === undefined || !this.membershipInstance) return;
+    // A member that restarted elsewhere is reached at its new address: the old one failing says nothing about it.
+    const contact = this.contacts.get(id);
+    if (contact && address && (contact.host !== address.host || contact.port !== address.port)) return;
     const now = this.components.runtime.now();
     this.markUnreachable(id, now);
     this.membership.peerUnreachable(id, now);
     this.schedule(true);
-  }
-
-  private idAt(address: Address): string | undefined {
-    for (const [id, known] of this.contacts) if (known.host === address.host && known.port === address.port) return id;
-    for (const host of this.components.knownHosts.list()) {
-      if (host.address.host !== address.host || host.address.port !== address.port) continue;
-      // A member that restarted elsewhere is reached at its new address: the old one failing says nothing about it.
-      if (this.contacts.has(host.id)) continue;
-      return host.id;
-    }
-    return undefined;
   }
 
   private markUnreachable(id: string, nowMs: number): void {
@@ -567,7 +559,7 @@ export class StorageService implements Service {
     const now = this.components.runtime.now();
     const outcome = this.membership.receiveHeartbeat(context.peer.id, context.peer.address, message, now);
     // The sender does not hear us: our connection to it may be half-open while its own to us works.
-    if (outcome.senderMissesSelf && context.peer.address) this.components.disconnectIfSilent(context.peer.address, this.membership.options.failureTimeoutMs);
+    if (outcome.senderMissesSelf) this.components.disconnectIfSilent(context.peer.id, this.membership.options.failureTimeoutMs);
     for (const key of outcome.shedFrom) this.dropBlock(key);
     this.checkDurableWaiters();
     this.schedule(outcome.shedFrom.length > 0);

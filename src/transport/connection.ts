@@ -10,11 +10,12 @@ import {
 import type { Address, Runtime, Stream, TimerHandle } from '../runtime/types.js';
 import { decodeEnvelope, EnvelopeError, encodeEnvelopeFrame, maxErrorMessageLength, maxHelloFrameBytes, type Envelope, type HelloMessage } from './envelope.js';
 import { FrameDecoder } from './frames.js';
+import { tcpAddress } from './vocabulary.js';
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
 
-/** What the local side announces in its HELLO. */
-export type LocalHello = Omit<HelloMessage, 'kind'>;
+/** What the local side announces in its HELLO (the observed address is each stream's own). */
+export type LocalHello = Omit<HelloMessage, 'kind' | 'observed'>;
 export type RemoteHello = Omit<HelloMessage, 'kind'>;
 
 /** Where inbound requests and notifications go; the node's router implements it. */
@@ -86,7 +87,7 @@ export class Connection {
       onData: (chunk) => this.receive(chunk),
       onClose: (error) => this.closed(() => new ConnectionClosedError('connection closed by peer', { cause: error })),
     });
-    this.send({ kind: 'hello', ...local });
+    this.send({ kind: 'hello', ...local, observed: tcpAddress(stream.remoteAddress) });
   }
 
   get isOpen(): boolean {

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ProtocolError } from '../errors.js';
 import { decodeValue, encodeFramedValue, encodeValue } from './codec.js';
+import { addressFromTuple, addressToTuple, nodeIdSchema, peerAddressTupleSchema, type PeerAddress } from './vocabulary.js';
 
 /**
  * The envelope of every frame: a MessagePack array whose first two elements
@@ -14,25 +15,26 @@ export const FrameKind = { hello: 0, request: 1, response: 2, error: 3, notify: 
 export const maxRouteLength = 64;
 export const maxErrorMessageLength = 1024;
 export const maxNetworkIdLength = 64;
-/** Bound of the first frame on a stream, the HELLO (a real one takes under 200 bytes). */
-export const maxHelloFrameBytes = 1024;
+/** Listen addresses one HELLO may announce. */
+export const maxListenAddresses = 8;
+/** Bound of the first frame on a stream, the HELLO (a real one with one address takes under 250 bytes). */
+export const maxHelloFrameBytes = 4096;
 export const routePattern = '^[A-Za-z0-9._/:-]{1,64}$';
 
-const NodeId = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const RequestId = Type.Integer({ minimum: 1, maximum: 0xffffffff });
 /** An ERROR may also carry 0: "about the connection, not one request". */
 const ErrorRequestId = Type.Integer({ minimum: 0, maximum: 0xffffffff });
 const Route = Type.String({ pattern: routePattern, maxLength: maxRouteLength });
-const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Version = Type.Literal(protocolVersion);
 
 const HelloTuple = Type.Tuple([
   Version,
   Type.Literal(FrameKind.hello),
-  NodeId,
+  nodeIdSchema,
   Type.Uint8Array({ minByteLength: 32, maxByteLength: 32 }),
   Type.String({ minLength: 1, maxLength: maxNetworkIdLength }),
-  Port,
+  Type.Array(peerAddressTupleSchema, { maxItems: maxListenAddresses }),
+  Type.Union([peerAddressTupleSchema, Type.Null()]),
 ]);
 const RequestTuple = Type.Tuple([Version, Type.Literal(FrameKind.request), RequestId, Route, Type.Uint8Array()]);
 const ResponseTuple = Type.Tuple([Version, Type.Literal(FrameKind.response), RequestId, Type.Uint8Array()]);
@@ -58,8 +60,13 @@ export interface HelloMessage {
   nodeId: string;
   publicKey: Uint8Array;
   networkId: string;
-  /** The port the sender accepts connections on (0 when it accepts none). */
-  listenPort: number;
+  /**
+   * Where the sender accepts connections; none when it accepts none. A host of
+   * 0.0.0.0 or :: means "the host you see me from" (a node listening on every interface).
+   */
+  listenAddresses: PeerAddress[];
+  /** The address the sender sees the receiver's end of this stream at (for a node behind NAT, its public side). */
+  observed: PeerAddress | undefined;
 }
 export interface RequestMessage {
   kind: 'request';
@@ -90,7 +97,15 @@ export type Envelope = HelloMessage | RequestMessage | ResponseMessage | ErrorMe
 function envelopeArray(message: Envelope): unknown[] {
   switch (message.kind) {
     case 'hello':
-      return [protocolVersion, FrameKind.hello, message.nodeId, message.publicKey, message.networkId, message.listenPort];
+      return [
+        protocolVersion,
+        FrameKind.hello,
+        message.nodeId,
+        message.publicKey,
+        message.networkId,
+        message.listenAddresses.map(addressToTuple),
+        message.observed ? addressToTuple(message.observed) : null,
+      ];
     case 'request':
       return [protocolVersion, FrameKind.request, message.requestId, message.route, message.payload];
     case 'response':
@@ -131,9 +146,10 @@ export function decodeEnvelope(body: Uint8Array): Envelope {
   }
   switch (kind) {
     case FrameKind.hello: {
-      const [, , nodeId, publicKey, networkId, listenPort] = value as Static<typeof HelloTuple>;
+      const [, , nodeId, publicKey, networkId, listenAddresses, observed] = value as Static<typeof HelloTuple>;
       // A copy: the key outlives the frame, and a view would keep the whole received chunk (often a shared slab) alive.
-      return { kind: 'hello', nodeId, publicKey: Uint8Array.from(publicKey), networkId, listenPort };
+      const key = Uint8Array.from(publicKey);
+      return { kind: 'hello', nodeId, publicKey: key, networkId, listenAddresses: listenAddresses.map(addressFromTuple), observed: observed ? addressFromTuple(observed) : undefined };
     }
     case FrameKind.request: {
       const [, , requestId, route, payload] = value as Static<typeof RequestTuple>;

@@ -1,20 +1,31 @@
 import { OverloadedError, PeerUnreachableError } from '../errors.js';
 import { ConnectError, formatAddress, type Address, type Runtime, type Stream, type TimerHandle } from '../runtime/types.js';
-import { Connection, type InboundDispatcher, type LocalHello } from './connection.js';
+import { Connection, type InboundDispatcher, type LocalHello, type RemoteHello } from './connection.js';
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
 
 /** A duplicate connection quiet for this long has no request of the peer's in flight either. */
 const retiredIdleMs = 1_000;
 
+/** Whom to reach: a peer id, where to dial it, or both (the id is then checked against the HELLO). */
+export interface DialTarget {
+  readonly id: string | undefined;
+  readonly address: Address | undefined;
+}
+
+/** Told of every peer whose HELLO was accepted: its id, where it accepts connections, and how it sees us. */
+export type IdentifiedListener = (connection: Connection, hello: RemoteHello) => void;
+
 /**
- * The node's connections, one per peer: dialled on first use, reused by every
- * later request in either direction, bounded in number (the idle connection
- * quiet the longest makes room) and closed after a period of idleness.
+ * The node's connections, one per peer, keyed by the peer's id: dialled on
+ * first use, reused by every later request in either direction, bounded in
+ * number (the idle connection quiet the longest makes room) and closed after a
+ * period of idleness.
  */
 export class ConnectionPool {
-  /** Registered connections by the peer's listen address. */
-  private readonly byAddress = new Map<string, Connection>();
+  /** Registered connections by peer id. */
+  private readonly byId = new Map<string, Connection>();
+  /** Dials in progress by the dialled address. */
   private readonly dialing = new Map<string, Promise<Connection>>();
   private readonly open = new Set<Connection>();
   /** Who dialled each registered connection: decides which of two duplicates stays. */
@@ -30,6 +41,7 @@ export class ConnectionPool {
     private readonly dispatcher: InboundDispatcher,
     private readonly options: TransportOptions,
     private readonly traffic: TrafficCounters,
+    private readonly onIdentified: IdentifiedListener = () => undefined,
   ) {
     this.scheduleSweep();
   }
@@ -38,23 +50,31 @@ export class ConnectionPool {
     return this.open.size;
   }
 
-  /** The open connection to the peer listening at `address`, if there is one. */
-  openConnectionTo(address: Address): Connection | undefined {
-    const key = formatAddress(address);
-    const existing = this.byAddress.get(key);
+  /** The open connection to peer `id`, if there is one. */
+  openConnectionTo(id: string): Connection | undefined {
+    const existing = this.byId.get(id);
     return existing?.isOpen && existing.remote ? existing : undefined;
   }
 
-  /** The connection to the peer listening at `address`, dialling it when there is none. */
-  async connectionTo(address: Address, timeoutMs: number): Promise<Connection> {
-    const open = this.openConnectionTo(address);
+  /**
+   * The connection to the target: the open one to its id, else a dial of its
+   * address. A dialled peer whose HELLO names another id than the target's is
+   * refused: the address no longer leads to that peer.
+   */
+  async connectionTo(target: DialTarget, timeoutMs: number): Promise<Connection> {
+    const open = target.id === undefined ? undefined : this.openConnectionTo(target.id);
     if (open) return open;
-    const key = formatAddress(address);
+    if (!target.address) throw new PeerUnreachableError(`no address known for peer ${target.id?.slice(0, 16)}…`);
+    const key = formatAddress(target.address);
     const pending = this.dialing.get(key);
-    if (pending) return this.joinDial(pending, key, timeoutMs);
-    const dial = this.dial(address, key, timeoutMs).finally(() => this.dialing.delete(key));
-    this.dialing.set(key, dial);
-    return dial;
+    const dial = pending ?? this.dial(target.address, key, timeoutMs).finally(() => this.dialing.delete(key));
+    if (!pending) this.dialing.set(key, dial);
+    const connection = pending ? await this.joinDial(pending, key, timeoutMs) : await dial;
+    const found = (connection.remote as RemoteHello).nodeId;
+    if (target.id !== undefined && found !== target.id) {
+      throw new PeerUnreachableError(`${key} is now peer ${found.slice(0, 16)}…, not ${target.id.slice(0, 16)}…`);
+    }
+    return connection;
   }
 
   /** A caller joining a dial started with a longer timeout (e.g. a heartbeat's) still gives up after its own. */
@@ -83,26 +103,24 @@ export class ConnectionPool {
     const connection = this.track(stream);
     connection.ready.then(
       (hello) => {
-        if (hello.listenPort === 0) return; // the peer accepts no connections: nothing to reuse it for
-        const address = { host: stream.remoteAddress.host, port: hello.listenPort };
-        connection.peerAddress = address;
-        this.registerUnlessDuplicate(formatAddress(address), connection, hello.nodeId);
+        connection.peerAddress = dialableAddress(hello, stream.remoteAddress);
+        this.registerUnlessDuplicate(hello.nodeId, connection, hello.nodeId);
+        this.onIdentified(connection, hello);
       },
       () => undefined,
     );
   }
 
   /**
-   * Closes every connection to the peer at `address` (the one in use and any
-   * retired duplicate) on which nothing has arrived for `silentForMs`: a
-   * half-open connection (the path was cut without a FIN or RST) would
-   * otherwise swallow one-way messages for ever. The next message redials.
+   * Closes every connection to peer `id` (the one in use and any retired
+   * duplicate) on which nothing has arrived for `silentForMs`: a half-open
+   * connection (the path was cut without a FIN or RST) would otherwise swallow
+   * one-way messages for ever. The next message redials.
    */
-  closeSilent(address: Address, silentForMs: number): void {
-    const key = formatAddress(address);
+  closeSilent(id: string, silentForMs: number): void {
     const now = this.runtime.now();
     for (const connection of [...this.open]) {
-      if (!connection.peerAddress || formatAddress(connection.peerAddress) !== key) continue;
+      if (connection.remote?.nodeId !== id) continue;
       if (now - connection.lastReceivedAtMs >= silentForMs) connection.close();
     }
   }
@@ -111,7 +129,7 @@ export class ConnectionPool {
     this.stopped = true;
     this.sweepTimer?.cancel();
     for (const connection of [...this.open]) connection.close();
-    this.byAddress.clear();
+    this.byId.clear();
   }
 
   private async dial(address: Address, key: string, timeoutMs: number): Promise<Connection> {
@@ -140,7 +158,9 @@ export class ConnectionPool {
       handshakeTimer.cancel();
     }
     connection.peerAddress = address;
-    this.registerUnlessDuplicate(key, connection, this.local.nodeId);
+    const hello = connection.remote as RemoteHello;
+    this.registerUnlessDuplicate(hello.nodeId, connection, this.local.nodeId);
+    this.onIdentified(connection, hello);
     return connection;
   }
 
@@ -150,13 +170,13 @@ export class ConnectionPool {
    * dialled by the lower node id; the other takes no new requests and is
    * closed by the sweep once idle.
    */
-  private registerUnlessDuplicate(key: string, connection: Connection, diallerId: string): void {
-    const existing = this.byAddress.get(key);
+  private registerUnlessDuplicate(peerId: string, connection: Connection, diallerId: string): void {
+    const existing = this.byId.get(peerId);
     const existingDiallerId = existing ? this.diallerOf.get(existing) : undefined;
     this.diallerOf.set(connection, diallerId);
     if (!existing || !existing.isOpen || existingDiallerId === undefined || diallerId < existingDiallerId) {
       if (existing?.isOpen) this.retired.add(existing);
-      this.byAddress.set(key, connection);
+      this.byId.set(peerId, connection);
       return;
     }
     if (existing !== connection) this.retired.add(connection);
@@ -168,9 +188,8 @@ export class ConnectionPool {
     connection.onClose(() => {
       this.open.delete(connection);
       this.retired.delete(connection);
-      if (!connection.peerAddress) return;
-      const key = formatAddress(connection.peerAddress);
-      if (this.byAddress.get(key) === connection) this.byAddress.delete(key);
+      const peerId = connection.remote?.nodeId;
+      if (peerId !== undefined && this.byId.get(peerId) === connection) this.byId.delete(peerId);
     });
     return connection;
   }
@@ -183,7 +202,7 @@ export class ConnectionPool {
   private makeRoom(): boolean {
     if (this.open.size < this.options.maxConnections) return true;
     let quietest: Connection | undefined;
-    for (const connection of this.byAddress.values()) {
+    for (const connection of this.byId.values()) {
       if (connection.pendingRequests === 0 && (quietest === undefined || connection.lastActivityAt < quietest.lastActivityAt)) quietest = connection;
     }
     quietest?.close();
@@ -201,4 +220,16 @@ export class ConnectionPool {
       if (!this.stopped) this.scheduleSweep();
     });
   }
+}
+
+/**
+ * Where to dial back a peer that connected to us: its first TCP listen
+ * address, with an unspecified host (it listens on every interface) read as
+ * the host it connected from. Undefined when it accepts no connections.
+ */
+function dialableAddress(hello: RemoteHello, seenFrom: Address): Address | undefined {
+  const listen = hello.listenAddresses.find((address) => address.transport === 'tcp' && address.port > 0);
+  if (!listen) return undefined;
+  const unspecified = listen.host === '0.0.0.0' || listen.host === '::';
+  return { host: unspecified ? seenFrom.host : listen.host, port: listen.port };
 }
