@@ -1,7 +1,7 @@
 import { ProtocolError, type ButterError } from '../errors.js';
 import type { Logger } from '../node/logger.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
-import { formatAddress, type Address, type Runtime, type TimerHandle } from '../runtime/types.js';
+import { formatAddress, type Address, type Random, type Runtime, type TimerHandle } from '../runtime/types.js';
 import type { HostQuality, KnownHost, KnownHosts } from './known-hosts.js';
 import { exchangeAnswerCodec, exchangeRequestCodec, fromEntry, maxExchangeAnswerBytes, toExchanged, type ExchangedHost } from './messages.js';
 import { decodeQuality, encodeQuality } from './quality.js';
@@ -125,12 +125,14 @@ export class HostManager {
   private lastQueriedAt = 0;
   private running = false;
   private unsubscribers: Array<() => void> = [];
+  private readonly random: Random;
 
   constructor(
     private readonly components: HostManagerComponents,
     readonly options: HostManagementOptions,
   ) {
     this.refreshTimer = new DeadlineTimer(components.runtime, () => this.refreshDue());
+    this.random = components.runtime.random.fork('hosts');
   }
 
   start(): void {
@@ -227,7 +229,7 @@ export class HostManager {
 
   private randomFarHost(): KnownHost | undefined {
     const far = this.components.knownHosts.list().filter((host) => host.far);
-    return far.length > 0 ? far[this.components.runtime.random.int(far.length)] : undefined;
+    return far.length > 0 ? far[this.random.int(far.length)] : undefined;
   }
 
   /** Peer selection at capacity among the hosts outside the far share. */
@@ -235,7 +237,7 @@ export class HostManager {
     const near = this.components.knownHosts.list().filter((host) => !host.far);
     return admit(near, near.length, quality, forced, {
       randomAcceptanceProbability: this.options.randomAcceptanceProbability,
-      random: this.components.runtime.random,
+      random: this.random,
     });
   }
 
@@ -250,7 +252,7 @@ export class HostManager {
   /** A random sample of at most `count` known hosts, leaving out `exceptId`. */
   sample(count: number, exceptId?: string): KnownHost[] {
     const hosts = this.components.knownHosts.list().filter((host) => host.id !== exceptId);
-    const random = this.components.runtime.random;
+    const random = this.random;
     for (let index = 0; index < Math.min(count, hosts.length); index += 1) {
       const other = index + random.int(hosts.length - index);
       [hosts[index], hosts[other]] = [hosts[other] as KnownHost, hosts[index] as KnownHost];
@@ -322,7 +324,7 @@ export class HostManager {
 
   /** About one refresh period after `from` (now by default), jittered. */
   private nextRefreshAt(from = this.components.runtime.now()): number {
-    return from + this.refreshPeriodMs() * (0.75 + 0.5 * this.components.runtime.random.float());
+    return from + this.refreshPeriodMs() * (0.75 + 0.5 * this.random.float());
   }
 
   /** The refresh interval, stretched so that a full list costs at most `maxRefreshesPerSecond`. */
@@ -386,7 +388,7 @@ export class HostManager {
   private scheduleExchange(): void {
     if (!this.running) return;
     const { runtime } = this.components;
-    const jitteredMs = this.options.exchangeIntervalMs * (0.5 + runtime.random.float());
+    const jitteredMs = this.options.exchangeIntervalMs * (0.5 + this.random.float());
     const delayMs = this.nearShareFull ? Math.max(jitteredMs, this.unreferencedAt() - runtime.now()) : jitteredMs;
     this.exchangeTimerAt = runtime.now() + delayMs;
     this.exchangeTimer = runtime.setTimer(delayMs, () => {
@@ -424,7 +426,7 @@ export class HostManager {
   private scheduleShuffle(): void {
     if (!this.running || this.farSlots === 0) return;
     const { runtime } = this.components;
-    const delayMs = this.options.shuffleIntervalMs * (0.5 + runtime.random.float());
+    const delayMs = this.options.shuffleIntervalMs * (0.5 + this.random.float());
     this.shuffleTimer = runtime.setTimer(delayMs, () => {
       this.shuffleTimer = undefined;
       if (!this.shuffleInFlight && this.components.knownHosts.size > 0) void this.shuffle();

@@ -58,7 +58,7 @@ export async function createNode(options: NodeOptions = {}): Promise<ButterNode>
   if (!(requestTimeoutMs > 0)) throw new InvalidConfigError(`requestTimeoutMs must be positive, got ${requestTimeoutMs}`);
   const memory = planMemory(options.memoryMB ?? defaultMemoryMB, runtime.totalMemoryBytes(), options.knownHostsCapacity);
   const transport = checkTransportOptions({ ...defaultTransportOptions, ...options.transport });
-  const identity = options.dataDir ? await identityIn(options.dataDir, runtime) : createIdentity(runtime.random);
+  const identity = options.dataDir ? await identityIn(options.dataDir, runtime) : createIdentity(runtime.random.fork('identity'));
   return new ButterNode({
     runtime,
     identity,

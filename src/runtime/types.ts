@@ -32,6 +32,14 @@ export interface TimerHandle {
 
 /** Randomness. In the simulator every stream derives from one root seed. */
 export interface Random {
+  /**
+   * A stream of its own for one component (`hosts`, `discovery`, `storage`, …),
+   * taken once at construction, so that one module drawing more never changes
+   * another's draws. Simulated: derived from the seed and the label, not from
+   * what was drawn. Real: an independent CSPRNG-backed stream.
+   */
+  fork(label: string): Random;
+
   /** Uniform float in [0, 1). */
   float(): number;
   /** Uniform integer in [0, maxExclusive). */

@@ -2,7 +2,7 @@ import { InvalidArgumentError, ProtocolError, StorageFullError, TimeoutError } f
 import type { ButterNode, RequestContext } from '../node/node.js';
 import type { Overlay, OverlayFactory } from '../node/overlay.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
-import type { Address } from '../runtime/types.js';
+import type { Address, Random } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
 import { rankCandidates, type Candidate } from './candidates.js';
@@ -112,6 +112,7 @@ export class StorageOverlay implements Overlay {
   private readonly durableWaiters = new Set<DurableWaiter>();
   private readonly offerTimeoutMs: number;
   private readonly maxOfferAttempts: number;
+  private readonly random: Random;
 
   constructor(
     readonly node: ButterNode,
@@ -119,6 +120,7 @@ export class StorageOverlay implements Overlay {
     private readonly options: StorageOptions,
   ) {
     this.timer = new DeadlineTimer(node.runtime, () => this.onTimer());
+    this.random = node.runtime.random.fork('storage');
     this.offerTimeoutMs = options.offerTimeoutMs ?? defaultOfferTimeoutMs;
     this.maxOfferAttempts = options.maxOfferAttempts ?? defaultMaxOfferAttempts;
     node.route(routes.heartbeat, (_overlay, payload, context) => this.onHeartbeat(payload, context));
@@ -153,7 +155,7 @@ export class StorageOverlay implements Overlay {
     const now = this.node.runtime.now();
     const restored = [...store.keys()].map((key) => ({ key, record: this.readPersisted(key) }));
     const incarnation = restored.reduce((highest, entry) => Math.max(highest, entry.record?.incarnation ?? 0), 0);
-    this.membershipInstance = new GroupMembership(this.node.id, this.node.runtime.random, this.membershipOptions, now, incarnation + 1);
+    this.membershipInstance = new GroupMembership(this.node.id, this.node.runtime.random.fork('storage/membership'), this.membershipOptions, now, incarnation + 1);
     for (const { key, record } of restored) {
       // A restarted node rejoins with the views it persisted; members that moved on simply time out.
       this.membership.join(key, record?.replicas ?? this.membershipOptions.replicas, persistedView(record), now);
@@ -365,7 +367,7 @@ export class StorageOverlay implements Overlay {
   /** Up to `count` hosts to tell a peer about: hosts heard from moments ago first, then a random share of the rest. */
   private sampleHosts(excludeId: string, count: number): Array<{ id: string; host: string; port: number }> {
     const pool = this.candidatePool().filter((candidate) => candidate.id !== excludeId);
-    const random = this.node.runtime.random;
+    const random = this.random;
     for (let index = pool.length - 1; index > 0; index -= 1) {
       const other = random.int(index + 1);
       [pool[index], pool[other]] = [pool[other] as Candidate, pool[index] as Candidate];
@@ -418,7 +420,7 @@ export class StorageOverlay implements Overlay {
     let value = this.preferences.get(id);
     if (value === undefined) {
       if (this.preferences.size >= maxPreferences) this.preferences.delete(this.preferences.keys().next().value as string);
-      value = this.node.runtime.random.float();
+      value = this.random.float();
       this.preferences.set(id, value);
     }
     return value;

@@ -13,7 +13,7 @@ import {
 import { EventKind } from './event-queue.js';
 import type { SimDatagramSocket } from './datagrams.js';
 import type { Network } from './network.js';
-import type { SeededRandom } from './random.js';
+import { HostRandom, type SeededRandom } from './random.js';
 import { connectStream, listenStreams, type SimListener, type SimStream } from './streams.js';
 
 const FIRST_LISTEN_PORT = 10000;
@@ -27,6 +27,7 @@ export class SimHost {
   readonly datagramSockets = new Set<SimDatagramSocket>();
   /** Streams with this host's end not yet closed: a crash cuts them loose from its code. */
   readonly openStreams = new Set<SimStream>();
+  readonly random: HostRandom;
   private nextListenPort = FIRST_LISTEN_PORT;
   private nextEphemeralPort = FIRST_EPHEMERAL_PORT;
 
@@ -35,8 +36,10 @@ export class SimHost {
     readonly name: string,
     readonly subnet: string,
     readonly totalMemoryBytes: number,
-    readonly random: SeededRandom,
-  ) {}
+    random: SeededRandom,
+  ) {
+    this.random = new HostRandom(random);
+  }
 
   /** Next free listening port from 10000 up; undefined when all are taken. */
   allocateListenPort(): number | undefined {
@@ -82,7 +85,7 @@ export class SimRuntime implements Runtime {
     return this.host.subnet;
   }
 
-  get random(): SeededRandom {
+  get random(): HostRandom {
     return this.host.random;
   }
 
