@@ -132,7 +132,7 @@ function toAddress(entry: string | Address): Address {
 /** An unreadable, corrupt or unwritable identity file is a configuration problem, reported as one. */
 async function identityIn(dataDir: string, runtime: Runtime): Promise<Identity> {
   try {
-    return await loadOrCreateIdentity(dataDir, runtime.random);
+    return await loadOrCreateIdentity(dataDir, runtime.disk, runtime.random.fork('identity'));
   } catch (error) {
     throw new InvalidConfigError(`cannot use the identity in data directory ${dataDir}: ${(error as Error).message}`);
   }

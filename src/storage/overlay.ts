@@ -149,7 +149,7 @@ export class StorageOverlay implements Overlay {
   async start(): Promise<void> {
     const capacity = this.node.memory.storageBytes;
     const store = this.options.dataDir
-      ? await openDiskBlockStore(blockStoreDirectory(this.options.dataDir), capacity, { logger: this.node.logger })
+      ? await openDiskBlockStore(this.node.runtime.disk, blockStoreDirectory(this.options.dataDir), capacity, { logger: this.node.logger })
       : createMemoryBlockStore(capacity);
     this.storeInstance = store;
     const now = this.node.runtime.now();

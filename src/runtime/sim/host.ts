@@ -12,6 +12,7 @@ import {
 } from '../types.js';
 import { EventKind } from './event-queue.js';
 import type { SimDatagramSocket } from './datagrams.js';
+import { SimDisk, type SimDiskContents } from './disk.js';
 import type { Network } from './network.js';
 import { HostRandom, type SeededRandom } from './random.js';
 import { connectStream, listenStreams, type SimListener, type SimStream } from './streams.js';
@@ -28,6 +29,8 @@ export class SimHost {
   /** Streams with this host's end not yet closed: a crash cuts them loose from its code. */
   readonly openStreams = new Set<SimStream>();
   readonly random: HostRandom;
+  /** This run's view of the machine's disk: it stops writing once the host crashes. */
+  readonly disk: SimDisk;
   private nextListenPort = FIRST_LISTEN_PORT;
   private nextEphemeralPort = FIRST_EPHEMERAL_PORT;
 
@@ -37,8 +40,11 @@ export class SimHost {
     readonly subnet: string,
     readonly totalMemoryBytes: number,
     random: SeededRandom,
+    /** The machine's disk, kept when the host is restarted. */
+    readonly diskContents: SimDiskContents,
   ) {
     this.random = new HostRandom(random);
+    this.disk = new SimDisk(diskContents, () => this.alive);
   }
 
   /** Next free listening port from 10000 up; undefined when all are taken. */
@@ -87,6 +93,11 @@ export class SimRuntime implements Runtime {
 
   get random(): HostRandom {
     return this.host.random;
+  }
+
+  /** The simulated machine's disk, in memory; it survives `Simulation.restart`. */
+  get disk(): SimDisk {
+    return this.host.disk;
   }
 
   get alive(): boolean {
