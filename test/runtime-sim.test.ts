@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { createNode } from '../src/node/create.js';
 import { ConnectError, type Runtime, type Stream } from '../src/runtime/types.js';
 import { SeededRandom, Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
 
@@ -86,6 +87,45 @@ describe('SeededRandom', () => {
     assert.throws(() => random.int(0), RangeError);
     assert.equal(random.bytes(0).length, 0);
     assert.equal(random.bytes(7).length, 7);
+  });
+});
+
+describe('a simulated host\'s random streams', () => {
+  const draws = (random: { int(max: number): number }, count: number) => Array.from({ length: count }, () => random.int(1_000_000));
+
+  it('gives each component a stream that depends on the seed and label, not on what others drew', () => {
+    const quiet = new Simulation({ seed: 3 }).createHost();
+    const busy = new Simulation({ seed: 3 }).createHost();
+    const quietHosts = quiet.random.fork('hosts');
+    const quietDiscovery = quiet.random.fork('discovery');
+    const busyHosts = busy.random.fork('hosts');
+    const busyDiscovery = busy.random.fork('discovery');
+    draws(busy.random, 500); // the host's own stream
+    draws(busyHosts, 10_000); // one component draws far more than the other run's
+    assert.deepEqual(draws(busyDiscovery, 50), draws(quietDiscovery, 50), 'discovery does not see the hosts stream');
+    assert.deepEqual(draws(busyHosts, 50), draws(new Simulation({ seed: 3 }).createHost().random.fork('hosts'), 10_050).slice(10_000));
+    assert.notDeepEqual(draws(quietHosts, 50), draws(new Simulation({ seed: 4 }).createHost().random.fork('hosts'), 50), 'another seed');
+    assert.notDeepEqual(draws(quiet.random.fork('storage'), 50), draws(quiet.random.fork('identity'), 50), 'another label');
+  });
+
+  it('hands two nodes on one host different streams of the same label, the same ones in every run', () => {
+    const run = () => {
+      const host = new Simulation({ seed: 8 }).createHost();
+      return [draws(host.random.fork('identity'), 8), draws(host.random.fork('identity'), 8)];
+    };
+    const [first, second] = run();
+    assert.notDeepEqual(first, second);
+    assert.deepEqual(run(), [first, second]);
+  });
+
+  it('keeps a node\'s identity whatever else was drawn on its host first', async () => {
+    const idAfter = async (drawFirst: number): Promise<string> => {
+      const host = new Simulation({ seed: 12 }).createHost();
+      draws(host.random, drawFirst);
+      draws(host.random.fork('hosts'), drawFirst);
+      return (await createNode({ runtime: host })).id;
+    };
+    assert.equal(await idAfter(1_000), await idAfter(0));
   });
 });
 

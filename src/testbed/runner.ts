@@ -166,7 +166,7 @@ async function churnPhase(network: TestNetwork, params: Params, afterEachSecond:
   for (let second = 0; second < churn.churnSeconds; second += 1) {
     if (partition && second === partition.startSeconds) partitionNetwork(network, partition.fraction);
     if (partition && second === partition.startSeconds + partition.durationSeconds) network.simulation?.heal();
-    const deaths = pickDeaths(network.nodes, churn, () => network.random.float());
+    const deaths = pickDeaths(network.nodes, churn, () => network.churnRandom.float());
     for (const death of deaths) await network.kill(death.member, death.kind);
     // A fresh node takes the dead one's seat: its LAN and its place in it (as in the original, n stays constant).
     if (churn.replace) for (const death of deaths) await network.addNode({}, network.nodeIndex(death.member));

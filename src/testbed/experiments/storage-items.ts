@@ -44,8 +44,10 @@ export function storageSetup(heartbeatIntervalMs: (params: Params) => number) {
 
 export async function storeItems(network: TestNetwork, params: Params): Promise<void> {
   const items: string[] = [];
+  // A stream of its own: the items' bytes do not depend on how many draws the joins made.
+  const random = network.random.fork('items');
   for (const node of network.nodes) {
-    const data = network.random.bytes(params.itemBytes as number);
+    const data = random.bytes(params.itemBytes as number);
     items.push(await network.settle((node.overlay as StorageOverlay).store(data, { keywords: ['item'] })));
   }
   runs.set(network, { items, trafficAfterStore: network.traffic(), storedAtMs: network.now() });
