@@ -3,6 +3,7 @@ import { basicOverlay } from '../node/overlay.js';
 import type { SimRuntime } from '../runtime/sim/index.js';
 import { pickDeaths } from './churn.js';
 import type { Experiment, ExperimentCase, Figures, Params, Phase } from './experiment.js';
+import { checkInvariants, genericInvariants, type ChurnClock } from './invariants.js';
 import { TestNetwork, type TrafficTotals } from './network.js';
 import { spread, type Spread } from './statistics.js';
 
@@ -117,11 +118,15 @@ async function runOnce(experiment: Experiment, params: Params, onStep: (step: Ru
     params.nodes * params.joinIntervalMs + (params.warmupSeconds + params.churn.churnSeconds + params.recoverySeconds) * 1000;
   const series: SamplePoint[] = [];
   const traffic: Partial<Record<Phase, PhaseTraffic>> = {};
+  const clock: ChurnClock = { churnEndedAtMs: undefined };
+  const invariants = [...genericInvariants, ...(experiment.invariants?.(params, clock) ?? [])];
   let nextSampleMs = 0;
+  // Every sample checks the invariants first: a broken one fails the run with its seed.
   const sampleIfDue = (phase: Phase) => {
-    if (!experiment.sample || network.now() < nextSampleMs) return;
+    if (network.now() < nextSampleMs) return;
     nextSampleMs = network.now() + params.sampleSeconds * 1000;
-    series.push({ seconds: round(network.now() / 1000), phase, figures: experiment.sample(network, params) });
+    checkInvariants(invariants, network, network.now(), params.seed);
+    if (experiment.sample) series.push({ seconds: round(network.now() / 1000), phase, figures: experiment.sample(network, params) });
   };
   const report = (phase: Phase, fraction: number) =>
     onStep({ phase, fraction, simulatedSeconds: network.now() / 1000, eventsProcessed: network.simulation?.eventsProcessed ?? 0 });
@@ -141,6 +146,7 @@ async function runOnce(experiment: Experiment, params: Params, onStep: (step: Ru
     });
     await accountPhase(network, traffic, 'warm-up', () => runSeconds(network, params.warmupSeconds, () => tick('warm-up')));
     await accountPhase(network, traffic, 'churn', () => churnPhase(network, params, () => tick('churn')));
+    clock.churnEndedAtMs = network.now();
     await accountPhase(network, traffic, 'recovery', () => runSeconds(network, params.recoverySeconds, () => tick('recovery')));
     let figures: Figures = {};
     await accountPhase(network, traffic, 'measurement', async () => {

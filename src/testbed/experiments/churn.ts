@@ -1,5 +1,5 @@
 import type { Experiment, Params } from '../experiment.js';
-import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storageSetup, storeItems } from './storage-items.js';
+import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storageRunInvariants, storageSetup, storeItems } from './storage-items.js';
 
 /**
  * The original's churn table: N nodes each store one random item; nodes die
@@ -19,5 +19,6 @@ export const churnExperiment: Experiment = {
   setupNode: storageSetup((params: Params) => params.heartbeatMs as number),
   afterJoin: storeItems,
   sample: sampleGroups,
+  invariants: storageRunInvariants,
   measure: measureRetention,
 };

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../errors.js';
 import type { Experiment, ExperimentCase, Params } from '../experiment.js';
-import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storageSetup, storeItems } from './storage-items.js';
+import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storageRunInvariants, storageSetup, storeItems } from './storage-items.js';
 
 function intervalList(text: string): number[] {
   const seconds = text.split(',').map(Number);
@@ -28,5 +28,6 @@ export const heartbeatExperiment: Experiment = {
   setupNode: storageSetup((params: Params) => params.heartbeatMs as number),
   afterJoin: storeItems,
   sample: sampleGroups,
+  invariants: storageRunInvariants,
   measure: measureRetention,
 };
