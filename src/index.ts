@@ -20,6 +20,7 @@ export { defaultHostManagementOptions, type HostManagementOptions, type HostRepo
 export { defaultDiscoveryOptions, type DiscoveryOptions, type DiscoveryStats } from './discovery/core.js';
 export * from './errors.js';
 export { formatAddress, parseAddress, type Address, type Runtime } from './runtime/types.js';
+export { DiskError, type Disk, type KeyValueDatabase, type KeyValueEnvironment } from './runtime/disk.js';
 export { createRealRuntime } from './runtime/real.js';
 export { onShutdownSignal } from './runtime/real/signals.js';
 export { Simulation, type SimulationOptions, type LinkConditions, type SimRuntime } from './runtime/sim/index.js';

@@ -17,7 +17,7 @@ const selfId = id(0);
 const localQuality = quality(1_000, 1_000, 3);
 
 /** Every jitter at its middle (float 0.5: the period or interval exactly) and every pick the first. */
-const middleRandom: Random = { float: () => 0.5, int: () => 0, bytes: (length) => new Uint8Array(length) };
+const middleRandom: Random = { float: () => 0.5, int: () => 0, bytes: (length) => new Uint8Array(length), fork: () => middleRandom };
 
 /** With the defaults and 8 slots: max(30 s, 8 / 0.75 per s). */
 const periodMs = 30_000;

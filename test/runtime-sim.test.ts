@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { createNode } from '../src/node/create.js';
 import { ConnectError, type Runtime, type Stream } from '../src/runtime/types.js';
 import { SeededRandom, Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
 
@@ -71,21 +72,44 @@ describe('SeededRandom', () => {
     assert.notDeepEqual(a.fork('x').bytes(8), a.fork('y').bytes(8));
     assert.notDeepEqual(a.fork(1).bytes(8), a.fork(2).bytes(8));
   });
+});
 
-  it('stays within bounds', () => {
-    const random = new SeededRandom(1);
-    const counts = new Array<number>(5).fill(0);
-    for (let i = 0; i < 5000; i++) {
-      const value = random.int(5);
-      assert.ok(Number.isInteger(value) && value >= 0 && value < 5);
-      counts[value]!++;
-      const float = random.float();
-      assert.ok(float >= 0 && float < 1);
-    }
-    for (const count of counts) assert.ok(count > 850 && count < 1150, `skewed counts ${counts.join(',')}`);
-    assert.throws(() => random.int(0), RangeError);
-    assert.equal(random.bytes(0).length, 0);
-    assert.equal(random.bytes(7).length, 7);
+describe('a simulated host\'s random streams', () => {
+  const draws = (random: { int(max: number): number }, count: number) => Array.from({ length: count }, () => random.int(1_000_000));
+
+  it('gives each component a stream that depends on the seed and label, not on what others drew', () => {
+    const quiet = new Simulation({ seed: 3 }).createHost();
+    const busy = new Simulation({ seed: 3 }).createHost();
+    const quietHosts = quiet.random.fork('hosts');
+    const quietDiscovery = quiet.random.fork('discovery');
+    const busyHosts = busy.random.fork('hosts');
+    const busyDiscovery = busy.random.fork('discovery');
+    draws(busy.random, 500); // the host's own stream
+    draws(busyHosts, 10_000); // one component draws far more than the other run's
+    assert.deepEqual(draws(busyDiscovery, 50), draws(quietDiscovery, 50), 'discovery does not see the hosts stream');
+    assert.deepEqual(draws(busyHosts, 50), draws(new Simulation({ seed: 3 }).createHost().random.fork('hosts'), 10_050).slice(10_000));
+    assert.notDeepEqual(draws(quietHosts, 50), draws(new Simulation({ seed: 4 }).createHost().random.fork('hosts'), 50), 'another seed');
+    assert.notDeepEqual(draws(quiet.random.fork('storage'), 50), draws(quiet.random.fork('identity'), 50), 'another label');
+  });
+
+  it('hands two nodes on one host different streams of the same label, the same ones in every run', () => {
+    const run = () => {
+      const host = new Simulation({ seed: 8 }).createHost();
+      return [draws(host.random.fork('identity'), 8), draws(host.random.fork('identity'), 8)];
+    };
+    const [first, second] = run();
+    assert.notDeepEqual(first, second);
+    assert.deepEqual(run(), [first, second]);
+  });
+
+  it('keeps a node\'s identity whatever else was drawn on its host first', async () => {
+    const idAfter = async (drawFirst: number): Promise<string> => {
+      const host = new Simulation({ seed: 12 }).createHost();
+      draws(host.random, drawFirst);
+      draws(host.random.fork('hosts'), drawFirst);
+      return (await createNode({ runtime: host })).id;
+    };
+    assert.equal(await idAfter(1_000), await idAfter(0));
   });
 });
 
@@ -208,27 +232,6 @@ describe('Simulation streams', () => {
     await sim.runUntilIdle();
     assert.deepEqual(received, Array.from({ length: 250 }, (_, i) => i));
     assert.ok(sim.stats.streamChunksRetransmitted > 20, 'some chunks were retransmitted');
-  });
-
-  it('queues data that arrives before start and closes gracefully on end', async () => {
-    const sim = new Simulation({ seed: 1, link: { latencyMs: 3, jitterMs: 0 } });
-    const server = sim.createHost();
-    const client = sim.createHost();
-    let serverStream: Stream | undefined;
-    await server.listen({ host: '', port: 7000 }, (stream) => {
-      serverStream = stream; // not started yet
-      stream.write(encoder.encode('hi'));
-      stream.end();
-    });
-    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000 }));
-    await sim.runFor(100);
-    assert.ok(connecting.value && serverStream);
-    const clientRecord = record(connecting.value, client);
-    const serverRecord = record(serverStream, server);
-    await sim.runUntilIdle();
-    assert.equal(clientRecord.text(), 'hi');
-    assert.deepEqual(clientRecord.closes, [undefined]);
-    assert.deepEqual(serverRecord.closes, [undefined]);
   });
 
   it('reports destroy to the peer as an error and locally without one', async () => {
@@ -427,21 +430,6 @@ describe('Simulation datagrams', () => {
     far.send(encoder.encode('to the dead'), { host: a2.hostName, port: 5000 });
     await sim.runUntilIdle();
     assert.equal(received.get('a2')?.length, 2);
-  });
-
-  it('gives a socket without a group its own port: unicast only, never the group, and no sendToGroup', async () => {
-    const sim = new Simulation({ seed: 2 });
-    const a = sim.createHost();
-    const b = sim.createHost();
-    const member = await a.openDatagramSocket({ port: 5000, multicastGroup: group });
-    const own = await b.openDatagramSocket({ port: 0 });
-    const heard: string[] = [];
-    own.onMessage((data, from) => heard.push(`${decoder.decode(data)} from ${from.host}:${from.port}`));
-    member.sendToGroup(encoder.encode('to the group'));
-    member.send(encoder.encode('to it'), own.localAddress);
-    await sim.runUntilIdle();
-    assert.deepEqual(heard, [`to it from ${a.hostName}:5000`]);
-    assert.throws(() => own.sendToGroup(encoder.encode('x')), TypeError);
   });
 
   it('drops datagrams at the configured loss rate', async () => {

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { open } from 'lmdb';
 import { InvalidArgumentError, NodeStoppedError } from '../src/errors.js';
 import { silentLogger } from '../src/node/logger.js';
+import { createRealDisk } from '../src/runtime/real/disk.js';
 import { SeededRandom } from '../src/runtime/sim/index.js';
 import { blockKey, blockKeyOf, blockSizeBytes, blockStorageBytes, joinContent, splitContent, type Block } from '../src/storage/block.js';
 import { blockStoreDirectory, createMemoryBlockStore, maxBlockMetaBytes, openDiskBlockStore, type BlockStore } from '../src/storage/block-store.js';
@@ -16,6 +17,7 @@ import { blocksDatabaseName, metaDatabaseName } from '../src/storage/disk-block-
 import { encodeValue } from '../src/transport/codec.js';
 
 const random = new SeededRandom(5);
+const realDisk = createRealDisk();
 
 function someBlocks(count: number, keywords: string[] = ['k']): Block[] {
   return splitContent(random.bytes(count * blockSizeBytes), keywords).blocks;
@@ -133,13 +135,13 @@ function blockStoreBehaviour(name: string, openStore: (capacityBytes: number) =>
 }
 
 blockStoreBehaviour('memory', async (capacityBytes) => createMemoryBlockStore(capacityBytes));
-blockStoreBehaviour('disk', (capacityBytes) => openDiskBlockStore(freshDirectory(), capacityBytes));
+blockStoreBehaviour('disk', (capacityBytes) => openDiskBlockStore(realDisk, freshDirectory(), capacityBytes));
 
 describe('disk block store across restarts', () => {
   it('a store reopened on the same directory has its blocks and metadata', async () => {
     const directory = freshDirectory();
     const blocks = someBlocks(5, ['restart']);
-    const store = await openDiskBlockStore(directory, 1 << 20);
+    const store = await openDiskBlockStore(realDisk, directory, 1 << 20);
     for (const block of blocks) assert.equal(store.put(block), true);
     assert.equal(store.setMeta(blockKey(blocks[1]!), Uint8Array.of(9, 9)), true);
     assert.equal(store.delete(blockKey(blocks[4]!)), true);
@@ -147,7 +149,7 @@ describe('disk block store across restarts', () => {
     const used = store.usedBytes();
     await store.close();
 
-    const reopened = await openDiskBlockStore(directory, 1 << 20);
+    const reopened = await openDiskBlockStore(realDisk, directory, 1 << 20);
     assert.deepEqual(reopened.openReport, { loadedBlocks: 4, loadedMetas: 1, droppedCorrupt: 0, droppedOverCapacity: 0 });
     assert.equal(reopened.usedBytes(), used);
     for (const block of blocks.slice(0, 4)) assertSameBlock(reopened.get(blockKey(block)), block);
@@ -159,6 +161,7 @@ describe('disk block store across restarts', () => {
   it('what was flushed survives the process being killed without closing', { timeout: 30_000 }, async () => {
     const directory = freshDirectory();
     const storeModule = new URL('../src/storage/block-store.js', import.meta.url).href;
+    const diskModule = new URL('../src/runtime/real/disk.js', import.meta.url).href;
     const blockModule = new URL('../src/storage/block.js', import.meta.url).href;
     // The child writes a known content, flushes, says so, and waits to be killed.
     const child = spawn(
@@ -167,8 +170,9 @@ describe('disk block store across restarts', () => {
         '--input-type=module',
         '-e',
         `import { openDiskBlockStore } from ${JSON.stringify(storeModule)};
+         import { createRealDisk } from ${JSON.stringify(diskModule)};
          import { splitContent, blockKey } from ${JSON.stringify(blockModule)};
-         const store = await openDiskBlockStore(${JSON.stringify(directory)}, 1 << 20);
+         const store = await openDiskBlockStore(createRealDisk(), ${JSON.stringify(directory)}, 1 << 20);
          const { blocks } = splitContent(new Uint8Array(3 * 4096).fill(7), ['killed']);
          for (const block of blocks) store.put(block);
          store.setMeta(blockKey(blocks[0]), Uint8Array.of(4, 2));
@@ -187,7 +191,7 @@ describe('disk block store across restarts', () => {
       await exited;
     }
     const { contentId, blocks } = splitContent(new Uint8Array(3 * 4096).fill(7), ['killed']);
-    const reopened = await openDiskBlockStore(directory, 1 << 20);
+    const reopened = await openDiskBlockStore(realDisk, directory, 1 << 20);
     assert.deepEqual(reopened.openReport, { loadedBlocks: 3, loadedMetas: 1, droppedCorrupt: 0, droppedOverCapacity: 0 });
     assert.deepEqual(joinContent(blocks.map((block) => reopened.get(blockKey(block))!)), new Uint8Array(3 * 4096).fill(7));
     assert.deepEqual(reopened.getMeta(blockKeyOf(contentId, 0)), Uint8Array.of(4, 2));
@@ -197,7 +201,7 @@ describe('disk block store across restarts', () => {
   it('drops corrupt records at open, counts them, and keeps the rest', async () => {
     const directory = freshDirectory();
     const [good, tampered, misfiled] = someBlocks(3);
-    const store = await openDiskBlockStore(directory, 1 << 20);
+    const store = await openDiskBlockStore(realDisk, directory, 1 << 20);
     for (const block of [good!, tampered!, misfiled!]) store.put(block);
     store.setMeta(blockKey(good!), Uint8Array.of(1));
     await store.close();
@@ -217,7 +221,7 @@ describe('disk block store across restarts', () => {
 
     const warnings: object[] = [];
     const logger = { ...silentLogger, warn: (context: object) => void warnings.push(context) };
-    const reopened = await openDiskBlockStore(directory, 1 << 20, { logger });
+    const reopened = await openDiskBlockStore(realDisk, directory, 1 << 20, { logger });
     assert.deepEqual(reopened.openReport, { loadedBlocks: 1, loadedMetas: 1, droppedCorrupt: 4, droppedOverCapacity: 0 });
     assert.deepEqual(warnings, [{ directory, dropped: 4 }]);
     assert.deepEqual([...reopened.keys()], [blockKey(good!)]);
@@ -225,7 +229,7 @@ describe('disk block store across restarts', () => {
     assert.equal(reopened.usedBytes(), blockStorageBytes(good!) + 1);
     await reopened.close();
 
-    const again = await openDiskBlockStore(directory, 1 << 20);
+    const again = await openDiskBlockStore(realDisk, directory, 1 << 20);
     assert.deepEqual(again.openReport, { loadedBlocks: 1, loadedMetas: 1, droppedCorrupt: 0, droppedOverCapacity: 0 }, 'the bad records are gone from disk');
     await again.close();
   });
@@ -233,10 +237,10 @@ describe('disk block store across restarts', () => {
   it('reopened with a smaller allocation, keeps what fits and drops the rest', async () => {
     const directory = freshDirectory();
     const blocks = someBlocks(4);
-    const store = await openDiskBlockStore(directory, 1 << 20);
+    const store = await openDiskBlockStore(realDisk, directory, 1 << 20);
     for (const block of blocks) store.put(block);
     await store.close();
-    const smaller = await openDiskBlockStore(directory, 2 * blockStorageBytes(blocks[0]!));
+    const smaller = await openDiskBlockStore(realDisk, directory, 2 * blockStorageBytes(blocks[0]!));
     assert.equal(smaller.openReport.loadedBlocks, 2);
     assert.equal(smaller.openReport.droppedOverCapacity, 2);
     assert.equal(smaller.size, 2);
@@ -259,7 +263,7 @@ describe('disk block store against the memory store', () => {
       fc.asyncProperty(fc.array(operation, { maxLength: 30 }), fc.integer({ min: 0, max: 5000 }), async (operations, capacityBytes) => {
         const directory = freshDirectory();
         const memory = createMemoryBlockStore(capacityBytes);
-        const disk = await openDiskBlockStore(directory, capacityBytes);
+        const disk = await openDiskBlockStore(realDisk, directory, capacityBytes);
         for (const step of operations) {
           const block = pool[step.index]!;
           const key = blockKey(block);
@@ -270,7 +274,7 @@ describe('disk block store against the memory store', () => {
           assert.ok(memory.usedBytes() <= capacityBytes);
         }
         await disk.close();
-        const reopened = await openDiskBlockStore(directory, capacityBytes);
+        const reopened = await openDiskBlockStore(realDisk, directory, capacityBytes);
         assert.deepEqual([...reopened.keys()].sort(), [...memory.keys()].sort());
         assert.equal(reopened.usedBytes(), memory.usedBytes());
         for (const key of memory.keys()) assert.deepEqual(reopened.getMeta(key), memory.getMeta(key));

@@ -14,15 +14,13 @@ export class StorageCluster {
     this.simulation = new Simulation({ seed });
   }
 
+  /** A node on a simulated host of its own, or on `nodeOptions.runtime` (a host whose disk holds an earlier node's data). */
   async add(storageOptions: Partial<StorageOptions> = {}, nodeOptions: Omit<NodeOptions, 'services'> = {}): Promise<StorageNode> {
-    const runtime = this.simulation.createHost({});
+    const runtime = nodeOptions.runtime ?? this.simulation.createHost({});
     const bootstrap = this.alive().map((node) => node.address);
-    const creating = createNode({ host: '127.0.0.1', memoryMB: 16, bootstrap, ...nodeOptions, runtime, services: { storage: storage(storageOptions) } });
-    // With a data directory, creating and spawning wait on the real disk, not on virtual time:
-    // keep the clock still meanwhile, or how far it ran would depend on the disk's speed.
-    const settle = <T>(promise: Promise<T>): Promise<T> => (nodeOptions.dataDir === undefined ? this.settle(promise) : promise);
-    const node = await settle(creating);
-    await settle(node.spawn());
+    const services = { storage: storage(storageOptions) };
+    const node = await this.settle(createNode({ host: '127.0.0.1', memoryMB: 16, bootstrap, ...nodeOptions, runtime, services }));
+    await this.settle(node.spawn());
     this.nodes.push(node);
     return node;
   }

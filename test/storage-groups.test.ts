@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ButterError, ProtocolError, StorageFullError } from '../src/errors.js';
 import { blockKeyOf, splitContent } from '../src/storage/block.js';
@@ -151,35 +148,32 @@ describe('storage groups on the simulator', () => {
   });
 
   it('a node restarted on its data directory rejoins its groups with its blocks', async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'butter-groups-'));
-    try {
-      // A 5 s interval: the restart completes within the members' failure timeout, so nobody replaces it.
-      const slow = { heartbeatIntervalMs: 5_000 };
-      const cluster = new StorageCluster(7);
-      await cluster.addMany(5, slow);
-      const durableNode = await cluster.add(slow, { dataDir: directory });
-      await cluster.run(500);
-      const data = durableNode.runtime.random.bytes(1_000);
-      const contentId = await cluster.settle(storageOf(durableNode).store(data, { durable: true }));
-      const key = blockKeyOf(contentId, 0);
-      await cluster.run(2_000);
-      await cluster.settle(durableNode.stop({ graceful: false }));
-      const restarted = await cluster.add(slow, { dataDir: directory });
-      assert.equal(restarted.id, durableNode.id, 'same identity');
-      assert.ok(storageOf(restarted).has(key), 'its block is back');
-      await cluster.run(3_000);
-      const group = storageOf(restarted).groups().find((entry) => entry.key === key);
-      assert.ok(group, 'it rejoined the group');
-      assert.ok(group.members.filter((member) => member.status === 'alive').length >= 3, JSON.stringify(group));
-      const others = cluster.holders(key).filter((node) => node !== restarted);
-      assert.ok(
-        others.every((node) => storageOf(node).groups().find((entry) => entry.key === key)?.members.some((member) => member.id === restarted.id && member.status === 'alive')),
-        'the other members count it again',
-      );
-      await cluster.settle(restarted.stop());
-    } finally {
-      await rm(directory, { recursive: true, force: true });
-    }
+    // On the simulated host's own disk, which outlives the node.
+    const directory = '/var/butter';
+    // A 5 s interval: the restart completes within the members' failure timeout, so nobody replaces it.
+    const slow = { heartbeatIntervalMs: 5_000 };
+    const cluster = new StorageCluster(7);
+    await cluster.addMany(5, slow);
+    const durableNode = await cluster.add(slow, { dataDir: directory });
+    await cluster.run(500);
+    const data = durableNode.runtime.random.bytes(1_000);
+    const contentId = await cluster.settle(storageOf(durableNode).store(data, { durable: true }));
+    const key = blockKeyOf(contentId, 0);
+    await cluster.run(2_000);
+    await cluster.settle(durableNode.stop({ graceful: false }));
+    const restarted = await cluster.add(slow, { dataDir: directory, runtime: durableNode.runtime });
+    assert.equal(restarted.id, durableNode.id, 'same identity');
+    assert.ok(storageOf(restarted).has(key), 'its block is back');
+    await cluster.run(3_000);
+    const group = storageOf(restarted).groups().find((entry) => entry.key === key);
+    assert.ok(group, 'it rejoined the group');
+    assert.ok(group.members.filter((member) => member.status === 'alive').length >= 3, JSON.stringify(group));
+    const others = cluster.holders(key).filter((node) => node !== restarted);
+    assert.ok(
+      others.every((node) => storageOf(node).groups().find((entry) => entry.key === key)?.members.some((member) => member.id === restarted.id && member.status === 'alive')),
+      'the other members count it again',
+    );
+    await cluster.settle(restarted.stop());
   });
 
   it('rejects malformed and lying storage messages and carries on', async () => {

@@ -68,7 +68,7 @@ export class DiscoveryService {
     this.state = 'running';
     this.groupSocket = groupSocket;
     this.replySocket = replySocket;
-    this.core = new DiscoveryCore(this.components.local, this.options, runtime.random, runtime.now(), replySocket.localAddress.port);
+    this.core = new DiscoveryCore(this.components.local, this.options, runtime.random.fork('discovery'), runtime.now(), replySocket.localAddress.port);
     const receive = (data: Uint8Array, from: Address): void => {
       if (this.state !== 'running') return;
       this.core?.receive(data, from, runtime.now());

@@ -49,7 +49,7 @@ export class HostManager {
     readonly options: HostManagementOptions,
   ) {
     const local = { id: components.selfId, quality: () => components.localQuality() };
-    this.core = new HostsCore(components.knownHosts, local, options, components.runtime.random);
+    this.core = new HostsCore(components.knownHosts, local, options, components.runtime.random.fork('hosts'));
     this.timer = new DeadlineTimer(components.runtime, () => this.wake());
   }
 

@@ -139,7 +139,7 @@ export async function createNode<F extends FactoryMap = DefaultFactories>(option
   const discovery = checkOptions('discovery.', options.discovery, discoverySchemas, { ...defaultDiscoveryOptions, ...loopbackMulticast(scalars.host) });
   const bootstrap = checkBootstrap(options.bootstrap);
   const services = checkServices(options.services) as unknown as ServiceFactories<ServicesOf<F>>;
-  const identity = scalars.dataDir ? await identityIn(scalars.dataDir, runtime) : createIdentity(runtime.random);
+  const identity = scalars.dataDir ? await identityIn(scalars.dataDir, runtime) : createIdentity(runtime.random.fork('identity'));
   return new ButterNode<ServicesOf<F>>({
     services,
     dataDir: scalars.dataDir,
@@ -215,7 +215,7 @@ function checkBootstrap(given: unknown): Address[] {
 /** An unreadable, corrupt or unwritable identity file is a configuration problem, reported as one. */
 async function identityIn(dataDir: string, runtime: Runtime): Promise<Identity> {
   try {
-    return await loadOrCreateIdentity(dataDir, runtime.random);
+    return await loadOrCreateIdentity(dataDir, runtime.disk, runtime.random.fork('identity'));
   } catch (error) {
     throw new InvalidConfigError(`cannot use the identity in data directory ${dataDir}: ${(error as Error).message}`);
   }

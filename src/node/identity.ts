@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Disk } from '../runtime/disk.js';
 import type { Random } from '../runtime/types.js';
 
 /** A node's Ed25519 key pair; its id is the SHA-256 of the raw public key, in hex. */
@@ -27,19 +27,16 @@ export function createIdentity(random: Random): Identity {
   return identityFromPrivateKey(privateKey);
 }
 
-/** Loads the identity kept in `dataDirectory`, creating and saving one on first use. */
-export async function loadOrCreateIdentity(dataDirectory: string, random: Random): Promise<Identity> {
+/** Loads the identity kept in `dataDirectory` on `disk`, creating and saving one on first use. */
+export async function loadOrCreateIdentity(dataDirectory: string, disk: Disk, random: Random): Promise<Identity> {
   const path = join(dataDirectory, identityFileName);
-  let pem: string | undefined;
-  try {
-    pem = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  if (pem !== undefined) return identityFromPrivateKey(createPrivateKey(pem));
+  const saved = await disk.readFile(path);
+  if (saved !== undefined) return identityFromPrivateKey(createPrivateKey(new TextDecoder().decode(saved)));
   const identity = createIdentity(random);
-  await mkdir(dataDirectory, { recursive: true });
-  await writeFile(path, identity.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+  const pem = identity.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  await disk.makeDirectory(dataDirectory);
+  // Exclusive: two nodes starting on one folder cannot both write a key; readable by the owner only.
+  await disk.createFile(path, new TextEncoder().encode(pem), { mode: 0o600 });
   return identity;
 }
 

@@ -180,7 +180,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     return {
       nodeId: this.id,
       runtime: this.runtime,
-      random: this.runtime.random,
+      random: this.runtime.random.fork(name),
       memory: this.memory,
       logger: this.logger,
       knownHosts: this.knownHosts,

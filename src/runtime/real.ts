@@ -1,10 +1,11 @@
 /**
  * The real runtime: the monotonic clock, node timers, node:crypto randomness,
- * TCP streams (node:net) and multicast UDP (node:dgram).
+ * TCP streams (node:net), multicast UDP (node:dgram) and the disk (node:fs, LMDB).
  */
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { openDatagramSocket } from './real/datagram.js';
+import { createRealDisk } from './real/disk.js';
 import { createRealRandom } from './real/random.js';
 import { connect, listen } from './real/tcp.js';
 import type { Runtime, TimerHandle } from './types.js';
@@ -40,6 +41,7 @@ export function createRealRuntime(): Runtime {
     listen,
     connect,
     openDatagramSocket,
+    disk: createRealDisk(),
     totalMemoryBytes: () => os.totalmem(),
   };
 }

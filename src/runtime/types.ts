@@ -1,10 +1,12 @@
 /**
  * The runtime seam. Protocol code (transport, node, discovery, hosts, storage,
- * retrieval) reaches time, timers, randomness, byte streams and datagrams only
+ * retrieval) reaches time, timers, randomness, byte streams, datagrams and the disk only
  * through a `Runtime`. Two implementations exist: the real one (node:net,
- * node:dgram, node:crypto, the wall clock) and the simulated one (virtual time,
- * a seeded PRNG and in-memory links), so the same protocol code runs on both.
+ * node:dgram, node:crypto, node:fs and LMDB, the wall clock) and the simulated
+ * one (virtual time, a seeded PRNG, in-memory links and disks), so the same
+ * protocol code runs on both.
  */
+import type { Disk } from './disk.js';
 
 /** A transport address: an IP (or simulated host name) and a port. */
 export interface Address {
@@ -32,6 +34,13 @@ export interface TimerHandle {
 
 /** Randomness. In the simulator every stream derives from one root seed. */
 export interface Random {
+  /**
+   * A stream of its own for one component (`hosts`, `discovery`, `storage`, …),
+   * taken once at construction, so that one module drawing more never changes
+   * another's draws. Simulated: derived from the seed and the label, not from
+   * what was drawn. Real: an independent CSPRNG-backed stream.
+   */
+  fork(label: string): Random;
   /** Uniform float in [0, 1). */
   float(): number;
   /** Uniform integer in [0, maxExclusive). */
@@ -120,6 +129,8 @@ export class ListenError extends Error {
 
 export interface Runtime {
   readonly kind: 'real' | 'sim';
+  /** The machine's disk: the identity file and the block store of a node with a data directory. */
+  readonly disk: Disk;
   /** Milliseconds on a monotonic clock with an arbitrary origin. */
   now(): number;
   setTimer(delayMs: number, callback: () => void): TimerHandle;

@@ -1,15 +1,14 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { Database, RootDatabase } from 'lmdb';
 import { NodeStoppedError } from '../errors.js';
 import { silentLogger, type Logger } from '../node/logger.js';
+import type { Disk, KeyValueDatabase, KeyValueEnvironment } from '../runtime/disk.js';
 import { decodeValue, encodeValue } from '../transport/codec.js';
 import { blockKey, blockSchema, verifyBlock, type Block } from './block.js';
 import { maxBlockMetaBytes, type BlockStore } from './block-store.js';
 import { MemoryBlockStore } from './memory-block-store.js';
 
-/** LMDB sub-databases: blocks in their wire form (MessagePack) and raw metadata, both keyed by block key. */
+/** Sub-databases of the store's key–value environment: blocks in their wire form (MessagePack) and raw metadata, both keyed by block key. */
 export const blocksDatabaseName = 'blocks';
 export const metaDatabaseName = 'meta';
 
@@ -46,20 +45,20 @@ function decodeStoredBlock(key: string, bytes: Uint8Array): Block | undefined {
 }
 
 /**
- * The memory store, written through to LMDB: reads come from memory, every
- * change is queued to disk in order (LMDB batches them into transactions),
- * and `flush` waits until they are synced. Opening verifies every record.
+ * The memory store, written through to the disk's key–value environment
+ * (LMDB on the real runtime): reads come from memory, every change is queued
+ * to disk in order, and `flush` waits until they are durable. Opening
+ * verifies every record.
  */
-class LmdbBlockStore implements DiskBlockStore {
-  private writeError: unknown;
+class WriteThroughBlockStore implements DiskBlockStore {
   private closed = false;
 
   constructor(
     readonly directory: string,
     private readonly memory: MemoryBlockStore,
-    private readonly root: RootDatabase,
-    private readonly blocks: Database<Buffer, string>,
-    private readonly metas: Database<Buffer, string>,
+    private readonly environment: KeyValueEnvironment,
+    private readonly blocks: KeyValueDatabase,
+    private readonly metas: KeyValueDatabase,
     readonly openReport: DiskOpenReport,
   ) {}
 
@@ -92,7 +91,7 @@ class LmdbBlockStore implements DiskBlockStore {
     const key = blockKey(block);
     if (this.memory.has(key)) return true;
     if (!this.memory.put(block)) return false;
-    this.track(this.blocks.put(key, encodeValue(block) as Buffer));
+    this.blocks.put(key, encodeValue(block));
     return true;
   }
 
@@ -100,8 +99,8 @@ class LmdbBlockStore implements DiskBlockStore {
     this.assertOpen();
     const hadMeta = this.memory.getMeta(key) !== undefined;
     if (!this.memory.delete(key)) return false;
-    this.track(this.blocks.remove(key));
-    if (hadMeta) this.track(this.metas.remove(key));
+    this.blocks.remove(key);
+    if (hadMeta) this.metas.remove(key);
     return true;
   }
 
@@ -112,7 +111,7 @@ class LmdbBlockStore implements DiskBlockStore {
   setMeta(key: string, meta: Uint8Array): boolean {
     this.assertOpen();
     if (!this.memory.setMeta(key, meta)) return false;
-    this.track(this.metas.put(key, Buffer.from(meta)));
+    this.metas.put(key, meta);
     return true;
   }
 
@@ -120,32 +119,16 @@ class LmdbBlockStore implements DiskBlockStore {
     return this.memory.getMeta(key);
   }
 
-  async flush(): Promise<void> {
-    // LMDB's `flushed` resolves once every earlier write is committed and synced.
-    await this.root.flushed;
-    if (this.writeError !== undefined) {
-      const error = this.writeError;
-      this.writeError = undefined;
-      throw error;
-    }
+  /** Resolves once every earlier write is durable; a failed write (disk full, I/O error) rejects here. */
+  flush(): Promise<void> {
+    return this.environment.flush();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.memory.close();
-    try {
-      await this.flush();
-    } finally {
-      await this.root.close();
-    }
-  }
-
-  /** A failed write (disk full, I/O error) surfaces at the next flush. */
-  private track(write: Promise<unknown>): void {
-    write.catch((error: unknown) => {
-      this.writeError ??= error;
-    });
+    await this.environment.close();
   }
 
   private assertOpen(): void {
@@ -154,53 +137,51 @@ class LmdbBlockStore implements DiskBlockStore {
 }
 
 /**
- * Opens (creating if needed) the block store in `directory` (for a node:
- * blockStoreDirectory(dataDir)) and loads every block and metadata record into
- * memory. Records that fail verification are deleted and counted, not fatal.
+ * Opens (creating if needed) the block store in `directory` on `disk` (for a
+ * node: blockStoreDirectory(dataDir) on runtime.disk) and loads every block and
+ * metadata record into memory. Records that fail verification are deleted and
+ * counted, not fatal; so are valid ones beyond the capacity.
  */
-export async function openDiskBlockStore(directory: string, capacityBytes: number, options: { logger?: Logger } = {}): Promise<DiskBlockStore> {
+export async function openDiskBlockStore(disk: Disk, directory: string, capacityBytes: number, options: { logger?: Logger } = {}): Promise<DiskBlockStore> {
   const logger = options.logger ?? silentLogger;
   const memory = new MemoryBlockStore(capacityBytes);
-  await mkdir(directory, { recursive: true });
-  // Loaded on first use: a node without a data directory never loads the native binding.
-  const { open } = await import('lmdb');
-  const root = open({ path: directory, compression: false });
+  const environment = await disk.openKeyValue(directory);
   try {
-    const blocks = root.openDB<Buffer, string>({ name: blocksDatabaseName, encoding: 'binary' });
-    const metas = root.openDB<Buffer, string>({ name: metaDatabaseName, encoding: 'binary' });
-    const report = await loadRecords(memory, blocks, metas);
+    const blocks = environment.database(blocksDatabaseName);
+    const metas = environment.database(metaDatabaseName);
+    const report = loadRecords(memory, blocks, metas);
+    // The deletions are durable before the store is used.
+    await environment.flush();
     if (report.droppedCorrupt > 0) logger.warn({ directory, dropped: report.droppedCorrupt }, 'dropped corrupt block records');
     if (report.droppedOverCapacity > 0) {
       logger.warn({ directory, dropped: report.droppedOverCapacity, capacityBytes }, 'dropped blocks beyond the storage allocation');
     }
-    return new LmdbBlockStore(directory, memory, root, blocks, metas, report);
+    return new WriteThroughBlockStore(directory, memory, environment, blocks, metas, report);
   } catch (error) {
-    await root.close();
+    await environment.close().catch(() => undefined);
     throw error;
   }
 }
 
 /** Loads every valid record into `memory` and deletes the rest from disk. */
-async function loadRecords(memory: MemoryBlockStore, blocks: Database<Buffer, string>, metas: Database<Buffer, string>): Promise<DiskOpenReport> {
+function loadRecords(memory: MemoryBlockStore, blocks: KeyValueDatabase, metas: KeyValueDatabase): DiskOpenReport {
   const report: DiskOpenReport = { loadedBlocks: 0, loadedMetas: 0, droppedCorrupt: 0, droppedOverCapacity: 0 };
-  const removals: Promise<unknown>[] = [];
-  for (const { key, value } of blocks.getRange()) {
-    const block = typeof key === 'string' ? decodeStoredBlock(key, value) : undefined;
+  for (const { key, value } of blocks.entries()) {
+    const block = decodeStoredBlock(key, value);
     if (!block) {
       report.droppedCorrupt += 1;
-      removals.push(blocks.remove(key));
+      blocks.remove(key);
     } else if (!memory.put(block)) {
       report.droppedOverCapacity += 1;
-      removals.push(blocks.remove(key));
+      blocks.remove(key);
     } else {
       report.loadedBlocks += 1;
     }
   }
-  for (const { key, value } of metas.getRange()) {
-    const kept = typeof key === 'string' && memory.has(key) && value.byteLength <= maxBlockMetaBytes && memory.setMeta(key, value);
+  for (const { key, value } of metas.entries()) {
+    const kept = memory.has(key) && value.byteLength <= maxBlockMetaBytes && memory.setMeta(key, value);
     if (kept) report.loadedMetas += 1;
-    else removals.push(metas.remove(key));
+    else metas.remove(key);
   }
-  await Promise.all(removals);
   return report;
 }

@@ -184,13 +184,13 @@ export class StorageService implements Service {
     this.unsubscribePeerFailure = components.onPeerFailure((peer) => this.onPeerFailure(peer));
     const capacity = components.memory.storageBytes;
     const store = components.dataDir
-      ? await openDiskBlockStore(blockStoreDirectory(components.dataDir), capacity, { logger: components.logger })
+      ? await openDiskBlockStore(components.runtime.disk, blockStoreDirectory(components.dataDir), capacity, { logger: components.logger })
       : createMemoryBlockStore(capacity);
     this.storeInstance = store;
     const now = components.runtime.now();
     const restored = [...store.keys()].map((key) => ({ key, record: this.readPersisted(key) }));
     const incarnation = restored.reduce((highest, entry) => Math.max(highest, entry.record?.incarnation ?? 0), 0);
-    this.membershipInstance = new GroupMembership(components.nodeId, components.random, this.options, now, incarnation + 1);
+    this.membershipInstance = new GroupMembership(components.nodeId, components.random.fork('membership'), this.options, now, incarnation + 1);
     for (const { key, record } of restored) {
       // A restarted node rejoins with the views it persisted; members that moved on simply time out.
       this.membership.join(key, record?.replicas ?? this.options.replicas, persistedView(record), now);

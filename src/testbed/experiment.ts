@@ -3,6 +3,7 @@ import type { ButterNode } from '../node/node.js';
 import type { FactoryMap } from '../node/service.js';
 import type { LinkConditions } from '../runtime/sim/index.js';
 import type { ChurnPlan } from './churn.js';
+import type { ChurnClock, Invariant } from './invariants.js';
 import type { RuntimeKind, TestNetwork } from './network.js';
 
 /** Options every experiment takes (the command line's common flags). */
@@ -66,6 +67,11 @@ export interface Experiment {
   afterJoin?(network: TestNetwork, params: Params): Promise<void>;
   /** A point of the time series, taken every `sampleSeconds` in every phase. */
   sample?(network: TestNetwork, params: Params): Figures;
+  /**
+   * Checkers this experiment adds to the generic ones, evaluated at every sample
+   * of one run (made afresh per run; `clock` says when its churn ended).
+   */
+  invariants?(params: Params, clock: ChurnClock): Invariant[];
   /** The final figures, after recovery. */
   measure(network: TestNetwork, params: Params): Promise<Figures>;
   /** Which sampled figure `--chart` draws over time. */

@@ -36,8 +36,10 @@ export interface TrafficTotals {
  */
 export class TestNetwork {
   readonly simulation: Simulation | undefined;
-  /** The testbed's own randomness (who dies, who joins where), separate from the nodes'. */
+  /** The testbed's own randomness for experiments (who joins where, what is stored), separate from the nodes'. */
   readonly random: Random;
+  /** Who dies each second of churn, and how: a stream of its own, so an experiment that draws more does not change the churn. */
+  readonly churnRandom: Random;
   private readonly realRuntime: Runtime | undefined;
   private readonly alive = new Set<ButterNode>();
   /** Weak, so that the thousands of nodes churn kills can be collected. */
@@ -58,6 +60,7 @@ export class TestNetwork {
       this.realRuntime = createRealRuntime();
       this.random = this.realRuntime.random;
     }
+    this.churnRandom = this.random.fork('churn');
   }
 
   get nodes(): ButterNode[] {

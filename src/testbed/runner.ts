@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { SimRuntime } from '../runtime/sim/index.js';
 import { pickDeaths } from './churn.js';
 import type { Experiment, ExperimentCase, Figures, Params, Phase } from './experiment.js';
+import { checkInvariants, genericInvariants, type ChurnClock } from './invariants.js';
 import { TestNetwork, type TrafficTotals } from './network.js';
 import { spread, type Spread } from './statistics.js';
 
@@ -116,11 +117,15 @@ async function runOnce(experiment: Experiment, params: Params, onStep: (step: Ru
     params.nodes * params.joinIntervalMs + (params.warmupSeconds + params.churn.churnSeconds + params.recoverySeconds) * 1000;
   const series: SamplePoint[] = [];
   const traffic: Partial<Record<Phase, PhaseTraffic>> = {};
+  const clock: ChurnClock = { churnEndedAtMs: undefined };
+  const invariants = [...genericInvariants, ...(experiment.invariants?.(params, clock) ?? [])];
   let nextSampleMs = 0;
+  // Every sample checks the invariants first: a broken one fails the run with its seed.
   const sampleIfDue = (phase: Phase) => {
-    if (!experiment.sample || network.now() < nextSampleMs) return;
+    if (network.now() < nextSampleMs) return;
     nextSampleMs = network.now() + params.sampleSeconds * 1000;
-    series.push({ seconds: round(network.now() / 1000), phase, figures: experiment.sample(network, params) });
+    checkInvariants(invariants, network, network.now(), params.seed);
+    if (experiment.sample) series.push({ seconds: round(network.now() / 1000), phase, figures: experiment.sample(network, params) });
   };
   const report = (phase: Phase, fraction: number) =>
     onStep({ phase, fraction, simulatedSeconds: network.now() / 1000, eventsProcessed: network.simulation?.eventsProcessed ?? 0 });
@@ -140,6 +145,7 @@ async function runOnce(experiment: Experiment, params: Params, onStep: (step: Ru
     });
     await accountPhase(network, traffic, 'warm-up', () => runSeconds(network, params.warmupSeconds, () => tick('warm-up')));
     await accountPhase(network, traffic, 'churn', () => churnPhase(network, params, () => tick('churn')));
+    clock.churnEndedAtMs = network.now();
     await accountPhase(network, traffic, 'recovery', () => runSeconds(network, params.recoverySeconds, () => tick('recovery')));
     let figures: Figures = {};
     await accountPhase(network, traffic, 'measurement', async () => {
@@ -165,7 +171,7 @@ async function churnPhase(network: TestNetwork, params: Params, afterEachSecond:
   for (let second = 0; second < churn.churnSeconds; second += 1) {
     if (partition && second === partition.startSeconds) partitionNetwork(network, partition.fraction);
     if (partition && second === partition.startSeconds + partition.durationSeconds) network.simulation?.heal();
-    const deaths = pickDeaths(network.nodes, churn, () => network.random.float());
+    const deaths = pickDeaths(network.nodes, churn, () => network.churnRandom.float());
     for (const death of deaths) await network.kill(death.member, death.kind);
     // A fresh node takes the dead one's seat: its LAN and its place in it (as in the original, n stays constant).
     if (churn.replace) for (const death of deaths) await network.addNode({}, network.nodeIndex(death.member));

@@ -28,6 +28,8 @@ export function createRealRandom(): Random {
   }
 
   return {
+    // Every fork is a CSPRNG stream of its own: nothing to derive, nothing to replay.
+    fork: () => createRealRandom(),
     float: () => next53() / twoPow53,
     int(maxExclusive: number): number {
       if (!Number.isSafeInteger(maxExclusive) || maxExclusive < 1) {

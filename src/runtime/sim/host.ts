@@ -12,8 +12,9 @@ import {
 } from '../types.js';
 import { EventKind } from './event-queue.js';
 import type { SimDatagramSocket } from './datagrams.js';
+import { SimDisk, type SimDiskContents } from './disk.js';
 import type { Network } from './network.js';
-import type { SeededRandom } from './random.js';
+import { HostRandom, type SeededRandom } from './random.js';
 import { connectStream, listenStreams, type SimListener, type SimStream } from './streams.js';
 
 const FIRST_LISTEN_PORT = 10000;
@@ -27,6 +28,9 @@ export class SimHost {
   readonly datagramSockets = new Set<SimDatagramSocket>();
   /** Streams with this host's end not yet closed: a crash cuts them loose from its code. */
   readonly openStreams = new Set<SimStream>();
+  readonly random: HostRandom;
+  /** This run's view of the machine's disk: it stops writing once the host crashes. */
+  readonly disk: SimDisk;
   private nextListenPort = FIRST_LISTEN_PORT;
   private nextEphemeralPort = FIRST_EPHEMERAL_PORT;
 
@@ -35,8 +39,13 @@ export class SimHost {
     readonly name: string,
     readonly subnet: string,
     readonly totalMemoryBytes: number,
-    readonly random: SeededRandom,
-  ) {}
+    random: SeededRandom,
+    /** The machine's disk, kept when the host is restarted. */
+    readonly diskContents: SimDiskContents,
+  ) {
+    this.random = new HostRandom(random);
+    this.disk = new SimDisk(diskContents, () => this.alive);
+  }
 
   /** Next free listening port from 10000 up; undefined when all are taken. */
   allocateListenPort(): number | undefined {
@@ -82,8 +91,13 @@ export class SimRuntime implements Runtime {
     return this.host.subnet;
   }
 
-  get random(): SeededRandom {
+  get random(): HostRandom {
     return this.host.random;
+  }
+
+  /** The simulated machine's disk, in memory; it survives `Simulation.restart`. */
+  get disk(): SimDisk {
+    return this.host.disk;
   }
 
   get alive(): boolean {

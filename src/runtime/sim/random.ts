@@ -101,3 +101,41 @@ export class SeededRandom implements Random {
     return result;
   }
 }
+
+/**
+ * A simulated machine's randomness. Its own draws come from the host's stream;
+ * `fork(label)` hands a component a stream of its own, derived from the host's
+ * seed, the label and how many streams of that label the host handed out
+ * before, never from how much anything drew. So a module that draws more does
+ * not reshuffle another's draws, and two nodes run one after the other on one
+ * simulated machine get different streams, as two processes on a real one do.
+ */
+export class HostRandom implements Random {
+  /** Streams handed out per label: a handful of labels per node. */
+  private readonly forks = new Map<string, number>();
+
+  constructor(private readonly root: SeededRandom) {}
+
+  get seed(): number {
+    return this.root.seed;
+  }
+
+  fork(label: string): SeededRandom {
+    const earlier = this.forks.get(label) ?? 0;
+    this.forks.set(label, earlier + 1);
+    const stream = this.root.fork(label);
+    return earlier === 0 ? stream : stream.fork(earlier);
+  }
+
+  float(): number {
+    return this.root.float();
+  }
+
+  int(maxExclusive: number): number {
+    return this.root.int(maxExclusive);
+  }
+
+  bytes(length: number): Uint8Array {
+    return this.root.bytes(length);
+  }
+}

@@ -7,6 +7,7 @@ import {
   type LinkConditions,
   type SimStats,
 } from './network.js';
+import { SimDiskContents } from './disk.js';
 import { SeededRandom } from './random.js';
 
 export interface SimulationOptions {
@@ -29,10 +30,10 @@ export type HostRef = string | SimRuntime;
 const DEFAULT_MEMORY_BYTES = 24 * 1024 ** 3;
 
 /**
- * One whole turn of Node's event loop, so that real I/O a simulated node
- * started (a disk store opening, a file written) can complete: virtual time
- * does not wait for it, so a run gives it a turn every so many simulated
- * instants and when it ends.
+ * One whole turn of Node's event loop every so many simulated instants and
+ * when a run ends, so that real work beside the simulation (a test's own I/O
+ * and wall-clock timers, Node's housekeeping) is not starved. Simulated nodes
+ * start no real I/O: their disk is simulated too (`SimDisk`).
  */
 const instantsPerEventLoopTurn = 1024;
 
@@ -85,12 +86,30 @@ export class Simulation {
   }
 
   createHost(options: HostOptions = {}): SimRuntime {
-    const index = this.network.hosts.length;
-    const name = options.name ?? `n${index}.sim`;
+    const name = options.name ?? `n${this.network.hosts.length}.sim`;
     if (this.network.hostsByName.has(name)) throw new Error(`host ${name} already exists`);
     const memory = options.totalMemoryBytes ?? DEFAULT_MEMORY_BYTES;
+    return this.addHost(name, options.subnet ?? 'lan', memory, new SimDiskContents());
+  }
+
+  /**
+   * Reboots a machine: crash-stops it if it is still up, then boots a fresh host
+   * under the same name (so the same addresses), subnet and memory, on the same
+   * disk. Nothing else of the old run survives: its timers, sockets and streams
+   * are gone and its peers' streams to it stay broken. Returns the new host's
+   * runtime; the old one stays dead.
+   */
+  restart(host: HostRef): SimRuntime {
+    const previous = this.resolveHost(host);
+    if (this.network.hostsByName.get(previous.name) !== previous) throw new Error(`host ${previous.name} was already restarted`);
+    this.crashHost(previous);
+    return this.addHost(previous.name, previous.subnet, previous.totalMemoryBytes, previous.diskContents);
+  }
+
+  private addHost(name: string, subnet: string, memory: number, disk: SimDiskContents): SimRuntime {
+    const index = this.network.hosts.length;
     // Derived from (root seed, index) only, so adding hosts later does not perturb earlier ones.
-    const host = new SimHost(index, name, options.subnet ?? 'lan', memory, this.random.fork(index));
+    const host = new SimHost(index, name, subnet, memory, this.random.fork(index), disk);
     this.network.hosts.push(host);
     this.network.hostsByName.set(name, host);
     const runtime = new SimRuntime(this.network, host);
@@ -98,7 +117,7 @@ export class Simulation {
     return runtime;
   }
 
-  /** Every host created so far, in creation order (crashed ones included). */
+  /** Every host created so far, in creation order (crashed ones and every run of a restarted one included). */
   get hosts(): readonly SimRuntime[] {
     return this.runtimes;
   }
@@ -117,7 +136,10 @@ export class Simulation {
    * vanish and its streams go silent. Peers are not told; they must time out.
    */
   crash(host: HostRef): void {
-    const target = this.resolveHost(host);
+    this.crashHost(this.resolveHost(host));
+  }
+
+  private crashHost(target: SimHost): void {
     if (!target.alive) return;
     target.alive = false; // pending events for it are discarded as they come up
     for (const listener of target.listeners.values()) listener.open = false;

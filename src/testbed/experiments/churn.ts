@@ -1,5 +1,5 @@
 import type { Experiment } from '../experiment.js';
-import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storeItems } from './storage-items.js';
+import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storageRunInvariants, storeItems } from './storage-items.js';
 
 /**
  * The original's churn table: N nodes each store one random item; nodes die
@@ -18,5 +18,6 @@ export const churnExperiment: Experiment = {
   nodeOptions: storageNodeOptions,
   afterJoin: storeItems,
   sample: sampleGroups,
+  invariants: storageRunInvariants,
   measure: measureRetention,
 };

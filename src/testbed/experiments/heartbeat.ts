@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../errors.js';
 import type { Experiment, ExperimentCase, Params } from '../experiment.js';
-import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storeItems } from './storage-items.js';
+import { measureRetention, sampleGroups, storageNodeOptions, storageOptions, storageRunInvariants, storeItems } from './storage-items.js';
 
 function intervalList(text: string): number[] {
   const seconds = text.split(',').map(Number);
@@ -27,5 +27,6 @@ export const heartbeatExperiment: Experiment = {
   nodeOptions: storageNodeOptions,
   afterJoin: storeItems,
   sample: sampleGroups,
+  invariants: storageRunInvariants,
   measure: measureRetention,
 };

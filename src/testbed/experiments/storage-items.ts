@@ -1,8 +1,10 @@
+import { InvalidArgumentError } from '../../errors.js';
 import type { NodeOptions } from '../../node/create.js';
 import type { ButterNode } from '../../node/node.js';
 import type { FactoryMap } from '../../node/service.js';
 import { storage, StorageService } from '../../storage/service.js';
 import type { Figures, Params } from '../experiment.js';
+import { storageInvariants, type ChurnClock, type Invariant } from '../invariants.js';
 import type { TestNetwork, TrafficTotals } from '../network.js';
 
 /**
@@ -27,7 +29,32 @@ export const storageOptions = [
   { flag: '--replicas <r>', key: 'replicas', description: 'replication of every group', defaultValue: 3, parse: Number },
   { flag: '--item-bytes <bytes>', key: 'itemBytes', description: 'size of each random item', defaultValue: 1024, parse: Number },
   { flag: '--memory <MB>', key: 'memory', description: 'memory allocation per node', defaultValue: 32, parse: Number },
+  {
+    flag: '--recovery-bound <seconds>',
+    key: 'recoveryBound',
+    description: 'every group must be back to its target this long after churn stops; auto: 3 heartbeat intervals + 5 s',
+    defaultValue: 'auto',
+    parse: Number,
+  },
 ];
+
+/**
+ * Failure detection takes 1.1 heartbeat intervals and a newcomer waits a
+ * quarter interval before it leads; recruiting takes a few round trips, or a
+ * few offer timeouts when candidates are dead. Measured on the churn and
+ * heartbeat experiments (chance up to 0.05, intervals 1 to 10 s): back within
+ * 1 to 2 intervals.
+ */
+const recoveryHeartbeats = 3;
+const recoverySlackMs = 5_000;
+
+/** The storage checkers of one run: stored bytes, one leader per view, and recovery after churn. */
+export function storageRunInvariants(params: Params, clock: ChurnClock): Invariant[] {
+  const bound = params.recoveryBound;
+  if (bound !== 'auto' && !(typeof bound === 'number' && bound >= 0)) throw new InvalidArgumentError('--recovery-bound must be a number of seconds ≥ 0 or auto');
+  const boundMs = typeof bound === 'number' ? bound * 1000 : recoveryHeartbeats * (params.heartbeatMs as number) + recoverySlackMs;
+  return storageInvariants(boundMs, clock);
+}
 
 /** Every node runs the storage service with the run's replication and heartbeat interval. */
 export function storageNodeOptions(_index: number, params: Params, network: TestNetwork): NodeOptions<FactoryMap> {
@@ -48,8 +75,10 @@ export function storageOf(node: ButterNode): StorageService {
 
 export async function storeItems(network: TestNetwork, params: Params): Promise<void> {
   const items: string[] = [];
+  // A stream of its own: the items' bytes do not depend on how many draws the joins made.
+  const random = network.random.fork('items');
   for (const node of network.nodes) {
-    const data = network.random.bytes(params.itemBytes as number);
+    const data = random.bytes(params.itemBytes as number);
     items.push(await network.settle(storageOf(node).store(data, { keywords: ['item'] })));
   }
   runs.set(network, { items, trafficAfterStore: network.traffic(), storedAtMs: network.now() });
