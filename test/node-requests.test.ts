@@ -16,7 +16,7 @@ import type { NodeOptions } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
 import type { Address } from '../src/runtime/types.js';
 import { TestNetwork } from '../src/testbed/network.js';
-import { bytes, deferred, realWorld, simWorld, text, type World } from './support/world.js';
+import { bytes, deferred, inWorld, realWorld, simWorld, text, type World } from './support/world.js';
 
 /**
  * The request/response suite of the node API, written once and run on both
@@ -56,16 +56,6 @@ function helloCount(node: ButterNode): number {
 }
 
 /** Runs `body` on a fresh world and always shuts the world down. */
-function inWorld(factory: () => World, body: (world: World) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const world = factory();
-    try {
-      await body(world);
-    } finally {
-      await world.close();
-    }
-  };
-}
 
 function requestSuite(factory: () => World): void {
   it(

@@ -4,7 +4,7 @@ import { ConnectionClosedError, PeerUnreachableError } from '../src/errors.js';
 import type { Service, ServiceComponents } from '../src/node/service.js';
 import { blockKeyOf } from '../src/storage/block.js';
 import { storage } from '../src/storage/service.js';
-import { bytes, realWorld, simWorld, text, type World } from './support/world.js';
+import { bytes, inWorld, realWorld, simWorld, text } from './support/world.js';
 
 const testTimeout = { timeout: 30_000 };
 
@@ -28,16 +28,6 @@ function recordingService(calls: string[], failStarts = 0) {
   };
 }
 
-function inWorld(factory: () => World, body: (world: World) => Promise<void>) {
-  return async () => {
-    const world = factory();
-    try {
-      await body(world);
-    } finally {
-      await world.close();
-    }
-  };
-}
 
 for (const [name, factory] of [
   ['real TCP', realWorld],

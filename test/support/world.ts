@@ -85,3 +85,15 @@ export function within<T>(promise: Promise<T>, what: string, ms = 10_000): Promi
 
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 export const text = (data: Uint8Array): string => new TextDecoder().decode(data);
+
+/** A test body run in a fresh world, closed afterwards whatever happens. */
+export function inWorld(factory: () => World, body: (world: World) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const world = factory();
+    try {
+      await body(world);
+    } finally {
+      await world.close();
+    }
+  };
+}
