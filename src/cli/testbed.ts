@@ -141,7 +141,8 @@ function paramsFrom(experiment: Experiment, flags: CommonFlags & Record<string, 
     partition: flags.partition,
     sampleSeconds: flags.sampleSeconds,
   };
-  for (const option of experiment.options) params[option.key] = flags[option.key];
+  // Commander names a flag's value after the flag (`--heartbeat <ms>` → `heartbeat`), which is not always the param's key.
+  for (const option of experiment.options) params[option.key] = flags[new Option(option.flag).attributeName()];
   return params;
 }
 
