@@ -12,6 +12,7 @@ import {
   type MemberRecord,
   type MemberStatus,
 } from './group-messages.js';
+import { afterOutcome, localOutcome, mergeOutcome, selfClaimOutcome, type ClaimSource, type LocalEvent, type LocalOutcome, type MergeOutcome } from './view-merge.js';
 
 /**
  * The sans-IO core of Peer Content Group membership (SPEC §5) for every group
@@ -154,11 +155,6 @@ export interface HeartbeatOutcome {
 
 const statusNames = ['alive', 'suspected', 'left'] as const;
 
-/** Higher incarnation wins; at equal incarnation left beats suspected beats alive. */
-function supersedes(incarnation: number, status: MemberStatus, member: Member): boolean {
-  return incarnation > member.incarnation || (incarnation === member.incarnation && status > member.status);
-}
-
 export class GroupMembership {
   private readonly groups = new Map<string, Group>();
   /**
@@ -217,8 +213,8 @@ export class GroupMembership {
     group.replicas = Math.max(group.replicas, Math.min(maxReplicas, replicas));
     this.setSelf(group, nowMs);
     for (const record of view) {
-      if (record.id === this.selfId || group.members.size >= maxGroupMembers) continue;
-      this.learnMember(group, record.id, { host: record.host, port: record.port }, record.incarnation, nowMs);
+      if (record.id === this.selfId) continue;
+      this.applyClaim(group, record.id, { host: record.host, port: record.port }, 'direct', { incarnation: record.incarnation, status: memberStatus.alive }, nowMs);
       this.urgentPeers.add(record.id);
     }
   }
@@ -227,10 +223,8 @@ export class GroupMembership {
   admit(key: string, record: MemberRecord, nowMs: number): void {
     const group = this.groups.get(key);
     if (!group || record.id === this.selfId) return;
-    const member = group.members.get(record.id);
-    if (member && !supersedes(record.incarnation, memberStatus.alive, member) && member.status !== memberStatus.alive) return;
-    if (!member && group.members.size >= maxGroupMembers) return;
-    this.learnMember(group, record.id, { host: record.host, port: record.port }, record.incarnation, nowMs);
+    this.applyClaim(group, record.id, { host: record.host, port: record.port }, 'admitted', { incarnation: record.incarnation, status: memberStatus.alive }, nowMs);
+    if (group.members.get(record.id)?.status !== memberStatus.alive) return;
     // Tell every member at once, so the newcomer counts everywhere within a round trip.
     for (const other of group.members.values()) if (other.id !== this.selfId && other.status === memberStatus.alive) this.urgentPeers.add(other.id);
   }
@@ -249,7 +243,7 @@ export class GroupMembership {
   peerUnreachable(peerId: string, nowMs: number): void {
     for (const group of this.groups.values()) {
       const member = group.members.get(peerId);
-      if (member && member.status === memberStatus.alive && member.id !== this.selfId) this.suspect(member, nowMs);
+      if (member && member.id !== this.selfId) this.applyLocal(group, member, 'unreachable', nowMs);
     }
   }
 
@@ -346,7 +340,7 @@ export class GroupMembership {
       // A host new to this view joins it only if it names this node as a member (a recruit told of us);
       // a claim that does not know who is in the group is ignored.
       if (!sender && senderAddress && group.members.size < maxGroupMembers && namesSelf(entry.view, message.members, this.selfId)) {
-        this.learnMember(group, senderId, senderAddress, 0, nowMs);
+        this.applyClaim(group, senderId, senderAddress, 'direct', { incarnation: 0, status: memberStatus.alive }, nowMs);
         this.urgentPeers.add(senderId);
         sender = group.members.get(senderId);
       }
@@ -360,11 +354,12 @@ export class GroupMembership {
         const named = message.members[index] as HostEntry;
         if (named.id === this.selfId) {
           if (status === memberStatus.suspected) outcome.senderMissesSelf = true;
-          const othersAlive = entry.view.filter(([other, , otherStatus]) => other !== index && otherStatus === memberStatus.alive).length;
-          if (this.answerClaimAboutSelf(group, senderId, incarnation, status, othersAlive, nowMs)) outcome.shedFrom.push(group.key);
+          if (this.answerClaimAboutSelf(group, senderId, { incarnation, status }, entry.view, index, nowMs)) outcome.shedFrom.push(group.key);
           continue;
         }
-        this.applyVouched(group, named, incarnation, status, nowMs);
+        const claim = this.applyClaim(group, named.id, { host: named.host, port: named.port }, 'vouched', { incarnation, status }, nowMs);
+        // A host new to this view must hear this node, and beat it, within the failure timeout.
+        if (claim === 'create') this.urgentPeers.add(named.id);
       }
     }
     return outcome;
@@ -411,19 +406,27 @@ export class GroupMembership {
     });
   }
 
-  /** Direct knowledge (a recruit's acceptance, a leader's offer): the member is alive at `incarnation`. */
-  private learnMember(group: Group, id: string, address: Address, incarnation: number, nowMs: number): void {
+  /**
+   * Applies what `source` says about member `id` (view-merge.ts decides); returns the outcome.
+   * Direct and admitted claims come from the member itself, so they carry its address.
+   */
+  private applyClaim(
+    group: Group,
+    id: string,
+    address: Address,
+    source: ClaimSource,
+    claimed: { incarnation: number; status: MemberStatus },
+    nowMs: number,
+  ): MergeOutcome {
     const member = group.members.get(id);
-    if (!member) {
-      group.members.set(id, { id, address, incarnation, status: memberStatus.alive, changedAtMs: nowMs, heardAtMs: nowMs, wanted: group.replicas, probeAtMs: 0 });
-      return;
-    }
-    member.address = address;
-    if (incarnation < member.incarnation || (incarnation === member.incarnation && member.status === memberStatus.left)) return;
-    if (member.status !== memberStatus.alive) member.changedAtMs = nowMs;
-    member.incarnation = incarnation;
-    member.status = memberStatus.alive;
-    member.heardAtMs = nowMs;
+    if (!member && group.members.size >= maxGroupMembers) return 'ignore';
+    const outcome = mergeOutcome(source, claimed, member);
+    if (member && source !== 'vouched') member.address = address;
+    const next = afterOutcome(outcome, member, claimed, nowMs);
+    if (!next) return outcome;
+    if (member) Object.assign(member, next);
+    else group.members.set(id, { id, address, ...next, wanted: group.replicas, probeAtMs: 0 });
+    return outcome;
   }
 
   /** What a member says about itself, heard directly: alive refreshes it, a departure removes it from counts. */
@@ -436,74 +439,46 @@ export class GroupMembership {
     wanted: number,
     nowMs: number,
   ): void {
-    if (senderAddress) sender.address = senderAddress;
     sender.wanted = Math.min(this.options.maxReplicas, wanted);
-    if (status === memberStatus.alive && incarnation >= sender.incarnation) {
-      // Direct evidence outranks a suspicion at the same incarnation; a departure (left) does not come back.
-      if (sender.status === memberStatus.left && incarnation === sender.incarnation) return;
-      if (sender.status !== memberStatus.alive) sender.changedAtMs = nowMs;
-      sender.incarnation = incarnation;
-      sender.status = memberStatus.alive;
-      sender.heardAtMs = nowMs;
-      return;
-    }
-    if (supersedes(incarnation, status, sender)) {
-      sender.incarnation = incarnation;
-      sender.status = status;
-      sender.changedAtMs = nowMs;
-    }
+    this.applyClaim(group, sender.id, senderAddress ?? (sender.address as Address), 'direct', { incarnation, status }, nowMs);
   }
 
-  /** A member's view names another host: new alive ones are added (they must beat us within the timeout), news merged. */
-  private applyVouched(group: Group, named: HostEntry, incarnation: number, status: MemberStatus, nowMs: number): void {
-    const member = group.members.get(named.id);
-    if (!member) {
-      if (status !== memberStatus.alive || group.members.size >= maxGroupMembers) return;
-      group.members.set(named.id, {
-        id: named.id,
-        address: { host: named.host, port: named.port },
-        incarnation,
-        status,
-        changedAtMs: nowMs,
-        heardAtMs: nowMs,
-        wanted: group.replicas,
-        probeAtMs: 0,
-      });
-      this.urgentPeers.add(named.id);
-      return;
+  /** What this node observed itself about a member (view-merge.ts decides). */
+  private applyLocal(group: Group, member: Member, event: LocalEvent, nowMs: number): LocalOutcome {
+    const outcome = localOutcome(event, member.status);
+    if (outcome === 'forget') group.members.delete(member.id);
+    if (outcome === 'suspect' || outcome === 'mark-left') {
+      member.status = outcome === 'suspect' ? memberStatus.suspected : memberStatus.left;
+      member.changedAtMs = nowMs;
     }
-    if (!supersedes(incarnation, status, member)) return;
-    const revived = member.status !== memberStatus.alive && status === memberStatus.alive;
-    member.incarnation = incarnation;
-    member.status = status;
-    member.changedAtMs = nowMs;
-    if (revived) member.heardAtMs = nowMs;
+    return outcome;
   }
 
   /** Returns true when this node was shed (told it left by a higher member); refutes a suspicion otherwise. */
   private answerClaimAboutSelf(
     group: Group,
     senderId: string,
-    incarnation: number,
-    status: MemberStatus,
-    othersAlive: number,
+    claimed: { incarnation: number; status: MemberStatus },
+    view: HeartbeatGroup['view'],
+    selfIndex: number,
     nowMs: number,
   ): boolean {
-    if (status === memberStatus.alive || incarnation < this.incarnationValue) return false;
     // Shed by a higher member whose own view keeps at least the target without this node: obey.
-    if (status === memberStatus.left && senderId > this.selfId && othersAlive >= this.target(group)) {
+    const shedAllowed =
+      claimed.status === memberStatus.left &&
+      senderId > this.selfId &&
+      view.filter(([other, , otherStatus]) => other !== selfIndex && otherStatus === memberStatus.alive).length >= this.target(group);
+    const outcome = selfClaimOutcome(claimed, this.incarnationValue, shedAllowed);
+    if (outcome === 'obey') {
       this.depart(group.key, nowMs);
       return true;
     }
-    // Refute: a higher incarnation, alive, overrides the stale claim everywhere.
-    this.incarnationValue = incarnation + 1;
-    this.urgentPeers.add(senderId);
+    if (outcome === 'refute') {
+      // A higher incarnation, alive, overrides the stale claim everywhere.
+      this.incarnationValue = claimed.incarnation + 1;
+      this.urgentPeers.add(senderId);
+    }
     return false;
-  }
-
-  private suspect(member: Member, nowMs: number): void {
-    member.status = memberStatus.suspected;
-    member.changedAtMs = nowMs;
   }
 
   private detectFailures(group: Group, nowMs: number, silentPeers: Map<string, Address>): void {
@@ -511,13 +486,13 @@ export class GroupMembership {
       if (id === this.selfId) continue;
       if (member.status === memberStatus.alive) {
         if (nowMs < member.heardAtMs + this.options.failureTimeoutMs) continue;
-        this.suspect(member, nowMs);
+        this.applyLocal(group, member, 'silent', nowMs);
         if (member.address) silentPeers.set(id, member.address);
         // The leader may hear the crashed member at a later phase: it learns of the suspicion now and recruits.
         const leader = this.leaderOf(group);
         if (leader !== this.selfId) this.urgentPeers.add(leader);
       } else if (nowMs >= member.changedAtMs + this.options.tombstoneLifetimeMs) {
-        group.members.delete(id);
+        this.applyLocal(group, member, 'expired', nowMs);
       }
     }
   }
@@ -550,8 +525,7 @@ export class GroupMembership {
       .slice(0, alive - target);
     for (const member of surplus) {
       sheddings.push({ key: group.key, peerId: member.id, address: member.address as Address, incarnation: member.incarnation });
-      member.status = memberStatus.left;
-      member.changedAtMs = nowMs;
+      this.applyLocal(group, member, 'shed', nowMs);
     }
     group.hotSinceMs = undefined;
   }
