@@ -12,6 +12,8 @@ import {
   type MemberRecord,
   type MemberStatus,
 } from './group-messages.js';
+import { aliveCount, decide, leaderOf, stateOf, surplusOf, targetOf, type GroupState } from './leadership.js';
+import { Popularity } from './popularity.js';
 import { afterOutcome, localOutcome, mergeOutcome, selfClaimOutcome, type ClaimSource, type LocalEvent, type LocalOutcome, type MergeOutcome } from './view-merge.js';
 
 /**
@@ -79,7 +81,7 @@ export function membershipOptions(overrides: Partial<MembershipOptions> = {}): M
   return options;
 }
 
-export type GroupState = 'cold' | 'goldilocks' | 'hot';
+export type { GroupState };
 
 interface Member {
   readonly id: string;
@@ -104,8 +106,7 @@ interface Group {
   recruitBlockedUntilMs: number;
   /** A member that just joined leads only after this, once beats have told it the current view. */
   mayLeadFromMs: number;
-  queryScore: number;
-  queryScoreAtMs: number;
+  readonly popularity: Popularity;
 }
 
 export interface HeartbeatToSend {
@@ -165,6 +166,8 @@ export class GroupMembership {
   private readonly peerBeatAtMs = new Map<string, number>();
   private readonly urgentPeers = new Set<string>();
   private incarnationValue: number;
+  /** The latest time any input brought (the popularity count is read at it). */
+  private latestMs: number;
 
   constructor(
     readonly selfId: string,
@@ -174,6 +177,7 @@ export class GroupMembership {
     startIncarnation = 0,
   ) {
     this.incarnationValue = startIncarnation;
+    this.latestMs = nowMs;
   }
 
   get incarnation(): number {
@@ -193,6 +197,7 @@ export class GroupMembership {
    * with `view` as the members it was told about (e.g. by the recruiting leader).
    */
   join(key: string, replicas: number, view: readonly MemberRecord[], nowMs: number): void {
+    this.advance(nowMs);
     const settleMs = view.length > 0 ? this.options.heartbeatIntervalMs / 4 : 0;
     let group = this.groups.get(key);
     if (!group) {
@@ -205,8 +210,7 @@ export class GroupMembership {
         hotSinceMs: undefined,
         recruitBlockedUntilMs: 0,
         mayLeadFromMs: nowMs + settleMs,
-        queryScore: 0,
-        queryScoreAtMs: nowMs,
+        popularity: new Popularity(nowMs),
       };
       this.groups.set(key, group);
     }
@@ -221,6 +225,7 @@ export class GroupMembership {
 
   /** A member this node recruited: it holds the block now. */
   admit(key: string, record: MemberRecord, nowMs: number): void {
+    this.advance(nowMs);
     const group = this.groups.get(key);
     if (!group || record.id === this.selfId) return;
     this.applyClaim(group, record.id, { host: record.host, port: record.port }, 'admitted', { incarnation: record.incarnation, status: memberStatus.alive }, nowMs);
@@ -231,6 +236,7 @@ export class GroupMembership {
 
   /** This node leaves the group (graceful leave or shed): its members hear it at once, then it is forgotten. */
   depart(key: string, nowMs: number): void {
+    this.advance(nowMs);
     const group = this.groups.get(key);
     const self = group?.members.get(this.selfId);
     if (!group || !self) return;
@@ -241,6 +247,7 @@ export class GroupMembership {
 
   /** A request to this peer failed: suspect it at once in every shared group (faster than the timeout). */
   peerUnreachable(peerId: string, nowMs: number): void {
+    this.advance(nowMs);
     for (const group of this.groups.values()) {
       const member = group.members.get(peerId);
       if (member && member.id !== this.selfId) this.applyLocal(group, member, 'unreachable', nowMs);
@@ -249,14 +256,15 @@ export class GroupMembership {
 
   /** A query for this block was served here: it feeds the popularity estimate. */
   recordQuery(key: string, nowMs: number): void {
+    this.advance(nowMs);
     const group = this.groups.get(key);
     if (!group) return;
-    this.decayQueries(group, nowMs);
-    group.queryScore += 1;
+    group.popularity.record(nowMs, this.options);
   }
 
   /** The recruitment for `key` finished; another may start when the group is still cold. */
   recruitmentDone(key: string, nowMs: number, retryAfterMs = 0): void {
+    this.advance(nowMs);
     const group = this.groups.get(key);
     if (group) group.recruitBlockedUntilMs = nowMs + retryAfterMs;
   }
@@ -264,7 +272,7 @@ export class GroupMembership {
   state(key: string): GroupState | undefined {
     const group = this.groups.get(key);
     if (!group) return undefined;
-    return stateOf(this.aliveCount(group), this.target(group));
+    return stateOf(aliveCount(group.members.values()), this.target(group));
   }
 
   /**
@@ -272,10 +280,11 @@ export class GroupMembership {
    * sender is an alive member above this node and the group is hot here too.
    */
   shedBy(key: string, senderId: string, nowMs: number): boolean {
+    this.advance(nowMs);
     const group = this.groups.get(key);
     const sender = group?.members.get(senderId);
     if (!group || !sender || sender.status !== memberStatus.alive || senderId < this.selfId) return false;
-    if (group.members.get(this.selfId)?.status !== memberStatus.alive || this.aliveCount(group) <= this.target(group)) return false;
+    if (group.members.get(this.selfId)?.status !== memberStatus.alive || aliveCount(group.members.values()) <= this.target(group)) return false;
     this.depart(key, nowMs);
     return true;
   }
@@ -291,10 +300,10 @@ export class GroupMembership {
       const members = [...group.members.values()];
       return {
         key: group.key,
-        state: stateOf(this.aliveCount(group), this.target(group)),
+        state: stateOf(aliveCount(group.members.values()), this.target(group)),
         replicas: group.replicas,
         target: this.target(group),
-        leader: this.leaderOf(group),
+        leader: leaderOf(group.members.values()),
         members: members.map((member) => ({
         id: member.id,
         incarnation: member.id === this.selfId ? this.incarnationValue : member.incarnation,
@@ -331,6 +340,7 @@ export class GroupMembership {
    * sender that is not itself a member, are ignored.
    */
   receiveHeartbeat(senderId: string, senderAddress: Address | undefined, message: HeartbeatMessage, nowMs: number): HeartbeatOutcome {
+    this.advance(nowMs);
     checkHeartbeat(senderId, message);
     const outcome: HeartbeatOutcome = { shedFrom: [], senderMissesSelf: false };
     for (const entry of message.groups) {
@@ -370,8 +380,8 @@ export class GroupMembership {
     const recruitments: Recruitment[] = [];
     const sheddings: Shedding[] = [];
     const silentPeers = new Map<string, Address>();
+    this.advance(nowMs);
     for (const group of this.groups.values()) {
-      this.decayQueries(group, nowMs);
       this.detectFailures(group, nowMs, silentPeers);
       this.decide(group, nowMs, recruitments, sheddings);
     }
@@ -489,7 +499,7 @@ export class GroupMembership {
         this.applyLocal(group, member, 'silent', nowMs);
         if (member.address) silentPeers.set(id, member.address);
         // The leader may hear the crashed member at a later phase: it learns of the suspicion now and recruits.
-        const leader = this.leaderOf(group);
+        const leader = leaderOf(group.members.values());
         if (leader !== this.selfId) this.urgentPeers.add(leader);
       } else if (nowMs >= member.changedAtMs + this.options.tombstoneLifetimeMs) {
         this.applyLocal(group, member, 'expired', nowMs);
@@ -498,36 +508,26 @@ export class GroupMembership {
   }
 
   private decide(group: Group, nowMs: number, recruitments: Recruitment[], sheddings: Shedding[]): void {
-    if (group.members.get(this.selfId)?.status !== memberStatus.alive || this.leaderOf(group) !== this.selfId) {
-      group.hotSinceMs = undefined;
-      return;
-    }
-    const alive = this.aliveCount(group);
-    const target = this.target(group);
-    if (alive < target) {
-      group.hotSinceMs = undefined;
-      if (nowMs < group.recruitBlockedUntilMs || nowMs < group.mayLeadFromMs) return;
-      // Blocked until the adapter reports the outcome; the retry delay bounds a failing loop.
-      group.recruitBlockedUntilMs = Number.POSITIVE_INFINITY;
-      recruitments.push({ key: group.key, needed: target - alive, view: this.viewRecords(group) });
-      return;
-    }
-    if (alive === target) {
-      group.hotSinceMs = undefined;
-      return;
-    }
-    group.hotSinceMs ??= nowMs;
-    if (nowMs < group.hotSinceMs + this.options.shedAfterMs) return;
-    // Every leader picks the same surplus: the lowest ids, never itself.
-    const surplus = [...group.members.values()]
-      .filter((member) => member.status === memberStatus.alive && member.id !== this.selfId && member.address)
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
-      .slice(0, alive - target);
-    for (const member of surplus) {
+    const leads = group.members.get(this.selfId)?.status === memberStatus.alive && leaderOf(group.members.values()) === this.selfId;
+    const alive = aliveCount(group.members.values());
+    const decision = decide({
+      leads,
+      alive,
+      target: this.target(group),
+      targetFallsAtMs: group.popularity.nextDropAtMs(group.replicas, nowMs, this.options),
+      shedAfterMs: this.options.shedAfterMs,
+      nowMs,
+      recruitBlockedUntilMs: group.recruitBlockedUntilMs,
+      mayLeadFromMs: group.mayLeadFromMs,
+      hotSinceMs: group.hotSinceMs,
+    });
+    Object.assign(group, decision.times);
+    if (decision.action === 'recruit') recruitments.push({ key: group.key, needed: decision.count, view: this.viewRecords(group) });
+    if (decision.action !== 'shed') return;
+    for (const member of surplusOf(group.members.values(), this.selfId, decision.count, (member) => member.address !== undefined)) {
       sheddings.push({ key: group.key, peerId: member.id, address: member.address as Address, incarnation: member.incarnation });
       this.applyLocal(group, member, 'shed', nowMs);
     }
-    group.hotSinceMs = undefined;
   }
 
   /** Beats the peers whose phase has come, and the urgent ones; one message per pair covers every shared group. */
@@ -608,7 +608,7 @@ export class GroupMembership {
         }
         view.push([index, member.incarnation, member.status]);
       }
-      message.groups.push({ key: group.key, replicas: group.replicas, wanted: this.ownWanted(group, nowMs), view });
+      message.groups.push({ key: group.key, replicas: group.replicas, wanted: group.popularity.wanted(group.replicas, nowMs, this.options), view });
     }
     messages.push(message);
     return messages;
@@ -638,51 +638,19 @@ export class GroupMembership {
     return records;
   }
 
-  private aliveCount(group: Group): number {
-    let count = 0;
-    for (const member of group.members.values()) if (member.status === memberStatus.alive) count += 1;
-    return count;
-  }
-
-  /** Leader = highest id among the alive members of the view. */
-  private leaderOf(group: Group): string {
-    let leader = '';
-    for (const member of group.members.values()) if (member.status === memberStatus.alive && member.id > leader) leader = member.id;
-    return leader;
+  private advance(nowMs: number): void {
+    this.latestMs = Math.max(this.latestMs, nowMs);
   }
 
   /** The replication the group keeps: its base, raised by the most demanding alive member, capped. */
   private target(group: Group): number {
-    let wanted = group.replicas;
-    for (const member of group.members.values()) {
-      if (member.status !== memberStatus.alive) continue;
-      const memberWanted = member.id === this.selfId ? this.ownWanted(group, group.queryScoreAtMs) : member.wanted;
-      wanted = Math.max(wanted, memberWanted);
-    }
-    return Math.min(this.options.maxReplicas, Math.max(group.replicas, wanted));
-  }
-
-  private ownWanted(group: Group, nowMs: number): number {
-    this.decayQueries(group, nowMs);
-    const extra = Math.floor(group.queryScore / this.options.queriesPerExtraReplica);
-    return Math.min(this.options.maxReplicas, Math.max(group.replicas, group.replicas + extra));
-  }
-
-  private decayQueries(group: Group, nowMs: number): void {
-    const elapsed = nowMs - group.queryScoreAtMs;
-    if (elapsed <= 0) return;
-    group.queryScore *= Math.exp(-elapsed / this.options.popularityWindowMs);
-    group.queryScoreAtMs = nowMs;
+    const ownWanted = group.popularity.wanted(group.replicas, this.latestMs, this.options);
+    return targetOf(group.replicas, group.members.values(), (member) => (member.id === this.selfId ? ownWanted : member.wanted), this.options.maxReplicas);
   }
 }
 
 function namesSelf(view: HeartbeatGroup['view'], members: readonly HostEntry[], selfId: string): boolean {
   return view.some(([index, , status]) => index >= 0 && status === memberStatus.alive && members[index]?.id === selfId);
-}
-
-function stateOf(alive: number, target: number): GroupState {
-  if (alive < target) return 'cold';
-  return alive === target ? 'goldilocks' : 'hot';
 }
 
 /** Checks what the schema cannot: indices in range, no duplicates, exactly one self entry per group. */
