@@ -59,10 +59,14 @@ function coreAlone() {
   let next = core.poll(nowMs).nextDeadlineMs;
   const idle = { polls: 0, ms: 0, visits: 0 };
   const due = { polls: 0, ms: 0, visits: 0, heartbeats: 0 };
+  const received = { beats: 0, ms: 0 };
   for (let step = 0; step < 200; step += 1) {
     // Every peer beats just before each deadline, so only this node's own beats fall due.
     nowMs = Math.max(nowMs + 1, next);
+    const receivedAt = performance.now();
     deliver(nowMs);
+    received.ms += performance.now() - receivedAt;
+    received.beats += peers.length;
     const visitsBefore = visitsOf(core);
     let started = performance.now();
     const result = core.poll(nowMs);
@@ -92,6 +96,7 @@ function coreAlone() {
     dueMicrosecondsPerPoll: round((due.ms * 1000) / Math.max(1, due.polls), 1),
     dueVisitsPerPoll: counted ? round(due.visits / Math.max(1, due.polls), 1) : undefined,
     heartbeatsPerDuePoll: round(due.heartbeats / Math.max(1, due.polls), 2),
+    receiveMicrosecondsPerBeat: round((received.ms * 1000) / received.beats, 1),
   };
 }
 
@@ -174,6 +179,10 @@ const rows: Array<Record<string, string>> = [
     'visits/poll': String(alone.dueVisitsPerPoll ?? 'n/a'),
   },
   {
+    case: `core, receiving one beat of ${groupCount} groups`,
+    'µs/receive': String(alone.receiveMicrosecondsPerBeat),
+  },
+  {
     case: `${nodeCount} nodes × ${blocksPerNode} blocks, ${seconds} s steady`,
     'µs/poll': String(network.pollMicrosecondsPerCall),
     'process CPU ms': String(network.processCpuMs),
@@ -185,10 +194,10 @@ const rows: Array<Record<string, string>> = [
 ];
 const targets: TargetCheck[] = [
   {
-    name: 'a poll with nothing due costs no per-group work',
-    target: '≤ 1 visit',
+    name: 'a poll with nothing due costs no per-group work (the heads of its deadline queues)',
+    target: '≤ 8 visits',
     actual: String(alone.idleVisitsPerPoll ?? 'not counted'),
-    met: alone.idleVisitsPerPoll !== undefined && alone.idleVisitsPerPoll <= 1,
+    met: alone.idleVisitsPerPoll !== undefined && alone.idleVisitsPerPoll <= 8,
   },
 ];
 await report({ name: 'storage-maintenance', rows, targets, metrics: { groupCount, nodeCount, blocksPerNode, seconds, coreAlone: alone, network } });

@@ -91,13 +91,19 @@ export const mergeRows: readonly MergeRow[] = [
 ];
 
 const statusNames = ['alive', 'suspected', 'left'] as const satisfies readonly StatusName[];
-const orderIndex: Record<IncarnationOrder, number> = { higher: 3, equal: 4, lower: 5 };
-const mergeTable = new Map<string, MergeRow>();
+const localNames = ['absent', ...statusNames] as const satisfies readonly LocalStatus[];
+/** The column of a claimed incarnation against the local one (higher, equal, lower): numbers, for the lookup on every heartbeat. */
+const orderColumn = (claimed: number, local: number): number => (claimed > local ? 0 : claimed === local ? 1 : 2);
+
+/** The table indexed for lookups on every heartbeat: source → claimed status → local status (absent first) → order. */
+const emptyIndex = () => statusNames.map(() => localNames.map((): readonly MergeOutcome[] | undefined => undefined));
+const mergeIndex: Record<ClaimSource, Array<Array<readonly MergeOutcome[] | undefined>>> = { direct: emptyIndex(), admitted: emptyIndex(), vouched: emptyIndex() };
 for (const row of mergeRows) {
-  const name = row.slice(0, 3).join(' ');
+  const [source, claim, local, ...outcomes] = row;
+  const byLocal = mergeIndex[source][statusNames.indexOf(claim)] as Array<readonly MergeOutcome[] | undefined>;
   // Our own invariant: one row per case.
-  if (mergeTable.has(name)) throw new Error(`view-merge table lists ${name} twice`);
-  mergeTable.set(name, row);
+  if (byLocal[localNames.indexOf(local)]) throw new Error(`view-merge table lists ${row.slice(0, 3).join(' ')} twice`);
+  byLocal[localNames.indexOf(local)] = outcomes;
 }
 
 export function statusName(status: MemberStatus): StatusName {
@@ -111,11 +117,10 @@ export function incarnationOrder(claimed: number, local: number): IncarnationOrd
 
 /** The table's outcome; `local` undefined when the member is not in the view. */
 export function mergeOutcome(source: ClaimSource, claimed: { incarnation: number; status: MemberStatus }, local: { incarnation: number; status: MemberStatus } | undefined): MergeOutcome {
-  const localName: LocalStatus = local ? statusName(local.status) : 'absent';
-  const row = mergeTable.get(`${source} ${statusName(claimed.status)} ${localName}`);
+  const outcomes = mergeIndex[source][claimed.status]?.[local ? local.status + 1 : 0];
   // An admitted member is alive by definition: any other claim from that source is our own bug.
-  if (!row) throw new Error(`view-merge table has no row for a ${statusName(claimed.status)} claim from ${source} about a member ${localName} here`);
-  return row[orderIndex[local ? incarnationOrder(claimed.incarnation, local.incarnation) : 'equal']] as MergeOutcome;
+  if (!outcomes) throw new Error(`view-merge table has no row for a ${statusName(claimed.status)} claim from ${source} about a member ${local ? statusName(local.status) : 'absent'} here`);
+  return outcomes[local ? orderColumn(claimed.incarnation, local.incarnation) : 0] as MergeOutcome;
 }
 
 /** The part of a member's record that its status history makes up. */
@@ -175,10 +180,12 @@ export const localRows: readonly (readonly [LocalEvent, alive: LocalOutcome, sus
   ['expired', 'ignore', 'forget', 'forget'],
 ];
 
+const localIndex = new Map(localRows.map(([event, ...outcomes]) => [event, outcomes]));
+
 export function localOutcome(event: LocalEvent, status: MemberStatus): LocalOutcome {
-  const row = localRows.find(([name]) => name === event);
-  if (!row) throw new Error(`view-merge has no row for the local event ${event}`);
-  return row[1 + status] as LocalOutcome;
+  const outcome = localIndex.get(event)?.[status];
+  if (!outcome) throw new Error(`view-merge has no row for the local event ${event}`);
+  return outcome;
 }
 
 // ---- what a member's view says about this node -----------------------------------------------------
@@ -205,9 +212,11 @@ export const selfClaimRows: readonly (readonly [StatusName, IncarnationOrder, sh
   ['left', 'lower', 'ignore', 'ignore'],
 ];
 
+/** The table indexed by claimed status, then incarnation order. */
+const selfClaimIndex = statusNames.map((status) => (['higher', 'equal', 'lower'] as const).map((order) => selfClaimRows.find((row) => row[0] === status && row[1] === order)?.slice(2) as SelfClaimOutcome[] | undefined));
+
 export function selfClaimOutcome(claimed: { incarnation: number; status: MemberStatus }, ownIncarnation: number, shedAllowed: boolean): SelfClaimOutcome {
-  const order = incarnationOrder(claimed.incarnation, ownIncarnation);
-  const row = selfClaimRows.find(([status, rowOrder]) => status === statusName(claimed.status) && rowOrder === order);
-  if (!row) throw new Error(`view-merge has no row for a ${statusName(claimed.status)} claim about this node`);
-  return shedAllowed ? row[2] : row[3];
+  const outcomes = selfClaimIndex[claimed.status]?.[orderColumn(claimed.incarnation, ownIncarnation)];
+  if (!outcomes) throw new Error(`view-merge has no row for a ${statusName(claimed.status)} claim about this node`);
+  return (shedAllowed ? outcomes[0] : outcomes[1]) as SelfClaimOutcome;
 }
