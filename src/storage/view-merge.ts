@@ -110,11 +110,6 @@ export function statusName(status: MemberStatus): StatusName {
   return statusNames[status];
 }
 
-export function incarnationOrder(claimed: number, local: number): IncarnationOrder {
-  if (claimed > local) return 'higher';
-  return claimed === local ? 'equal' : 'lower';
-}
-
 /** The table's outcome; `local` undefined when the member is not in the view. */
 export function mergeOutcome(source: ClaimSource, claimed: { incarnation: number; status: MemberStatus }, local: { incarnation: number; status: MemberStatus } | undefined): MergeOutcome {
   const outcomes = mergeIndex[source][claimed.status]?.[local ? local.status + 1 : 0];
