@@ -25,6 +25,7 @@ const benchmarks: Benchmark[] = [
   { name: 'discovery', script: 'discovery.js', nodeFlags: [] },
   { name: 'storage-blocks', script: 'storage-blocks.js', nodeFlags: ['--expose-gc'] },
   { name: 'storage-retention', script: 'storage-retention.js', nodeFlags: [] },
+  { name: 'storage-maintenance', script: 'storage-maintenance.js', nodeFlags: [] },
   // Minutes long: each network size runs in its own child process.
   { name: 'testbed-scale', script: 'testbed-scale.js', nodeFlags: [] },
 ];

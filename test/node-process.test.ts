@@ -21,7 +21,10 @@ describe('many real nodes in one process', () => {
         nodes.push(node);
       }
       assert.deepEqual(signalListeners(), before, 'nodes install no process listener of their own');
-      await new Promise((resolve) => setTimeout(resolve, 1_000)); // introductions, refreshes, storage announcements
+      // Introductions, refreshes, storage announcements: the nodes at work, with their timers and connections.
+      for (let waited = 0; waited < 15_000 && !nodes.every((node) => node.knownHosts.size > 0); waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       assert.ok(nodes.every((node) => node.knownHosts.size > 0), 'every node knows a peer');
       const unsubscribe = onShutdownSignal(() => Promise.all(nodes.map((node) => node.stop())).then(() => undefined));
       assert.deepEqual(signalListeners(), [before[0]! + 1, before[1]! + 1, before[2]!], 'one pair for the whole process');

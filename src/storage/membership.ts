@@ -1,17 +1,11 @@
-import { ProtocolError } from '../errors.js';
 import type { Address, Random } from '../runtime/types.js';
-import {
-  maxGroupMembers,
-  maxGroupsPerHeartbeat,
-  maxMembersPerHeartbeat,
-  maxReplicas,
-  memberStatus,
-  type HeartbeatGroup,
-  type HeartbeatMessage,
-  type HostEntry,
-  type MemberRecord,
-  type MemberStatus,
-} from './group-messages.js';
+import { BeatSchedule, coversMember } from './beat-schedule.js';
+import { DeadlineQueue, ExpiryQueue } from './deadline-queue.js';
+import { maxGroupMembers, maxReplicas, memberStatus, type HeartbeatGroup, type HeartbeatMessage, type HostEntry, type MemberRecord, type MemberStatus } from './group-messages.js';
+import { checkHeartbeat, heartbeatMessages, namesAlive, othersAlive, senderEntry, type BeatGroup } from './heartbeats.js';
+import { aliveCount, decide, leaderOf, stateOf, surplusOf, targetOf, type GroupState } from './leadership.js';
+import { Popularity } from './popularity.js';
+import { afterOutcome, localOutcome, mergeOutcome, selfClaimOutcome, statusName, type ClaimSource, type LocalEvent, type MemberState, type MergeOutcome } from './view-merge.js';
 
 /**
  * The sans-IO core of Peer Content Group membership (SPEC §5) for every group
@@ -78,21 +72,27 @@ export function membershipOptions(overrides: Partial<MembershipOptions> = {}): M
   return options;
 }
 
-export type GroupState = 'cold' | 'goldilocks' | 'hot';
+export type { GroupState };
 
-interface Member {
+interface Member extends MemberState {
   readonly id: string;
+  readonly group: Group;
+  /** Undefined for this node's own record. */
+  readonly peer: Peer | undefined;
   address: Address | undefined;
-  incarnation: number;
-  status: MemberStatus;
-  /** When the status last changed (tombstone age). */
-  changedAtMs: number;
-  /** Last heartbeat from this member that listed this group (or when it entered the view). */
-  heardAtMs: number;
   /** Replication this member asks for from its own query load. */
   wanted: number;
   /** A suspected member still gets beats, ever more rarely, so that a healed partition merges back. */
   probeAtMs: number;
+}
+
+/** A host that shares groups with this node. */
+interface Peer {
+  readonly id: string;
+  /** Its records in this node's groups: what a beat to it covers. */
+  readonly memberships: Set<Member>;
+  /** How many of them are alive. */
+  alive: number;
 }
 
 interface Group {
@@ -103,8 +103,7 @@ interface Group {
   recruitBlockedUntilMs: number;
   /** A member that just joined leads only after this, once beats have told it the current view. */
   mayLeadFromMs: number;
-  queryScore: number;
-  queryScoreAtMs: number;
+  readonly popularity: Popularity;
 }
 
 export interface HeartbeatToSend {
@@ -152,36 +151,65 @@ export interface HeartbeatOutcome {
   senderMissesSelf: boolean;
 }
 
-const statusNames = ['alive', 'suspected', 'left'] as const;
+const aliveAt = (incarnation: number) => ({ incarnation, status: memberStatus.alive });
+const addressOf = (entry: { host: string; port: number }): Address => ({ host: entry.host, port: entry.port });
 
-/** Higher incarnation wins; at equal incarnation left beats suspected beats alive. */
-function supersedes(incarnation: number, status: MemberStatus, member: Member): boolean {
-  return incarnation > member.incarnation || (incarnation === member.incarnation && status > member.status);
-}
-
+/**
+ * The composition: views per group (merged by view-merge.ts), the beat schedule per peer
+ * (beat-schedule.ts), leadership and popularity per group (leadership.ts, popularity.ts),
+ * and the work indexed by deadline, so that a wake-up costs only what is due:
+ *
+ * - `silence`: per peer, a lower bound of the earliest failure deadline (last heard +
+ *   `failureTimeoutMs`) among its alive memberships — exact after each beat that covered
+ *   them all, which in steady state is every beat, so receiving a beat costs one queue
+ *   update, not one per group. When it comes, that peer's memberships are checked: the
+ *   silent ones are suspected and the deadline moves to the next;
+ * - `tombstones`: suspected and departed members in the order their status changed,
+ *   forgotten after `tombstoneLifetimeMs`;
+ * - `decisions`: groups whose leader decision changes with time alone (recruit retry,
+ *   may-lead, shed-after, popularity falling), at that time;
+ * - `beats`: each peer's next beat; a beat covers the peer's memberships;
+ * - `dirty`: groups whose view changed since the last poll, decided at the next.
+ *
+ * All times are clamped to the latest `now` seen, so the expiry queues stay in order.
+ */
 export class GroupMembership {
   private readonly groups = new Map<string, Group>();
-  /**
-   * When each heartbeat peer is next beaten. Every pair has its own random phase, so the members
-   * of a group hear one member at different moments: a silent crash misses the earliest of their
-   * beats, and the first member to notice tells the leader at once.
-   */
-  private readonly peerBeatAtMs = new Map<string, number>();
-  private readonly urgentPeers = new Set<string>();
+  private readonly peers = new Map<string, Peer>();
+  private readonly beats: BeatSchedule;
+  private readonly silence = new DeadlineQueue<Peer>();
+  private readonly tombstones: ExpiryQueue<Member>;
+  private readonly decisions = new DeadlineQueue<Group>();
+  private readonly dirty = new Set<Group>();
+  /** Groups this node left since the last poll: forgotten at its end, after the last beats told their members. */
+  private readonly departed = new Set<Group>();
   private incarnationValue: number;
+  /** The latest time any input brought. */
+  private latestMs: number;
+  private visited = 0;
 
   constructor(
     readonly selfId: string,
-    private readonly random: Random,
+    random: Random,
     readonly options: MembershipOptions,
     nowMs: number,
     startIncarnation = 0,
   ) {
     this.incarnationValue = startIncarnation;
+    this.latestMs = nowMs;
+    this.beats = new BeatSchedule(random, options);
+    // An entry is current while the member is still in its group, not alive, with the same change time.
+    const held = (member: Member) => member.group.members.get(member.id) === member;
+    this.tombstones = new ExpiryQueue<Member>(options.tombstoneLifetimeMs, (member) => (member.status !== memberStatus.alive && held(member) ? member.changedAtMs : undefined));
   }
 
   get incarnation(): number {
     return this.incarnationValue;
+  }
+
+  /** Entries the polls have examined so far (queue entries, members, groups): what maintenance costs, for tests and benchmarks. */
+  get pollVisits(): number {
+    return this.visited + this.beats.visits + this.silence.visits + this.tombstones.visits + this.decisions.visits;
   }
 
   has(key: string): boolean {
@@ -197,80 +225,85 @@ export class GroupMembership {
    * with `view` as the members it was told about (e.g. by the recruiting leader).
    */
   join(key: string, replicas: number, view: readonly MemberRecord[], nowMs: number): void {
-    const settleMs = view.length > 0 ? this.options.heartbeatIntervalMs / 4 : 0;
+    const now = this.advance(nowMs);
     let group = this.groups.get(key);
     if (!group) {
       // A fresh incarnation: any tombstone of an earlier membership of this group stays buried.
       this.incarnationValue += 1;
+      const settleMs = view.length > 0 ? this.options.heartbeatIntervalMs / 4 : 0;
       group = {
         key,
         replicas: Math.min(maxReplicas, Math.max(1, replicas)),
         members: new Map(),
         hotSinceMs: undefined,
         recruitBlockedUntilMs: 0,
-        mayLeadFromMs: nowMs + settleMs,
-        queryScore: 0,
-        queryScoreAtMs: nowMs,
+        mayLeadFromMs: now + settleMs,
+        popularity: new Popularity(now),
       };
       this.groups.set(key, group);
     }
     group.replicas = Math.max(group.replicas, Math.min(maxReplicas, replicas));
-    this.setSelf(group, nowMs);
+    this.setSelf(group, now);
     for (const record of view) {
-      if (record.id === this.selfId || group.members.size >= maxGroupMembers) continue;
-      this.learnMember(group, record.id, { host: record.host, port: record.port }, record.incarnation, nowMs);
-      this.urgentPeers.add(record.id);
+      if (record.id === this.selfId) continue;
+      this.applyClaim(group, record.id, addressOf(record), 'direct', aliveAt(record.incarnation), now);
+      this.beats.markUrgent(record.id);
     }
   }
 
   /** A member this node recruited: it holds the block now. */
   admit(key: string, record: MemberRecord, nowMs: number): void {
+    const now = this.advance(nowMs);
     const group = this.groups.get(key);
     if (!group || record.id === this.selfId) return;
-    const member = group.members.get(record.id);
-    if (member && !supersedes(record.incarnation, memberStatus.alive, member) && member.status !== memberStatus.alive) return;
-    if (!member && group.members.size >= maxGroupMembers) return;
-    this.learnMember(group, record.id, { host: record.host, port: record.port }, record.incarnation, nowMs);
+    this.applyClaim(group, record.id, addressOf(record), 'admitted', aliveAt(record.incarnation), now);
+    if (group.members.get(record.id)?.status !== memberStatus.alive) return;
     // Tell every member at once, so the newcomer counts everywhere within a round trip.
-    for (const other of group.members.values()) if (other.id !== this.selfId && other.status === memberStatus.alive) this.urgentPeers.add(other.id);
+    for (const other of group.members.values()) if (other.id !== this.selfId && other.status === memberStatus.alive) this.beats.markUrgent(other.id);
   }
 
   /** This node leaves the group (graceful leave or shed): its members hear it at once, then it is forgotten. */
   depart(key: string, nowMs: number): void {
+    const now = this.advance(nowMs);
     const group = this.groups.get(key);
     const self = group?.members.get(this.selfId);
     if (!group || !self) return;
     self.status = memberStatus.left;
-    self.changedAtMs = nowMs;
-    for (const member of group.members.values()) if (member.id !== this.selfId && member.status !== memberStatus.left) this.urgentPeers.add(member.id);
+    self.changedAtMs = now;
+    this.departed.add(group);
+    this.dirty.add(group);
+    for (const member of group.members.values()) if (member.id !== this.selfId && member.status !== memberStatus.left) this.beats.markUrgent(member.id);
   }
 
   /** A request to this peer failed: suspect it at once in every shared group (faster than the timeout). */
   peerUnreachable(peerId: string, nowMs: number): void {
-    for (const group of this.groups.values()) {
-      const member = group.members.get(peerId);
-      if (member && member.status === memberStatus.alive && member.id !== this.selfId) this.suspect(member, nowMs);
-    }
+    const now = this.advance(nowMs);
+    for (const member of this.peers.get(peerId)?.memberships ?? []) this.applyLocal(member, 'unreachable', now);
   }
 
   /** A query for this block was served here: it feeds the popularity estimate. */
   recordQuery(key: string, nowMs: number): void {
+    const now = this.advance(nowMs);
     const group = this.groups.get(key);
     if (!group) return;
-    this.decayQueries(group, nowMs);
-    group.queryScore += 1;
+    const before = group.popularity.wanted(group.replicas, now, this.options);
+    group.popularity.record(now, this.options);
+    if (group.popularity.wanted(group.replicas, now, this.options) !== before) this.dirty.add(group);
   }
 
   /** The recruitment for `key` finished; another may start when the group is still cold. */
   recruitmentDone(key: string, nowMs: number, retryAfterMs = 0): void {
+    const now = this.advance(nowMs);
     const group = this.groups.get(key);
-    if (group) group.recruitBlockedUntilMs = nowMs + retryAfterMs;
+    if (!group) return;
+    group.recruitBlockedUntilMs = now + retryAfterMs;
+    this.dirty.add(group);
   }
 
   state(key: string): GroupState | undefined {
     const group = this.groups.get(key);
     if (!group) return undefined;
-    return stateOf(this.aliveCount(group), this.target(group));
+    return stateOf(aliveCount(group.members.values()), this.target(group));
   }
 
   /**
@@ -278,11 +311,12 @@ export class GroupMembership {
    * sender is an alive member above this node and the group is hot here too.
    */
   shedBy(key: string, senderId: string, nowMs: number): boolean {
+    const now = this.advance(nowMs);
     const group = this.groups.get(key);
     const sender = group?.members.get(senderId);
     if (!group || !sender || sender.status !== memberStatus.alive || senderId < this.selfId) return false;
-    if (group.members.get(this.selfId)?.status !== memberStatus.alive || this.aliveCount(group) <= this.target(group)) return false;
-    this.depart(key, nowMs);
+    if (group.members.get(this.selfId)?.status !== memberStatus.alive || aliveCount(group.members.values()) <= this.target(group)) return false;
+    this.depart(key, now);
     return true;
   }
 
@@ -293,35 +327,31 @@ export class GroupMembership {
   }
 
   snapshot(): GroupSnapshot[] {
-    return [...this.groups.values()].map((group) => {
-      const members = [...group.members.values()];
-      return {
-        key: group.key,
-        state: stateOf(this.aliveCount(group), this.target(group)),
-        replicas: group.replicas,
-        target: this.target(group),
-        leader: this.leaderOf(group),
-        members: members.map((member) => ({
+    return [...this.groups.values()].map((group) => ({
+      key: group.key,
+      state: stateOf(aliveCount(group.members.values()), this.target(group)),
+      replicas: group.replicas,
+      target: this.target(group),
+      leader: leaderOf(group.members.values()),
+      members: [...group.members.values()].map((member) => ({
         id: member.id,
         incarnation: member.id === this.selfId ? this.incarnationValue : member.incarnation,
-        status: statusNames[member.status],
+        status: statusName(member.status),
       })),
-      };
-    });
+    }));
   }
 
-  /** Peers heard from (about any group) within the failure timeout: alive as far as this node can tell. */
+  /** Peers heard from (about any group they are alive in) within the failure timeout: alive as far as this node can tell. */
   recentlyHeard(nowMs: number): MemberRecord[] {
-    const heard = new Map<string, MemberRecord>();
-    for (const group of this.groups.values()) {
-      for (const member of group.members.values()) {
-        if (member.id === this.selfId || member.status !== memberStatus.alive || !member.address || heard.has(member.id)) continue;
-        if (nowMs < member.heardAtMs + this.options.failureTimeoutMs) {
-          heard.set(member.id, { id: member.id, host: member.address.host, port: member.address.port, incarnation: member.incarnation });
-        }
+    const heard: MemberRecord[] = [];
+    for (const [id, peer] of this.peers) {
+      for (const member of peer.memberships) {
+        if (member.status !== memberStatus.alive || !member.address || nowMs >= member.heardAtMs + this.options.failureTimeoutMs) continue;
+        heard.push({ id, host: member.address.host, port: member.address.port, incarnation: member.incarnation });
+        break;
       }
     }
-    return [...heard.values()];
+    return heard;
   }
 
   /** Everything to persist about a group (its view), so a restarted node can rejoin. */
@@ -338,322 +368,312 @@ export class GroupMembership {
    */
   receiveHeartbeat(senderId: string, senderAddress: Address | undefined, message: HeartbeatMessage, nowMs: number): HeartbeatOutcome {
     checkHeartbeat(senderId, message);
+    const now = this.advance(nowMs);
     const outcome: HeartbeatOutcome = { shedFrom: [], senderMissesSelf: false };
+    // This node never beats itself: a beat in its name is not news about its groups.
+    if (senderId === this.selfId) return outcome;
+    let heard = 0;
     for (const entry of message.groups) {
       const group = this.groups.get(entry.key);
       if (!group || group.members.get(this.selfId)?.status !== memberStatus.alive) continue;
-      let sender = group.members.get(senderId);
-      // A host new to this view joins it only if it names this node as a member (a recruit told of us);
-      // a claim that does not know who is in the group is ignored.
-      if (!sender && senderAddress && group.members.size < maxGroupMembers && namesSelf(entry.view, message.members, this.selfId)) {
-        this.learnMember(group, senderId, senderAddress, 0, nowMs);
-        this.urgentPeers.add(senderId);
-        sender = group.members.get(senderId);
-      }
+      const sender = this.senderIn(group, senderId, senderAddress, entry, message.members, now);
       if (!sender) continue;
-      const selfEntry = entry.view.find(([index]) => index === -1) as [number, number, MemberStatus];
-      this.applyDirect(group, sender, senderAddress, selfEntry[1], selfEntry[2], entry.wanted, nowMs);
+      const direct = this.applyDirect(sender, senderAddress, senderEntry(entry.view), entry.wanted, now);
+      if (direct === 'refresh' || direct === 'revive') heard += 1;
       if (sender.status !== memberStatus.alive) continue;
-      group.replicas = Math.max(group.replicas, entry.replicas);
-      for (const [index, incarnation, status] of entry.view) {
-        if (index === -1) continue;
-        const named = message.members[index] as HostEntry;
-        if (named.id === this.selfId) {
-          if (status === memberStatus.suspected) outcome.senderMissesSelf = true;
-          const othersAlive = entry.view.filter(([other, , otherStatus]) => other !== index && otherStatus === memberStatus.alive).length;
-          if (this.answerClaimAboutSelf(group, senderId, incarnation, status, othersAlive, nowMs)) outcome.shedFrom.push(group.key);
-          continue;
-        }
-        this.applyVouched(group, named, incarnation, status, nowMs);
+      if (entry.replicas > group.replicas) {
+        group.replicas = entry.replicas;
+        this.dirty.add(group);
       }
+      this.applyView(group, senderId, entry.view, message.members, outcome, now);
     }
+    // The beat covered every alive membership of its sender: they are all heard now.
+    const peer = this.peers.get(senderId);
+    if (peer && heard > 0 && heard === peer.alive) this.silence.set(peer, now + this.options.failureTimeoutMs);
     return outcome;
   }
 
-  /** Runs the failure detector, ages tombstones, emits due heartbeats and leader decisions. */
+  /** Runs the failure detector and tombstone expiry, decides the groups that need it and emits the beats due, visiting only what is due. */
   poll(nowMs: number): PollResult {
+    const now = this.advance(nowMs);
+    const silentPeers = this.suspectSilent(now);
+    for (const member of this.tombstones.popExpired(now)) this.applyLocal(member, 'expired', now);
     const recruitments: Recruitment[] = [];
     const sheddings: Shedding[] = [];
-    const silentPeers = new Map<string, Address>();
-    for (const group of this.groups.values()) {
-      this.decayQueries(group, nowMs);
-      this.detectFailures(group, nowMs, silentPeers);
-      this.decide(group, nowMs, recruitments, sheddings);
-    }
-    const heartbeats = this.buildHeartbeats(nowMs);
-    this.urgentPeers.clear();
-    for (const [key, group] of this.groups) if (group.members.get(this.selfId)?.status !== memberStatus.alive) this.groups.delete(key);
-    return {
-      heartbeats,
-      silentPeers: [...silentPeers].map(([peerId, address]) => ({ peerId, address })),
-      recruitments,
-      sheddings,
-      nextDeadlineMs: this.nextDeadline(nowMs),
-    };
+    this.decideDue(now, recruitments, sheddings);
+    const heartbeats = this.buildHeartbeats(now);
+    this.forgetDeparted();
+    return { heartbeats, silentPeers, recruitments, sheddings, nextDeadlineMs: this.nextDeadline(now) };
+  }
+
+  // ---- views -------------------------------------------------------------------------------------
+
+  private advance(nowMs: number): number {
+    this.latestMs = Math.max(this.latestMs, nowMs);
+    return this.latestMs;
   }
 
   private setSelf(group: Group, nowMs: number): void {
+    this.departed.delete(group);
+    this.dirty.add(group);
     const self = group.members.get(this.selfId);
     if (self) {
       self.status = memberStatus.alive;
       self.changedAtMs = nowMs;
       return;
     }
-    group.members.set(this.selfId, {
-      id: this.selfId,
-      address: undefined,
-      incarnation: 0,
-      status: memberStatus.alive,
-      changedAtMs: nowMs,
-      heardAtMs: nowMs,
-      wanted: group.replicas,
-      probeAtMs: 0,
-    });
+    const state = { incarnation: 0, status: memberStatus.alive, changedAtMs: nowMs, heardAtMs: nowMs };
+    group.members.set(this.selfId, { id: this.selfId, group, peer: undefined, address: undefined, ...state, wanted: group.replicas, probeAtMs: 0 });
   }
 
-  /** Direct knowledge (a recruit's acceptance, a leader's offer): the member is alive at `incarnation`. */
-  private learnMember(group: Group, id: string, address: Address, incarnation: number, nowMs: number): void {
-    const member = group.members.get(id);
-    if (!member) {
-      group.members.set(id, { id, address, incarnation, status: memberStatus.alive, changedAtMs: nowMs, heardAtMs: nowMs, wanted: group.replicas, probeAtMs: 0 });
-      return;
-    }
-    member.address = address;
-    if (incarnation < member.incarnation || (incarnation === member.incarnation && member.status === memberStatus.left)) return;
-    if (member.status !== memberStatus.alive) member.changedAtMs = nowMs;
-    member.incarnation = incarnation;
-    member.status = memberStatus.alive;
-    member.heardAtMs = nowMs;
+  /** The sender's record in `group`; a host new to the view joins it only if it names this node alive (a recruit told of us). */
+  private senderIn(group: Group, senderId: string, senderAddress: Address | undefined, entry: HeartbeatGroup, members: readonly HostEntry[], nowMs: number): Member | undefined {
+    const sender = group.members.get(senderId);
+    // A claim that does not know who is in the group is ignored.
+    if (sender || !senderAddress || !namesAlive(entry.view, members, this.selfId)) return sender;
+    this.applyClaim(group, senderId, senderAddress, 'direct', aliveAt(0), nowMs);
+    this.beats.markUrgent(senderId);
+    return group.members.get(senderId);
   }
 
   /** What a member says about itself, heard directly: alive refreshes it, a departure removes it from counts. */
-  private applyDirect(
-    group: Group,
-    sender: Member,
-    senderAddress: Address | undefined,
-    incarnation: number,
-    status: MemberStatus,
-    wanted: number,
-    nowMs: number,
-  ): void {
-    if (senderAddress) sender.address = senderAddress;
-    sender.wanted = Math.min(this.options.maxReplicas, wanted);
-    if (status === memberStatus.alive && incarnation >= sender.incarnation) {
-      // Direct evidence outranks a suspicion at the same incarnation; a departure (left) does not come back.
-      if (sender.status === memberStatus.left && incarnation === sender.incarnation) return;
-      if (sender.status !== memberStatus.alive) sender.changedAtMs = nowMs;
-      sender.incarnation = incarnation;
-      sender.status = memberStatus.alive;
-      sender.heardAtMs = nowMs;
-      return;
+  private applyDirect(sender: Member, senderAddress: Address | undefined, claimed: { incarnation: number; status: MemberStatus }, wanted: number, nowMs: number): MergeOutcome {
+    const asked = Math.min(this.options.maxReplicas, wanted);
+    if (asked !== sender.wanted) {
+      sender.wanted = asked;
+      this.dirty.add(sender.group);
     }
-    if (supersedes(incarnation, status, sender)) {
-      sender.incarnation = incarnation;
-      sender.status = status;
-      sender.changedAtMs = nowMs;
+    return this.applyClaim(sender.group, sender.id, senderAddress, 'direct', claimed, nowMs);
+  }
+
+  /** The rest of an alive member's view: news about other members, and claims about this node. */
+  private applyView(group: Group, senderId: string, view: HeartbeatGroup['view'], members: readonly HostEntry[], outcome: HeartbeatOutcome, nowMs: number): void {
+    for (const [index, incarnation, status] of view) {
+      if (index === -1) continue;
+      const named = members[index] as HostEntry;
+      if (named.id !== this.selfId) {
+        // A host new to this view must hear this node, and beat it, within the failure timeout.
+        if (this.applyClaim(group, named.id, named, 'vouched', { incarnation, status }, nowMs) === 'create') this.beats.markUrgent(named.id);
+        continue;
+      }
+      if (status === memberStatus.suspected) outcome.senderMissesSelf = true;
+      if (this.answerClaimAboutSelf(group, senderId, { incarnation, status }, view, index, nowMs)) outcome.shedFrom.push(group.key);
     }
   }
 
-  /** A member's view names another host: new alive ones are added (they must beat us within the timeout), news merged. */
-  private applyVouched(group: Group, named: HostEntry, incarnation: number, status: MemberStatus, nowMs: number): void {
-    const member = group.members.get(named.id);
-    if (!member) {
-      if (status !== memberStatus.alive || group.members.size >= maxGroupMembers) return;
-      group.members.set(named.id, {
-        id: named.id,
-        address: { host: named.host, port: named.port },
-        incarnation,
-        status,
-        changedAtMs: nowMs,
-        heardAtMs: nowMs,
-        wanted: group.replicas,
-        probeAtMs: 0,
-      });
-      this.urgentPeers.add(named.id);
-      return;
-    }
-    if (!supersedes(incarnation, status, member)) return;
-    const revived = member.status !== memberStatus.alive && status === memberStatus.alive;
-    member.incarnation = incarnation;
-    member.status = status;
-    member.changedAtMs = nowMs;
-    if (revived) member.heardAtMs = nowMs;
+  /**
+   * Applies what `source` says about member `id` (view-merge.ts decides); returns the outcome.
+   * Direct and admitted claims come from the member itself, so they carry its address.
+   */
+  private applyClaim(group: Group, id: string, address: Address | undefined, source: ClaimSource, claimed: { incarnation: number; status: MemberStatus }, nowMs: number): MergeOutcome {
+    const member = group.members.get(id);
+    if (id === this.selfId || (!member && group.members.size >= maxGroupMembers)) return 'ignore';
+    const outcome = mergeOutcome(source, claimed, member);
+    if (member && address && source !== 'vouched') member.address = address;
+    const next = afterOutcome(outcome, member, claimed, nowMs);
+    if (next && member) this.setState(member, next);
+    else if (next) this.addMember(group, id, address, next, nowMs);
+    return outcome;
+  }
+
+  /** What this node observed itself about a member (view-merge.ts decides). */
+  private applyLocal(member: Member, event: LocalEvent, nowMs: number): void {
+    const outcome = localOutcome(event, member.status);
+    if (outcome === 'forget') this.removeMember(member);
+    if (outcome !== 'suspect' && outcome !== 'mark-left') return;
+    const status = outcome === 'suspect' ? memberStatus.suspected : memberStatus.left;
+    this.setState(member, { incarnation: member.incarnation, status, changedAtMs: nowMs, heardAtMs: member.heardAtMs });
   }
 
   /** Returns true when this node was shed (told it left by a higher member); refutes a suspicion otherwise. */
-  private answerClaimAboutSelf(
-    group: Group,
-    senderId: string,
-    incarnation: number,
-    status: MemberStatus,
-    othersAlive: number,
-    nowMs: number,
-  ): boolean {
-    if (status === memberStatus.alive || incarnation < this.incarnationValue) return false;
+  private answerClaimAboutSelf(group: Group, senderId: string, claimed: { incarnation: number; status: MemberStatus }, view: HeartbeatGroup['view'], selfIndex: number, nowMs: number): boolean {
     // Shed by a higher member whose own view keeps at least the target without this node: obey.
-    if (status === memberStatus.left && senderId > this.selfId && othersAlive >= this.target(group)) {
+    const shedAllowed = claimed.status === memberStatus.left && senderId > this.selfId && othersAlive(view, selfIndex) >= this.target(group);
+    const outcome = selfClaimOutcome(claimed, this.incarnationValue, shedAllowed);
+    if (outcome === 'obey') {
       this.depart(group.key, nowMs);
       return true;
     }
-    // Refute: a higher incarnation, alive, overrides the stale claim everywhere.
-    this.incarnationValue = incarnation + 1;
-    this.urgentPeers.add(senderId);
+    if (outcome === 'refute') {
+      // A higher incarnation, alive, overrides the stale claim everywhere.
+      this.incarnationValue = claimed.incarnation + 1;
+      this.beats.markUrgent(senderId);
+    }
     return false;
   }
 
-  private suspect(member: Member, nowMs: number): void {
-    member.status = memberStatus.suspected;
-    member.changedAtMs = nowMs;
+  // ---- indices: every change of a member goes through these three ------------------------------------
+
+  private addMember(group: Group, id: string, address: Address | undefined, state: MemberState, nowMs: number): void {
+    let peer = this.peers.get(id);
+    if (!peer) {
+      peer = { id, memberships: new Set(), alive: 0 };
+      this.peers.set(id, peer);
+      this.beats.add(id, nowMs);
+    }
+    // A copy: the address may be part of a received message.
+    const member: Member = { id, group, peer, address: address && addressOf(address), ...state, wanted: group.replicas, probeAtMs: 0 };
+    group.members.set(id, member);
+    peer.memberships.add(member);
+    // Only alive members are added (view-merge.ts).
+    this.becameAlive(peer, member);
+    this.dirty.add(group);
   }
 
-  private detectFailures(group: Group, nowMs: number, silentPeers: Map<string, Address>): void {
-    for (const [id, member] of group.members) {
-      if (id === this.selfId) continue;
-      if (member.status === memberStatus.alive) {
-        if (nowMs < member.heardAtMs + this.options.failureTimeoutMs) continue;
-        this.suspect(member, nowMs);
-        if (member.address) silentPeers.set(id, member.address);
+  /**
+   * A member's new state. An alive one counts for its peer's failure deadline; a suspected or
+   * departed one waits in `tombstones`. A status change makes the group dirty.
+   */
+  private setState(member: Member, next: MemberState): void {
+    const { status, changedAtMs } = member;
+    member.incarnation = next.incarnation;
+    member.status = next.status;
+    member.changedAtMs = next.changedAtMs;
+    member.heardAtMs = next.heardAtMs;
+    if (next.status === status) {
+      if (status !== memberStatus.alive && next.changedAtMs !== changedAtMs) this.tombstones.touch(member, next.changedAtMs);
+      return;
+    }
+    this.dirty.add(member.group);
+    if (!member.peer) return;
+    if (next.status === memberStatus.alive) {
+      this.becameAlive(member.peer, member);
+      return;
+    }
+    // The peer's failure deadline stays as it was: still a lower bound, corrected when it comes.
+    if (status === memberStatus.alive) member.peer.alive -= 1;
+    this.tombstones.touch(member, next.changedAtMs);
+  }
+
+  /** Heard now: the peer's failure deadline is at the latest this member's (an earlier one is kept: it is still a lower bound). */
+  private becameAlive(peer: Peer, member: Member): void {
+    peer.alive += 1;
+    if (this.silence.get(peer) === undefined) this.silence.set(peer, member.heardAtMs + this.options.failureTimeoutMs);
+  }
+
+  /** Forgets a member (an expired tombstone, or a group this node left); a peer in no group any more leaves the schedules. */
+  private removeMember(member: Member): void {
+    const { peer } = member;
+    // A tombstone's queue entry is stale from now on (it is not in its group).
+    if (member.group.members.get(member.id) !== member || !peer) return;
+    member.group.members.delete(member.id);
+    peer.memberships.delete(member);
+    if (member.status === memberStatus.alive) peer.alive -= 1;
+    if (peer.memberships.size > 0) return;
+    this.peers.delete(peer.id);
+    this.beats.remove(peer.id);
+    this.silence.delete(peer);
+  }
+
+  // ---- what a poll does ------------------------------------------------------------------------------
+
+  /** Suspects the members silent for the failure timeout, peer by peer as their deadlines come; returns them (their connection may be half-open). */
+  private suspectSilent(nowMs: number): Array<{ peerId: string; address: Address }> {
+    const silent = new Map<string, Address>();
+    for (const peer of this.silence.popDue(nowMs)) {
+      let nextMs = Infinity;
+      for (const member of peer.memberships) {
+        this.visited += 1;
+        if (member.status !== memberStatus.alive) continue;
+        const deadlineMs = member.heardAtMs + this.options.failureTimeoutMs;
+        if (nowMs < deadlineMs) {
+          nextMs = Math.min(nextMs, deadlineMs);
+          continue;
+        }
+        this.applyLocal(member, 'silent', nowMs);
+        if (member.address) silent.set(member.id, member.address);
         // The leader may hear the crashed member at a later phase: it learns of the suspicion now and recruits.
-        const leader = this.leaderOf(group);
-        if (leader !== this.selfId) this.urgentPeers.add(leader);
-      } else if (nowMs >= member.changedAtMs + this.options.tombstoneLifetimeMs) {
-        group.members.delete(id);
+        const leader = leaderOf(member.group.members.values());
+        this.visited += member.group.members.size;
+        if (leader !== this.selfId) this.beats.markUrgent(leader);
       }
+      this.silence.set(peer, nextMs);
     }
+    return [...silent].map(([peerId, address]) => ({ peerId, address }));
   }
 
-  private decide(group: Group, nowMs: number, recruitments: Recruitment[], sheddings: Shedding[]): void {
-    if (group.members.get(this.selfId)?.status !== memberStatus.alive || this.leaderOf(group) !== this.selfId) {
-      group.hotSinceMs = undefined;
-      return;
+  /** Decides the groups whose view changed and those whose decision time has come. */
+  private decideDue(nowMs: number, recruitments: Recruitment[], sheddings: Shedding[]): void {
+    for (const group of this.decisions.popDue(nowMs)) this.dirty.add(group);
+    for (const group of this.dirty) {
+      this.visited += group.members.size;
+      if (this.groups.get(group.key) === group) this.decideGroup(group, nowMs, recruitments, sheddings);
     }
-    const alive = this.aliveCount(group);
-    const target = this.target(group);
-    if (alive < target) {
-      group.hotSinceMs = undefined;
-      if (nowMs < group.recruitBlockedUntilMs || nowMs < group.mayLeadFromMs) return;
-      // Blocked until the adapter reports the outcome; the retry delay bounds a failing loop.
-      group.recruitBlockedUntilMs = Number.POSITIVE_INFINITY;
-      recruitments.push({ key: group.key, needed: target - alive, view: this.viewRecords(group) });
-      return;
-    }
-    if (alive === target) {
-      group.hotSinceMs = undefined;
-      return;
-    }
-    group.hotSinceMs ??= nowMs;
-    if (nowMs < group.hotSinceMs + this.options.shedAfterMs) return;
-    // Every leader picks the same surplus: the lowest ids, never itself.
-    const surplus = [...group.members.values()]
-      .filter((member) => member.status === memberStatus.alive && member.id !== this.selfId && member.address)
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
-      .slice(0, alive - target);
-    for (const member of surplus) {
+    this.dirty.clear();
+  }
+
+  private decideGroup(group: Group, nowMs: number, recruitments: Recruitment[], sheddings: Shedding[]): void {
+    const decision = decide({
+      leads: group.members.get(this.selfId)?.status === memberStatus.alive && leaderOf(group.members.values()) === this.selfId,
+      alive: aliveCount(group.members.values()),
+      target: this.target(group),
+      targetFallsAtMs: group.popularity.nextDropAtMs(group.replicas, nowMs, this.options),
+      shedAfterMs: this.options.shedAfterMs,
+      nowMs,
+      recruitBlockedUntilMs: group.recruitBlockedUntilMs,
+      mayLeadFromMs: group.mayLeadFromMs,
+      hotSinceMs: group.hotSinceMs,
+    });
+    group.recruitBlockedUntilMs = decision.times.recruitBlockedUntilMs;
+    group.mayLeadFromMs = decision.times.mayLeadFromMs;
+    group.hotSinceMs = decision.times.hotSinceMs;
+    this.decisions.set(group, decision.decideAgainAtMs);
+    if (decision.action === 'recruit') recruitments.push({ key: group.key, needed: decision.count, view: this.viewRecords(group) });
+    if (decision.action !== 'shed') return;
+    for (const member of surplusOf(group.members.values(), this.selfId, decision.count, (member) => member.address !== undefined)) {
       sheddings.push({ key: group.key, peerId: member.id, address: member.address as Address, incarnation: member.incarnation });
-      member.status = memberStatus.left;
-      member.changedAtMs = nowMs;
+      this.applyLocal(member, 'shed', nowMs);
     }
-    group.hotSinceMs = undefined;
   }
 
   /** Beats the peers whose phase has come, and the urgent ones; one message per pair covers every shared group. */
   private buildHeartbeats(nowMs: number): HeartbeatToSend[] {
-    // Which groups each due peer shares with us: alive members, and recently suspected ones (so they can refute).
-    const due = new Map<string, 'scheduled' | 'urgent' | 'not'>();
-    const shared = new Map<string, { address: Address; groups: Group[] }>();
-    for (const group of this.groups.values()) {
-      for (const member of group.members.values()) {
-        if (member.id === this.selfId || !member.address) continue;
-        let peerDue = due.get(member.id);
-        if (peerDue === undefined) due.set(member.id, (peerDue = this.peerDue(member.id, nowMs)));
-        if (peerDue === 'not' || !this.shouldBeat(member, nowMs, peerDue === 'urgent')) continue;
-        let entry = shared.get(member.id);
-        if (!entry) shared.set(member.id, (entry = { address: member.address, groups: [] }));
-        entry.groups.push(group);
-      }
-    }
-    for (const [peerId, peerDue] of due) {
-      if (peerDue !== 'scheduled') continue;
-      // A palpitation: the next beat to this peer comes early, at a random point, shifting the pair's phase.
-      const palpitation = this.random.float() < this.options.palpitationChance;
-      const delay = palpitation ? this.options.heartbeatIntervalMs * (0.2 + 0.8 * this.random.float()) : this.options.heartbeatIntervalMs;
-      this.peerBeatAtMs.set(peerId, nowMs + delay);
-    }
-    // Peers no longer in any group are forgotten (the map stays bounded by the members of this node's groups).
-    for (const peerId of this.peerBeatAtMs.keys()) if (!due.has(peerId)) this.peerBeatAtMs.delete(peerId);
+    const { scheduled, urgent } = this.beats.due(nowMs);
     const heartbeats: HeartbeatToSend[] = [];
-    for (const [peerId, { address, groups }] of shared) {
-      for (const message of this.heartbeatMessages(groups, nowMs)) heartbeats.push({ peerId, address, message });
-    }
+    for (const peerId of scheduled) this.beatPeer(peerId, nowMs, false, heartbeats);
+    for (const peerId of urgent) this.beatPeer(peerId, nowMs, true, heartbeats);
     return heartbeats;
   }
 
-  /** A new peer gets a random phase (pairs met together do not beat together); urgent peers are beaten now. */
-  private peerDue(peerId: string, nowMs: number): 'scheduled' | 'urgent' | 'not' {
-    let beatAtMs = this.peerBeatAtMs.get(peerId);
-    if (beatAtMs === undefined) {
-      beatAtMs = nowMs + this.random.float() * this.options.heartbeatIntervalMs;
-      this.peerBeatAtMs.set(peerId, beatAtMs);
+  /** The groups a beat to `peerId` covers: alive members, and suspected ones at their probe times (so they can refute). */
+  private beatPeer(peerId: string, nowMs: number, urgent: boolean, heartbeats: HeartbeatToSend[]): void {
+    let address: Address | undefined;
+    const groups: BeatGroup[] = [];
+    for (const member of this.peers.get(peerId)?.memberships ?? []) {
+      this.visited += 1;
+      if (!member.address) continue;
+      const cover = coversMember(member, nowMs, urgent, this.options);
+      member.probeAtMs = cover.probeAtMs;
+      if (!cover.covered) continue;
+      address ??= member.address;
+      const { group } = member;
+      this.visited += group.members.size;
+      groups.push({ key: group.key, replicas: group.replicas, wanted: group.popularity.wanted(group.replicas, nowMs, this.options), members: group.members.values() });
     }
-    if (nowMs >= beatAtMs) return 'scheduled';
-    return this.urgentPeers.has(peerId) ? 'urgent' : 'not';
+    if (!address) return;
+    for (const message of heartbeatMessages(this.selfId, this.incarnationValue, groups)) heartbeats.push({ peerId, address, message });
   }
 
-  /** Alive members always; suspected ones with a doubling gap (so they can refute, or rejoin after a partition heals). */
-  private shouldBeat(member: Member, nowMs: number, urgent: boolean): boolean {
-    if (member.status === memberStatus.alive) return true;
-    if (member.status === memberStatus.left) return nowMs < member.changedAtMs + this.options.failureTimeoutMs;
-    if (urgent || nowMs < member.probeAtMs) return false;
-    member.probeAtMs = nowMs + Math.max(this.options.heartbeatIntervalMs, nowMs - member.changedAtMs);
-    return true;
-  }
-
-  /** One message per pair, split only when the groups exceed one message's limits. */
-  private heartbeatMessages(groups: Group[], nowMs: number): HeartbeatMessage[] {
-    const messages: HeartbeatMessage[] = [];
-    let message: HeartbeatMessage = { incarnation: this.incarnationValue, members: [], groups: [] };
-    let indexOf = new Map<string, number>();
-    for (const group of groups) {
-      if (message.groups.length >= maxGroupsPerHeartbeat || message.members.length + maxGroupMembers > maxMembersPerHeartbeat) {
-        messages.push(message);
-        message = { incarnation: this.incarnationValue, members: [], groups: [] };
-        indexOf = new Map();
-      }
-      const view: Array<[number, number, MemberStatus]> = [];
-      for (const member of group.members.values()) {
-        if (member.id === this.selfId) {
-          view.push([-1, this.incarnationValue, member.status]);
-          continue;
-        }
-        if (!member.address) continue;
-        let index = indexOf.get(member.id);
-        if (index === undefined) {
-          index = message.members.length;
-          indexOf.set(member.id, index);
-          message.members.push({ id: member.id, host: member.address.host, port: member.address.port });
-        }
-        view.push([index, member.incarnation, member.status]);
-      }
-      message.groups.push({ key: group.key, replicas: group.replicas, wanted: this.ownWanted(group, nowMs), view });
+  /** Groups this node left are forgotten once their members have had the last beats. */
+  private forgetDeparted(): void {
+    for (const group of this.departed) {
+      if (group.members.get(this.selfId)?.status === memberStatus.alive || this.groups.get(group.key) !== group) continue;
+      for (const member of group.members.values()) if (member.id !== this.selfId) this.removeMember(member);
+      this.groups.delete(group.key);
+      this.decisions.delete(group);
+      this.dirty.delete(group);
     }
-    messages.push(message);
-    return messages;
+    this.departed.clear();
   }
 
+  /** The head of each deadline index (never a scan); at least every interval, as a safety net. */
   private nextDeadline(nowMs: number): number {
-    if (this.urgentPeers.size > 0) return nowMs;
-    let deadline = nowMs + this.options.heartbeatIntervalMs;
-    for (const beatAtMs of this.peerBeatAtMs.values()) deadline = Math.min(deadline, beatAtMs);
-    for (const group of this.groups.values()) {
-      if (group.recruitBlockedUntilMs > nowMs && Number.isFinite(group.recruitBlockedUntilMs)) deadline = Math.min(deadline, group.recruitBlockedUntilMs);
-      if (group.mayLeadFromMs > nowMs) deadline = Math.min(deadline, group.mayLeadFromMs);
-      if (group.hotSinceMs !== undefined) deadline = Math.min(deadline, group.hotSinceMs + this.options.shedAfterMs);
-      for (const member of group.members.values()) {
-        if (member.id !== this.selfId && member.status === memberStatus.alive) deadline = Math.min(deadline, member.heardAtMs + this.options.failureTimeoutMs);
-      }
-    }
+    if (this.dirty.size > 0 || this.beats.hasUrgent) return nowMs;
+    const deadline = Math.min(nowMs + this.options.heartbeatIntervalMs, this.beats.nextBeatAtMs(), this.silence.nextMs(), this.decisions.nextMs());
     return Math.max(nowMs, deadline);
   }
+
+  // ---- reading a group -------------------------------------------------------------------------------
 
   private viewRecords(group: Group): MemberRecord[] {
     const records: MemberRecord[] = [];
@@ -664,72 +684,9 @@ export class GroupMembership {
     return records;
   }
 
-  private aliveCount(group: Group): number {
-    let count = 0;
-    for (const member of group.members.values()) if (member.status === memberStatus.alive) count += 1;
-    return count;
-  }
-
-  /** Leader = highest id among the alive members of the view. */
-  private leaderOf(group: Group): string {
-    let leader = '';
-    for (const member of group.members.values()) if (member.status === memberStatus.alive && member.id > leader) leader = member.id;
-    return leader;
-  }
-
-  /** The replication the group keeps: its base, raised by the most demanding alive member, capped. */
+  /** The replication the group keeps: its base, raised by the most demanding alive member (this node's own ask read now), capped. */
   private target(group: Group): number {
-    let wanted = group.replicas;
-    for (const member of group.members.values()) {
-      if (member.status !== memberStatus.alive) continue;
-      const memberWanted = member.id === this.selfId ? this.ownWanted(group, group.queryScoreAtMs) : member.wanted;
-      wanted = Math.max(wanted, memberWanted);
-    }
-    return Math.min(this.options.maxReplicas, Math.max(group.replicas, wanted));
-  }
-
-  private ownWanted(group: Group, nowMs: number): number {
-    this.decayQueries(group, nowMs);
-    const extra = Math.floor(group.queryScore / this.options.queriesPerExtraReplica);
-    return Math.min(this.options.maxReplicas, Math.max(group.replicas, group.replicas + extra));
-  }
-
-  private decayQueries(group: Group, nowMs: number): void {
-    const elapsed = nowMs - group.queryScoreAtMs;
-    if (elapsed <= 0) return;
-    group.queryScore *= Math.exp(-elapsed / this.options.popularityWindowMs);
-    group.queryScoreAtMs = nowMs;
-  }
-}
-
-function namesSelf(view: HeartbeatGroup['view'], members: readonly HostEntry[], selfId: string): boolean {
-  return view.some(([index, , status]) => index >= 0 && status === memberStatus.alive && members[index]?.id === selfId);
-}
-
-function stateOf(alive: number, target: number): GroupState {
-  if (alive < target) return 'cold';
-  return alive === target ? 'goldilocks' : 'hot';
-}
-
-/** Checks what the schema cannot: indices in range, no duplicates, exactly one self entry per group. */
-function checkHeartbeat(senderId: string, message: HeartbeatMessage): void {
-  const ids = new Set<string>();
-  for (const member of message.members) {
-    if (member.id === senderId) throw new ProtocolError('heartbeat member table names its sender');
-    if (ids.has(member.id)) throw new ProtocolError('heartbeat member table names a host twice');
-    ids.add(member.id);
-  }
-  const keys = new Set<string>();
-  for (const group of message.groups) {
-    if (keys.has(group.key)) throw new ProtocolError('heartbeat lists a group twice');
-    keys.add(group.key);
-    if (group.wanted < group.replicas) throw new ProtocolError('heartbeat group wants fewer replicas than its base');
-    const indices = new Set<number>();
-    for (const [index] of group.view) {
-      if (index >= message.members.length) throw new ProtocolError('heartbeat view names a member outside its table');
-      if (indices.has(index)) throw new ProtocolError('heartbeat view names a member twice');
-      indices.add(index);
-    }
-    if (!indices.has(-1)) throw new ProtocolError('heartbeat view lacks its sender');
+    const ownWanted = group.popularity.wanted(group.replicas, this.latestMs, this.options);
+    return targetOf(group.replicas, group.members.values(), (member) => (member.id === this.selfId ? ownWanted : member.wanted), this.options.maxReplicas);
   }
 }

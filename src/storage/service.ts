@@ -5,7 +5,7 @@ import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
-import { rankCandidates, type Candidate } from './candidates.js';
+import type { Candidate } from './candidates.js';
 import {
   announceCodec,
   fetchCodec,
@@ -23,6 +23,17 @@ import {
 } from './group-messages.js';
 import { defaultMembershipOptions, GroupMembership, type GroupSnapshot, type MembershipOptions, type Recruitment } from './membership.js';
 import { maxPersistedMembers, persistedGroupCodec, persistedView } from './persisted-group.js';
+import {
+  chooseCandidates,
+  directPlacementPlan,
+  directPlacementShortfall,
+  handOverPlan,
+  placementConcurrency,
+  recruitmentOutcome,
+  recruitmentPlan,
+  refillTargets,
+  type OfferPlan,
+} from './placement.js';
 
 export interface StorageOptions extends MembershipOptions {
   /** Timeout of one offer to a candidate; a dead candidate costs at most this before the next is tried. */
@@ -85,10 +96,6 @@ const maxUnreachable = 1024;
 const maxPreferences = 4096;
 /** Delay after start before announcing to known hosts (bootstrap introductions run just after start). */
 const announceDelayMs = 200;
-/** Blocks placed or handed over at once by one store or leave. */
-const placementConcurrency = 8;
-/** Hosts asked for more hosts when a recruitment runs out of candidates. */
-const refillFanout = 3;
 
 type DurableWaiter = { key: string; replicas: number; resolve: () => void; reject: (error: Error) => void };
 
@@ -145,10 +152,6 @@ export class StorageService implements Service {
 
   private get offerTimeoutMs(): number {
     return this.options.offerTimeoutMs;
-  }
-
-  private get maxOfferAttempts(): number {
-    return this.options.maxOfferAttempts;
   }
 
   get blocks(): BlockStore {
@@ -319,14 +322,10 @@ export class StorageService implements Service {
       return;
     }
     // No room here: the block goes straight to other hosts, the first of which leads its group.
-    const placed: MemberRecord[] = [];
-    for (const candidate of this.rankedCandidates(new Set([this.components.nodeId]), blockStorageBytes(block))) {
-      if (placed.length >= (durable ? replicas : 1)) break;
-      const incarnation = await this.offer(candidate, block, replicas, placed).catch(() => undefined);
-      if (incarnation !== undefined) placed.push({ id: candidate.id, host: candidate.address.host, port: candidate.address.port, incarnation });
-    }
-    if (placed.length === 0) throw new StorageFullError(`no host in reach has room for block ${key}`);
-    if (durable && placed.length < replicas) throw new StorageFullError(`only ${placed.length} of ${replicas} replicas of block ${key} found room`);
+    const plan = directPlacementPlan(this.rankedCandidates(new Set([this.components.nodeId]), blockStorageBytes(block)), replicas, durable);
+    await this.runOffers(plan, block, replicas);
+    const shortfall = directPlacementShortfall(plan, replicas, durable, key);
+    if (shortfall) throw new StorageFullError(shortfall);
   }
 
   private waitForReplicas(key: string, replicas: number): Promise<void> {
@@ -370,37 +369,56 @@ export class StorageService implements Service {
     return reply.accepted ? reply.incarnation : undefined;
   }
 
-  /** Recruits for a cold group: offers in parallel, each failure moving on to the next candidate at once. */
+  /**
+   * Makes the plan's offers and feeds each outcome back until it is done (placement.ts
+   * decides which, and how many at once); `stopWhen` ends it early (no new offers).
+   */
+  private runOffers(plan: OfferPlan, block: Block, replicas: number, onAccepted?: (record: MemberRecord) => void, stopWhen?: () => boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const pump = () => {
+        if (stopWhen?.()) plan.stop();
+        for (const { candidate, view } of plan.next()) {
+          void this.offer(candidate, block, replicas, view)
+            .catch(() => undefined)
+            .then((incarnation) => {
+              try {
+                if (incarnation === undefined) {
+                  plan.refused();
+                } else {
+                  // The plan hears first, whether or not anyone listens (`onAccepted?.(plan.accepted(…))` would skip it).
+                  const record = plan.accepted(candidate, incarnation);
+                  onAccepted?.(record);
+                }
+              } finally {
+                pump(); // whatever `onAccepted` did, the plan goes on (or ends)
+              }
+            });
+        }
+        if (plan.done) resolve();
+      };
+      pump();
+    });
+  }
+
+  /** Recruits for a cold group: the plan's offers, each acceptance admitted at once; the outcome sets the retry. */
   private async recruit(recruitment: Recruitment): Promise<void> {
     const { key, view } = recruitment;
     const block = this.blocks.get(key);
-    let needed = recruitment.needed;
-    let attempts = 0;
+    let retryAfterMs = this.options.recruitRetryMs;
     if (block) {
       const exclude = new Set([this.components.nodeId, ...view.map((member) => member.id)]);
-      const candidates = this.rankedCandidates(exclude, blockStorageBytes(block), view);
+      const plan = recruitmentPlan(recruitment.needed, view, this.rankedCandidates(exclude, blockStorageBytes(block), view), this.options);
       const replicas = this.membership.record(key)?.replicas ?? this.options.replicas;
-      let inFlight = 0;
-      const worker = async () => {
-        // Never more offers out than members still needed: every acceptance is a member.
-        while (needed - inFlight > 0 && attempts < this.maxOfferAttempts && !this.leaving) {
-          const candidate = candidates.shift();
-          if (!candidate) return;
-          attempts += 1;
-          inFlight += 1;
-          const incarnation = await this.offer(candidate, block, replicas, view).catch(() => undefined);
-          inFlight -= 1;
-          if (incarnation === undefined) continue;
-          needed -= 1;
-          const record = { id: candidate.id, host: candidate.address.host, port: candidate.address.port, incarnation };
-          this.membership.admit(key, record, this.components.runtime.now());
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(needed, candidates.length) }, worker));
-      if (needed > 0 && candidates.length === 0) await this.refillContacts(key.slice(0, key.indexOf('/')));
+      // The service may stop while offers are out: an acceptance then has no core to go to.
+      const admit = (record: MemberRecord) => this.membershipInstance?.admit(key, record, this.components.runtime.now());
+      await this.runOffers(plan, block, replicas, admit, () => this.leaving);
+      if (!this.membershipInstance) return;
+      const outcome = recruitmentOutcome(plan, this.options);
+      if (outcome.refill) await this.refillContacts(key.slice(0, key.indexOf('/')));
       this.persist(key);
+      retryAfterMs = outcome.retryAfterMs;
     }
-    this.membership.recruitmentDone(key, this.components.runtime.now(), needed > 0 ? this.options.recruitRetryMs : 0);
+    this.membership.recruitmentDone(key, this.components.runtime.now(), retryAfterMs);
     this.checkDurableWaiters();
     this.schedule(true);
   }
@@ -410,12 +428,7 @@ export class StorageService implements Service {
     const view = this.membership.aliveMembers(key);
     const exclude = new Set([this.components.nodeId, ...view.map((member) => member.id)]);
     const replicas = this.membership.record(key)?.replicas ?? this.options.replicas;
-    let attempts = 0;
-    for (const candidate of this.rankedCandidates(exclude, blockStorageBytes(block), view)) {
-      if (attempts++ >= this.maxOfferAttempts) return;
-      const incarnation = await this.offer(candidate, block, replicas, view).catch(() => undefined);
-      if (incarnation !== undefined) return;
-    }
+    await this.runOffers(handOverPlan(view, this.rankedCandidates(exclude, blockStorageBytes(block), view), this.options), block, replicas);
   }
 
   /** Up to `count` hosts to tell a peer about: hosts heard from moments ago first, then a random share of the rest. */
@@ -436,8 +449,7 @@ export class StorageService implements Service {
    */
   private async refillContacts(contentId: string): Promise<void> {
     const now = this.components.runtime.now();
-    const askable = this.candidatePool().filter((candidate) => !((this.unreachableUntil.get(candidate.id) ?? 0) > now));
-    const asked = askable.sort((a, b) => Number(b.live === true) - Number(a.live === true)).slice(0, refillFanout);
+    const asked = refillTargets(this.candidatePool(), (id) => (this.unreachableUntil.get(id) ?? 0) > now);
     await Promise.all(
       asked.map(async (candidate) => {
         const payload = walkCodec.encode({ contentId });
@@ -466,8 +478,8 @@ export class StorageService implements Service {
       const zone = this.components.knownHosts.get(member.id)?.quality?.zone;
       if (zone !== undefined) zones.add(zone);
     }
-    const usable = this.candidatePool().filter((candidate) => !exclude.has(candidate.id) && !((this.unreachableUntil.get(candidate.id) ?? 0) > now));
-    return rankCandidates(usable, neededBytes, zones, (id) => this.preference(id));
+    const unreachable = (id: string) => (this.unreachableUntil.get(id) ?? 0) > now;
+    return chooseCandidates(this.candidatePool(), { exclude, unreachable, neededBytes, zones, preference: (id) => this.preference(id) });
   }
 
   private preference(id: string): number {

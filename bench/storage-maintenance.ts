@@ -1,0 +1,203 @@
+/**
+ * CPU spent on group maintenance (SPEC §5) when nothing changes:
+ *
+ *  (a) the membership core alone, one node in `--groups` (1,000) groups of four shared with
+ *      the same 3 peers: the cost of a poll when nothing is due (a wake-up for another
+ *      reason), and of a poll when one peer's beat is due;
+ *  (b) `--nodes` (8) simulated nodes storing `--blocks` (300) blocks each, steady
+ *      maintenance for `--seconds` (30) simulated seconds: process CPU, CPU inside the
+ *      core's `poll` and `receiveHeartbeat`, wake-ups, and maintenance messages.
+ *
+ *   node dist/bench/storage-maintenance.js [--groups 1000] [--nodes 8] [--blocks 300] [--seconds 30]
+ */
+import { performance } from 'node:perf_hooks';
+import { createNode } from '../src/node/create.js';
+import type { ButterNode } from '../src/node/node.js';
+import { SeededRandom, Simulation } from '../src/runtime/sim/index.js';
+import type { HeartbeatMessage } from '../src/storage/group-messages.js';
+import { GroupMembership, membershipOptions } from '../src/storage/membership.js';
+import { storage, type StorageService } from '../src/storage/service.js';
+import { numberOption, report, round, type TargetCheck } from './common.js';
+
+const args = process.argv.slice(2);
+const groupCount = numberOption(args, 'groups', 1000);
+const nodeCount = numberOption(args, 'nodes', 8);
+const blocksPerNode = numberOption(args, 'blocks', 300);
+const seconds = numberOption(args, 'seconds', 30);
+
+const idOf = (letter: string) => letter.repeat(64);
+const peers = ['b', 'c', 'd'].map(idOf);
+const keyOf = (index: number) => `${'e'.repeat(64)}.${groupCount}/${index}`;
+
+/** What a peer beats: every shared group, naming this node alive at its incarnation. */
+function beatFrom(core: GroupMembership): HeartbeatMessage {
+  const groups = Array.from({ length: groupCount }, (_, index) => ({
+    key: keyOf(index),
+    replicas: 4,
+    wanted: 4,
+    view: [[-1, 1, 0] as [number, number, 0], [0, core.incarnation, 0] as [number, number, 0]],
+  }));
+  return { incarnation: 1, members: [{ id: core.selfId, host: 'a.sim', port: 1000 }], groups };
+}
+
+/** Visits reported by the core when it counts them (`pollVisits`), else undefined. */
+function visitsOf(core: GroupMembership): number | undefined {
+  const counted = (core as unknown as { pollVisits?: number }).pollVisits;
+  return typeof counted === 'number' ? counted : undefined;
+}
+
+function coreAlone() {
+  const core = new GroupMembership(idOf('a'), new SeededRandom(1), membershipOptions(), 0);
+  const view = peers.map((id) => ({ id, host: `${id.slice(0, 1)}.sim`, port: 1000, incarnation: 1 }));
+  for (let index = 0; index < groupCount; index += 1) core.join(keyOf(index), 4, view, 0);
+  const beat = beatFrom(core);
+  const deliver = (nowMs: number) => {
+    for (const peer of peers) core.receiveHeartbeat(peer, { host: `${peer.slice(0, 1)}.sim`, port: 1000 }, beat, nowMs);
+  };
+  deliver(0);
+  let nowMs = 0;
+  let next = core.poll(nowMs).nextDeadlineMs;
+  const idle = { polls: 0, ms: 0, visits: 0 };
+  const due = { polls: 0, ms: 0, visits: 0, heartbeats: 0 };
+  const received = { beats: 0, ms: 0 };
+  for (let step = 0; step < 200; step += 1) {
+    // Every peer beats just before each deadline, so only this node's own beats fall due.
+    nowMs = Math.max(nowMs + 1, next);
+    const receivedAt = performance.now();
+    deliver(nowMs);
+    received.ms += performance.now() - receivedAt;
+    received.beats += peers.length;
+    const visitsBefore = visitsOf(core);
+    let started = performance.now();
+    const result = core.poll(nowMs);
+    const elapsed = performance.now() - started;
+    if (result.heartbeats.length > 0) {
+      due.polls += 1;
+      due.ms += elapsed;
+      due.heartbeats += result.heartbeats.length;
+      due.visits += (visitsOf(core) ?? 0) - (visitsBefore ?? 0);
+    }
+    next = result.nextDeadlineMs;
+    // Wake-ups at the same instant: nothing is due any more.
+    for (let repeat = 0; repeat < 5; repeat += 1) {
+      const idleBefore = visitsOf(core);
+      started = performance.now();
+      core.poll(nowMs);
+      idle.ms += performance.now() - started;
+      idle.polls += 1;
+      idle.visits += (visitsOf(core) ?? 0) - (idleBefore ?? 0);
+    }
+  }
+  const counted = visitsOf(core) !== undefined;
+  return {
+    idleMicrosecondsPerPoll: round((idle.ms * 1000) / idle.polls, 1),
+    idleVisitsPerPoll: counted ? round(idle.visits / idle.polls, 2) : undefined,
+    duePolls: due.polls,
+    dueMicrosecondsPerPoll: round((due.ms * 1000) / Math.max(1, due.polls), 1),
+    dueVisitsPerPoll: counted ? round(due.visits / Math.max(1, due.polls), 1) : undefined,
+    heartbeatsPerDuePoll: round(due.heartbeats / Math.max(1, due.polls), 2),
+    receiveMicrosecondsPerBeat: round((received.ms * 1000) / received.beats, 1),
+  };
+}
+
+/** Times every call of one method of the core's prototype. */
+function timeMethod(name: 'poll' | 'receiveHeartbeat') {
+  const prototype = GroupMembership.prototype as unknown as Record<string, (...parameters: unknown[]) => unknown>;
+  const original = prototype[name] as (...parameters: unknown[]) => unknown;
+  const totals = { calls: 0, ms: 0 };
+  prototype[name] = function (this: unknown, ...parameters: unknown[]) {
+    const started = performance.now();
+    try {
+      return original.apply(this, parameters);
+    } finally {
+      totals.ms += performance.now() - started;
+      totals.calls += 1;
+    }
+  };
+  return totals;
+}
+
+async function simulatedNetwork() {
+  const simulation = new Simulation({ seed: 3 });
+  const nodes: Array<ButterNode<{ storage: StorageService }>> = [];
+  const settle = async <T>(promise: Promise<T>): Promise<T> => {
+    let done = false;
+    void promise.finally(() => (done = true)).catch(() => undefined);
+    while (!done) await simulation.runFor(10);
+    return promise;
+  };
+  for (let index = 0; index < nodeCount; index += 1) {
+    const bootstrap = nodes.map((earlier) => earlier.address);
+    const node = await createNode({ host: '127.0.0.1', memoryMB: 64, runtime: simulation.createHost({}), bootstrap, services: { storage: storage() } });
+    await settle(node.spawn());
+    nodes.push(node);
+  }
+  await simulation.runFor(1_000);
+  for (const node of nodes) await settle(node.services.storage.store(node.runtime.random.bytes(blocksPerNode * 4096), { durable: true }));
+  await simulation.runFor(20_000); // recruitment and shedding settle
+  const messages = () => {
+    let total = 0;
+    for (const node of nodes) for (const [label, entry] of Object.entries(node.traffic.byLabel())) if (label.includes('storage/')) total += entry.messages;
+    return total;
+  };
+  const polls = timeMethod('poll');
+  const receives = timeMethod('receiveHeartbeat');
+  const messagesBefore = messages();
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  await simulation.runFor(seconds * 1000);
+  const cpu = process.cpuUsage(cpuBefore);
+  const wallMs = performance.now() - wallBefore;
+  const groups = nodes.reduce((sum, node) => sum + node.services.storage.groups().length, 0);
+  return {
+    groupsPerNode: round(groups / nodeCount),
+    processCpuMs: round((cpu.user + cpu.system) / 1000),
+    wallMs: round(wallMs),
+    pollCalls: polls.calls,
+    pollMs: round(polls.ms, 1),
+    pollMicrosecondsPerCall: round((polls.ms * 1000) / Math.max(1, polls.calls), 1),
+    receiveHeartbeatCalls: receives.calls,
+    receiveHeartbeatMs: round(receives.ms, 1),
+    maintenanceMessagesPerNodePerSecond: round((messages() - messagesBefore) / nodeCount / seconds, 2),
+  };
+}
+
+const alone = coreAlone();
+console.error(`core alone (${groupCount} groups, 3 peers): ${JSON.stringify(alone)}`);
+const network = await simulatedNetwork();
+console.error(`${nodeCount} nodes × ${blocksPerNode} blocks, ${seconds} s steady: ${JSON.stringify(network)}`);
+
+const rows: Array<Record<string, string>> = [
+  {
+    case: `core, ${groupCount} groups × 3 peers, nothing due`,
+    'µs/poll': String(alone.idleMicrosecondsPerPoll),
+    'visits/poll': String(alone.idleVisitsPerPoll ?? 'n/a'),
+  },
+  {
+    case: `core, ${groupCount} groups × 3 peers, one beat due`,
+    'µs/poll': String(alone.dueMicrosecondsPerPoll),
+    'visits/poll': String(alone.dueVisitsPerPoll ?? 'n/a'),
+  },
+  {
+    case: `core, receiving one beat of ${groupCount} groups`,
+    'µs/receive': String(alone.receiveMicrosecondsPerBeat),
+  },
+  {
+    case: `${nodeCount} nodes × ${blocksPerNode} blocks, ${seconds} s steady`,
+    'µs/poll': String(network.pollMicrosecondsPerCall),
+    'process CPU ms': String(network.processCpuMs),
+    'poll ms': String(network.pollMs),
+    'receive ms': String(network.receiveHeartbeatMs),
+    polls: String(network.pollCalls),
+    'maint. msg/node/s': String(network.maintenanceMessagesPerNodePerSecond),
+  },
+];
+const targets: TargetCheck[] = [
+  {
+    name: 'a poll with nothing due costs no per-group work (the heads of its deadline queues)',
+    target: '≤ 8 visits',
+    actual: String(alone.idleVisitsPerPoll ?? 'not counted'),
+    met: alone.idleVisitsPerPoll !== undefined && alone.idleVisitsPerPoll <= 8,
+  },
+];
+await report({ name: 'storage-maintenance', rows, targets, metrics: { groupCount, nodeCount, blocksPerNode, seconds, coreAlone: alone, network } });
