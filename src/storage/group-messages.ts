@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { messageCodec } from '../transport/codec.js';
+import { messageCodec, tupleCodec } from '../transport/codec.js';
+import { entryFromTuple, entryToTuple, hostEntryTupleSchema, hostNameSchema, listenPortSchema, nodeIdSchema, type HostEntry } from '../transport/vocabulary.js';
 import { blockSchema, contentIdPattern } from './block.js';
 
 /**
@@ -28,12 +29,9 @@ export const routes = {
   announce: 'storage/announce',
 } as const;
 
-const nodeId = Type.String({ pattern: '^[0-9a-f]{64}$' });
 /** `<content id>/<part>` (block.ts: blockKeyOf). */
 export const blockKeyText = Type.String({ pattern: `${contentIdPattern.slice(0, -1)}/[0-9]{1,5}$`, maxLength: 80 });
 const contentIdText = Type.String({ pattern: contentIdPattern });
-const host = Type.String({ minLength: 1, maxLength: 255 });
-const port = Type.Integer({ minimum: 1, maximum: 65535 });
 const incarnation = Type.Integer({ minimum: 0, maximum: 2 ** 48 });
 const replicas = Type.Integer({ minimum: 1, maximum: maxReplicas });
 
@@ -42,8 +40,7 @@ export const memberStatus = { alive: 0, suspected: 1, left: 2 } as const;
 export type MemberStatus = (typeof memberStatus)[keyof typeof memberStatus];
 const status = Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)]);
 
-export const hostEntrySchema = Type.Object({ id: nodeId, host, port }, { additionalProperties: false });
-export type HostEntry = Static<typeof hostEntrySchema>;
+export type { HostEntry } from '../transport/vocabulary.js';
 
 /** `[index into members, incarnation, status]`; index -1 is the sender itself. */
 const viewEntry = Type.Tuple([Type.Integer({ minimum: -1, maximum: maxMembersPerHeartbeat - 1 }), incarnation, status]);
@@ -60,21 +57,31 @@ const heartbeatGroup = Type.Object(
   { additionalProperties: false },
 );
 
-/** One per peer pair per interval: every group the two share, with the sender's view of each. */
-export const heartbeatSchema = Type.Object(
+/**
+ * One per peer pair per interval: every group the two share, with the sender's
+ * view of each. Members travel as host entries, `[id, host, port]`.
+ */
+const heartbeatSchema = Type.Object(
   {
     incarnation,
-    members: Type.Array(hostEntrySchema, { maxItems: maxMembersPerHeartbeat }),
+    members: Type.Array(hostEntryTupleSchema, { maxItems: maxMembersPerHeartbeat }),
     groups: Type.Array(heartbeatGroup, { maxItems: maxGroupsPerHeartbeat }),
   },
   { additionalProperties: false },
 );
-export type HeartbeatMessage = Static<typeof heartbeatSchema>;
 export type HeartbeatGroup = Static<typeof heartbeatGroup>;
-export const heartbeatCodec = messageCodec('storage heartbeat', heartbeatSchema);
+export interface HeartbeatMessage {
+  incarnation: number;
+  members: HostEntry[];
+  groups: HeartbeatGroup[];
+}
+export const heartbeatCodec = tupleCodec('storage heartbeat', heartbeatSchema, {
+  toTuple: (message: HeartbeatMessage): Static<typeof heartbeatSchema> => ({ ...message, members: message.members.map(entryToTuple) }),
+  fromTuple: (wire): HeartbeatMessage => ({ incarnation: wire.incarnation, members: wire.members.map(entryFromTuple), groups: wire.groups }),
+});
 
-const memberRecord = Type.Object({ id: nodeId, host, port, incarnation }, { additionalProperties: false });
-export type MemberRecord = Static<typeof memberRecord>;
+export const memberRecordSchema = Type.Object({ id: nodeIdSchema, host: hostNameSchema, port: listenPortSchema, incarnation }, { additionalProperties: false });
+export type MemberRecord = Static<typeof memberRecordSchema>;
 
 /** Wire form of a block (block.ts); its Merkle proof is checked by verifyBlock after decoding. */
 const wireBlock = blockSchema;
@@ -84,7 +91,7 @@ export const offerSchema = Type.Object(
   {
     block: wireBlock,
     replicas,
-    view: Type.Array(memberRecord, { maxItems: maxGroupMembers }),
+    view: Type.Array(memberRecordSchema, { maxItems: maxGroupMembers }),
   },
   { additionalProperties: false },
 );
@@ -115,15 +122,21 @@ export const fetchReplyCodec = messageCodec('storage fetch reply', fetchReplySch
 /** One step of the exhaustive walk: which parts of a content the host holds, and whom it knows. */
 export const walkSchema = Type.Object({ contentId: contentIdText }, { additionalProperties: false });
 export const walkCodec = messageCodec('storage walk', walkSchema);
-export const walkReplySchema = Type.Object(
+const walkReplySchema = Type.Object(
   {
     parts: Type.Array(Type.Integer({ minimum: 0, maximum: 1_000_000 }), { maxItems: 4096 }),
-    hosts: Type.Array(hostEntrySchema, { maxItems: maxWalkHosts }),
+    hosts: Type.Array(hostEntryTupleSchema, { maxItems: maxWalkHosts }),
   },
   { additionalProperties: false },
 );
-export type WalkReply = Static<typeof walkReplySchema>;
-export const walkReplyCodec = messageCodec('storage walk reply', walkReplySchema);
+export interface WalkReply {
+  parts: number[];
+  hosts: HostEntry[];
+}
+export const walkReplyCodec = tupleCodec('storage walk reply', walkReplySchema, {
+  toTuple: (reply: WalkReply): Static<typeof walkReplySchema> => ({ parts: reply.parts, hosts: reply.hosts.map(entryToTuple) }),
+  fromTuple: (wire): WalkReply => ({ parts: wire.parts, hosts: wire.hosts.map(entryFromTuple) }),
+});
 
 /** Sent once to each known host at start so that hosts we bootstrapped from can recruit us. */
 export const announceSchema = Type.Object({ freeBytes: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });

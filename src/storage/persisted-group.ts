@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { messageCodec } from '../transport/codec.js';
-import { maxReplicas, type MemberRecord } from './group-messages.js';
+import { maxReplicas, memberRecordSchema, type MemberRecord } from './group-messages.js';
 
 /** Members kept in a persisted view: enough to find the group again, within the store's 1 KiB metadata limit. */
 export const maxPersistedMembers = 8;
@@ -15,15 +15,7 @@ const persistedGroupSchema = Type.Object(
   {
     replicas: Type.Integer({ minimum: 1, maximum: maxReplicas }),
     incarnation: Type.Integer({ minimum: 0, maximum: 2 ** 48 }),
-    view: Type.Array(
-      Type.Object({
-        id: Type.String({ pattern: '^[0-9a-f]{64}$' }),
-        host: Type.String({ minLength: 1, maxLength: 255 }),
-        port: Type.Integer({ minimum: 1, maximum: 65535 }),
-        incarnation: Type.Integer({ minimum: 0, maximum: 2 ** 48 }),
-      }),
-      { maxItems: maxPersistedMembers },
-    ),
+    view: Type.Array(memberRecordSchema, { maxItems: maxPersistedMembers }),
   },
   { additionalProperties: false },
 );
