@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { NodeOptions } from '../../node/create.js';
 import type { ButterNode } from '../../node/node.js';
 import type { FactoryMap } from '../../node/service.js';
-import { storage, StorageService } from '../../storage/service.js';
+import { defaultStorageOptions, storage, StorageService } from '../../storage/service.js';
 import type { Figures, Params } from '../experiment.js';
 import { storageInvariants, type ChurnClock, type Invariant } from '../invariants.js';
 import type { TestNetwork, TrafficTotals } from '../network.js';
@@ -50,9 +50,11 @@ const recoverySlackMs = 5_000;
 
 /** The storage checkers of one run: stored bytes, one leader per view, and recovery after churn. */
 export function storageRunInvariants(params: Params, clock: ChurnClock): Invariant[] {
-  const bound = params.recoveryBound;
+  // Params built by a script rather than the command line may leave both out: the defaults then.
+  const bound = params.recoveryBound ?? 'auto';
   if (bound !== 'auto' && !(typeof bound === 'number' && bound >= 0)) throw new InvalidArgumentError('--recovery-bound must be a number of seconds ≥ 0 or auto');
-  const boundMs = typeof bound === 'number' ? bound * 1000 : recoveryHeartbeats * (params.heartbeatMs as number) + recoverySlackMs;
+  const heartbeatMs = typeof params.heartbeatMs === 'number' ? params.heartbeatMs : defaultStorageOptions.heartbeatIntervalMs;
+  const boundMs = typeof bound === 'number' ? bound * 1000 : recoveryHeartbeats * heartbeatMs + recoverySlackMs;
   return storageInvariants(boundMs, clock);
 }
 
