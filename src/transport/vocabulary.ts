@@ -53,11 +53,6 @@ export function tcpAddress(address: Address): PeerAddress {
   return { transport: 'tcp', host: address.host, port: address.port };
 }
 
-/** `tcp:host:port` (`tcp:[v6]:port`): the text of a peer address in logs and reports. */
-export function formatPeerAddress(address: PeerAddress): string {
-  return `${address.transport}:${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
-}
-
 /** A host another node knows: its id and where it accepts connections. */
 export interface HostEntry {
   id: string;
