@@ -3,6 +3,10 @@
  * command-line options, a plain-text table and the hand-over of results to
  * `run.ts`. Benchmarks are run by hand (`npm run bench`), never by the tests.
  */
+import { createNode } from '../src/node/create.js';
+import type { ButterNode } from '../src/node/node.js';
+import { Simulation } from '../src/runtime/sim/index.js';
+import { storage, type StorageService } from '../src/storage/service.js';
 
 /** What a benchmark hands to `run.ts`: numbers for the JSON file and rows for the table. */
 export interface BenchmarkResult {
@@ -96,3 +100,32 @@ export function round(value: number, digits = 0): number {
 }
 
 export const bytesPerMebibyte = 1024 * 1024;
+
+export type StorageNode = ButterNode<{ storage: StorageService }>;
+
+/**
+ * A simulated network of `nodeCount` storage nodes (each bootstrapped from every
+ * earlier one), each of which has durably stored `blocksPerNode` random blocks,
+ * left 20 s for recruitment and shedding to settle: the steady state the storage
+ * benchmarks measure from.
+ */
+export async function settledStorageNetwork(nodeCount: number, blocksPerNode: number, seed = 3): Promise<{ simulation: Simulation; nodes: StorageNode[] }> {
+  const simulation = new Simulation({ seed });
+  const nodes: StorageNode[] = [];
+  const settle = async <T>(promise: Promise<T>): Promise<T> => {
+    let done = false;
+    void promise.finally(() => (done = true)).catch(() => undefined);
+    while (!done) await simulation.runFor(10);
+    return promise;
+  };
+  for (let index = 0; index < nodeCount; index += 1) {
+    const bootstrap = nodes.map((earlier) => earlier.address);
+    const node = await createNode({ host: '127.0.0.1', memoryMB: 64, runtime: simulation.createHost({}), bootstrap, services: { storage: storage() } });
+    await settle(node.spawn());
+    nodes.push(node);
+  }
+  await simulation.runFor(1_000);
+  for (const node of nodes) await settle(node.services.storage.store(node.runtime.random.bytes(blocksPerNode * 4096), { durable: true }));
+  await simulation.runFor(20_000); // recruitment and shedding settle
+  return { simulation, nodes };
+}

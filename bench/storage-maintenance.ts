@@ -11,13 +11,10 @@
  *   node dist/bench/storage-maintenance.js [--groups 1000] [--nodes 8] [--blocks 300] [--seconds 30]
  */
 import { performance } from 'node:perf_hooks';
-import { createNode } from '../src/node/create.js';
-import type { ButterNode } from '../src/node/node.js';
-import { SeededRandom, Simulation } from '../src/runtime/sim/index.js';
+import { SeededRandom } from '../src/runtime/sim/index.js';
 import type { HeartbeatMessage } from '../src/storage/group-messages.js';
 import { GroupMembership, membershipOptions } from '../src/storage/membership.js';
-import { storage, type StorageService } from '../src/storage/service.js';
-import { numberOption, report, round, type TargetCheck } from './common.js';
+import { numberOption, report, round, settledStorageNetwork, type TargetCheck } from './common.js';
 
 const args = process.argv.slice(2);
 const groupCount = numberOption(args, 'groups', 1000);
@@ -118,23 +115,7 @@ function timeMethod(name: 'poll' | 'receiveHeartbeat') {
 }
 
 async function simulatedNetwork() {
-  const simulation = new Simulation({ seed: 3 });
-  const nodes: Array<ButterNode<{ storage: StorageService }>> = [];
-  const settle = async <T>(promise: Promise<T>): Promise<T> => {
-    let done = false;
-    void promise.finally(() => (done = true)).catch(() => undefined);
-    while (!done) await simulation.runFor(10);
-    return promise;
-  };
-  for (let index = 0; index < nodeCount; index += 1) {
-    const bootstrap = nodes.map((earlier) => earlier.address);
-    const node = await createNode({ host: '127.0.0.1', memoryMB: 64, runtime: simulation.createHost({}), bootstrap, services: { storage: storage() } });
-    await settle(node.spawn());
-    nodes.push(node);
-  }
-  await simulation.runFor(1_000);
-  for (const node of nodes) await settle(node.services.storage.store(node.runtime.random.bytes(blocksPerNode * 4096), { durable: true }));
-  await simulation.runFor(20_000); // recruitment and shedding settle
+  const { simulation, nodes } = await settledStorageNetwork(nodeCount, blocksPerNode);
   const messages = () => {
     let total = 0;
     for (const node of nodes) for (const [label, entry] of Object.entries(node.traffic.byLabel())) if (label.includes('storage/')) total += entry.messages;

@@ -10,14 +10,10 @@
  *
  *   node dist/bench/storage-retention.js [--seeds 5] [--only abc] [--traffic-nodes 8]
  */
-import { createNode } from '../src/node/create.js';
-import type { ButterNode } from '../src/node/node.js';
-import { Simulation } from '../src/runtime/sim/index.js';
-import { storage, type StorageService } from '../src/storage/service.js';
 import type { Params } from '../src/testbed/experiment.js';
 import { churnExperiment } from '../src/testbed/experiments/churn.js';
 import { runExperiment } from '../src/testbed/runner.js';
-import { numberOption, report, round, type TargetCheck } from './common.js';
+import { numberOption, report, round, settledStorageNetwork, type TargetCheck } from './common.js';
 
 const args = process.argv.slice(2);
 const seeds = numberOption(args, 'seeds', 5);
@@ -76,23 +72,7 @@ async function retention(label: string, params: Params): Promise<RetentionRow> {
 
 /** Maintenance messages per node per second in steady state, with `blocksPerNode` blocks stored by each node. */
 async function steadyTraffic(nodeCount: number, blocksPerNode: number): Promise<number> {
-  const simulation = new Simulation({ seed: 3 });
-  const nodes: Array<ButterNode<{ storage: StorageService }>> = [];
-  const settle = async <T>(promise: Promise<T>): Promise<T> => {
-    let done = false;
-    void promise.finally(() => (done = true)).catch(() => undefined);
-    while (!done) await simulation.runFor(10);
-    return promise;
-  };
-  for (let index = 0; index < nodeCount; index += 1) {
-    const bootstrap = nodes.map((earlier) => earlier.address);
-    const node = await createNode({ host: '127.0.0.1', memoryMB: 64, runtime: simulation.createHost({}), bootstrap, services: { storage: storage() } });
-    await settle(node.spawn());
-    nodes.push(node);
-  }
-  await simulation.runFor(1_000);
-  for (const node of nodes) await settle(node.services.storage.store(node.runtime.random.bytes(blocksPerNode * 4096), { durable: true }));
-  await simulation.runFor(20_000); // recruitment and shedding settle
+  const { simulation, nodes } = await settledStorageNetwork(nodeCount, blocksPerNode);
   const byLabel = () => {
     const totals = new Map<string, number>();
     for (const node of nodes) {

@@ -49,27 +49,19 @@ export const defaultMembershipOptions: MembershipOptions = {
   popularityWindowMs: 30_000,
 };
 
-/** Fills defaults (the failure timeout follows the interval unless given) and checks every bound. */
+/** The timeouts that follow the heartbeat interval unless given: failure 1.1 ×, shed 2 ×, recruit retry 0.75 ×. */
+export function intervalDefaults(heartbeatIntervalMs: number): Pick<MembershipOptions, 'failureTimeoutMs' | 'shedAfterMs' | 'recruitRetryMs'> {
+  return {
+    failureTimeoutMs: Math.round(heartbeatIntervalMs * 1.1),
+    shedAfterMs: heartbeatIntervalMs * 2,
+    recruitRetryMs: Math.round(heartbeatIntervalMs * 0.75),
+  };
+}
+
+/** The defaults with `overrides` and the interval's timeouts, for driving the core directly; the storage service checks every value. */
 export function membershipOptions(overrides: Partial<MembershipOptions> = {}): MembershipOptions {
   const interval = overrides.heartbeatIntervalMs ?? defaultMembershipOptions.heartbeatIntervalMs;
-  const options: MembershipOptions = {
-    ...defaultMembershipOptions,
-    failureTimeoutMs: Math.round(interval * 1.1),
-    shedAfterMs: interval * 2,
-    recruitRetryMs: Math.round(interval * 0.75),
-    ...overrides,
-  };
-  const positive = ['heartbeatIntervalMs', 'failureTimeoutMs', 'tombstoneLifetimeMs', 'shedAfterMs', 'recruitRetryMs', 'popularityWindowMs'] as const;
-  for (const name of positive) if (!(options[name] > 0)) throw new RangeError(`${name} must be positive, got ${options[name]}`);
-  if (!Number.isInteger(options.replicas) || options.replicas < 1 || options.replicas > maxReplicas) {
-    throw new RangeError(`replicas must be an integer from 1 to ${maxReplicas}`);
-  }
-  if (!Number.isInteger(options.maxReplicas) || options.maxReplicas < options.replicas || options.maxReplicas > maxReplicas) {
-    throw new RangeError(`maxReplicas must be an integer from replicas to ${maxReplicas}`);
-  }
-  if (!(options.palpitationChance >= 0 && options.palpitationChance <= 1)) throw new RangeError('palpitationChance must be in [0, 1]');
-  if (!(options.queriesPerExtraReplica > 0)) throw new RangeError('queriesPerExtraReplica must be positive');
-  return options;
+  return { ...defaultMembershipOptions, ...intervalDefaults(interval), ...overrides };
 }
 
 export type { GroupState };

@@ -21,7 +21,7 @@ import {
   walkReplyCodec,
   type MemberRecord,
 } from './group-messages.js';
-import { defaultMembershipOptions, GroupMembership, type GroupSnapshot, type MembershipOptions, type Recruitment } from './membership.js';
+import { defaultMembershipOptions, GroupMembership, intervalDefaults, type GroupSnapshot, type MembershipOptions, type Recruitment } from './membership.js';
 import { maxPersistedMembers, persistedGroupCodec, persistedView } from './persisted-group.js';
 import {
   chooseCandidates,
@@ -112,15 +112,6 @@ export function storage(options: Partial<StorageOptions> = {}): ServiceFactory<S
     throw new InvalidConfigError(`storage.maxReplicas (${checked.maxReplicas}) must be at least storage.replicas (${checked.replicas})`);
   }
   return (components) => new StorageService(components, checked);
-}
-
-/** The timeouts that follow the heartbeat interval unless given. */
-function intervalDefaults(heartbeatIntervalMs: number): Pick<MembershipOptions, 'failureTimeoutMs' | 'shedAfterMs' | 'recruitRetryMs'> {
-  return {
-    failureTimeoutMs: Math.round(heartbeatIntervalMs * 1.1),
-    shedAfterMs: heartbeatIntervalMs * 2,
-    recruitRetryMs: Math.round(heartbeatIntervalMs * 0.75),
-  };
 }
 
 /**
