@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
-import { Type } from '@sinclair/typebox';
+import { KindGuard, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { InvalidConfigError } from '../errors.js';
 
@@ -45,7 +45,7 @@ export function checkValue(name: string, schema: TSchema, value: unknown): void 
 }
 
 function isOptional(schema: TSchema): boolean {
-  return (schema as unknown as { [key: symbol]: unknown })[Symbol.for('TypeBox.Optional')] === 'Optional';
+  return KindGuard.IsOptional(schema);
 }
 
 /** "an integer from 0 to 65535", "a number above 0", … from the schema's own bounds. */
