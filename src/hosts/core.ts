@@ -31,6 +31,10 @@ export interface HostManagementOptions {
   farShare: number;
   /** One shuffle (a peer exchange that renews the far share) about this often (±50 % jitter), full list or not. */
   shuffleIntervalMs: number;
+  /** While the node knows no host, its bootstrap addresses are tried again after this, then twice as long each time (±25 %). */
+  bootstrapRetryMs: number;
+  /** Ceiling of the bootstrap backoff. */
+  maxBootstrapRetryMs: number;
 }
 
 export const defaultHostManagementOptions: HostManagementOptions = {
@@ -43,6 +47,8 @@ export const defaultHostManagementOptions: HostManagementOptions = {
   exchangeSampleSize: 8,
   farShare: 0.375,
   shuffleIntervalMs: 10_000,
+  bootstrapRetryMs: 1_000,
+  maxBootstrapRetryMs: 60_000,
 };
 
 /**

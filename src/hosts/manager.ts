@@ -6,6 +6,7 @@ import type { AdmissionResult, Candidate, DiscoveredCandidate, HostsReport } fro
 import { HostsCore, type ExchangeAction, type HostAction, type HostManagementOptions, type RefreshAction, type ShuffleAction } from './core.js';
 import type { HostQuality, KnownHost, KnownHosts } from './known-hosts.js';
 import { exchangeAnswerCodec, exchangeRequestCodec, maxExchangeAnswerBytes, type ExchangeAnswer } from './messages.js';
+import { BootstrapSchedule } from './bootstrap.js';
 import { decodeQuality, encodeQuality } from './quality.js';
 import type { FailedPeer, PeerFailureListener, PeerRef } from '../transport/vocabulary.js';
 
@@ -30,6 +31,8 @@ export interface HostManagerComponents {
   /** Connects and returns the id the peer proved in its hello. */
   identify(address: Address): Promise<string>;
   onPeerFailure(listener: PeerFailureListener): () => void;
+  /** Addresses to contact at start and again, with backoff, whenever the node knows no host. */
+  bootstrap: readonly Address[];
 }
 
 /**
@@ -41,6 +44,8 @@ export interface HostManagerComponents {
 export class HostManager {
   private readonly core: HostsCore;
   private readonly timer: DeadlineTimer;
+  private readonly bootstrapTimer: DeadlineTimer;
+  private bootstrap: BootstrapSchedule | undefined;
   private running = false;
   private unsubscribers: Array<() => void> = [];
 
@@ -51,6 +56,7 @@ export class HostManager {
     const local = { id: components.selfId, quality: () => components.localQuality() };
     this.core = new HostsCore(components.knownHosts, local, options, components.runtime.random.fork('hosts'));
     this.timer = new DeadlineTimer(components.runtime, () => this.wake());
+    this.bootstrapTimer = new DeadlineTimer(components.runtime, () => this.bootstrapDue());
   }
 
   start(): void {
@@ -62,10 +68,34 @@ export class HostManager {
       knownHosts.onChange(() => {
         this.core.listChanged(runtime.now());
         this.arm();
+        this.bootstrap?.listChanged(runtime.now(), knownHosts.size > 0);
+        this.armBootstrap();
       }),
     ];
     this.core.start(runtime.now());
     this.arm();
+    const { bootstrapRetryMs, maxBootstrapRetryMs } = this.options;
+    // A stream of its own: retries never reshuffle the core's draws.
+    const random = runtime.random.fork('hosts/bootstrap');
+    this.bootstrap = new BootstrapSchedule(this.components.bootstrap, random, bootstrapRetryMs, maxBootstrapRetryMs, runtime.now());
+    this.bootstrapDue();
+  }
+
+  /** Introductions to the bootstrap addresses that are due; each failure is logged and retried later. */
+  private bootstrapDue(): void {
+    if (!this.running || !this.bootstrap) return;
+    for (const address of this.bootstrap.due(this.components.runtime.now())) {
+      this.introduce(address).catch((error: unknown) => {
+        if (this.running) this.components.logger.warn({ address: formatAddress(address), err: error }, 'bootstrap host unreachable; retrying while no host is known');
+      });
+    }
+    this.armBootstrap();
+  }
+
+  private armBootstrap(): void {
+    const deadline = this.bootstrap?.nextDeadline() ?? Infinity;
+    if (!this.running || deadline === Infinity) this.bootstrapTimer.cancel();
+    else if (deadline !== this.bootstrapTimer.armedAtMs) this.bootstrapTimer.armAt(deadline);
   }
 
   stop(): void {
@@ -75,6 +105,7 @@ export class HostManager {
     this.unsubscribers = [];
     this.core.stop();
     this.timer.cancel();
+    this.bootstrapTimer.cancel();
   }
 
   /** Discovery heard `id` on the LAN's multicast group. */

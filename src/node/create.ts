@@ -94,6 +94,8 @@ const hostSchemas: OptionSchemas<HostManagementOptions> = {
   exchangeSampleSize: optionTypes.integer(1, 64),
   farShare: optionTypes.between(0, 0.5),
   shuffleIntervalMs: optionTypes.positive(),
+  bootstrapRetryMs: optionTypes.positive(),
+  maxBootstrapRetryMs: optionTypes.positive(),
 };
 
 const discoverySchemas: OptionSchemas<DiscoveryOptions> = {

@@ -137,6 +137,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
         request: (address, route, payload, timeoutMs) => this.request(address, route, payload, { timeoutMs }),
         identify: async (address) => (await this.connect(address)).id,
         onPeerFailure: (listener) => this.onPeerFailure(listener),
+        bootstrap: components.bootstrap,
       },
       components.hosts,
     );
@@ -326,7 +327,6 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     }
     this.hosts.start();
     await this.startDiscovery();
-    for (const address of this.components.bootstrap) void this.introduce(address);
     this.behavioursAbort = new AbortController();
     for (const behaviour of this.behaviours) this.startBehaviour(behaviour);
     this.logger.info({ nodeId: this.id, address: formatAddress(this.listener.address) }, 'node spawned');
@@ -528,15 +528,6 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
       await this.discovery.start();
     } catch (error) {
       this.logger.warn({ err: error }, 'multicast discovery unavailable');
-    }
-  }
-
-  /** Connects to a bootstrap address and offers the host found there to host management. */
-  private async introduce(address: Address): Promise<void> {
-    try {
-      await this.hosts.introduce(address);
-    } catch (error) {
-      this.logger.warn({ address: formatAddress(address), err: error }, 'bootstrap host unreachable');
     }
   }
 
