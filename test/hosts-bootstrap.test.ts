@@ -97,3 +97,29 @@ describe('a node whose bootstrap peer comes up late', () => {
     }
   });
 });
+
+describe('known hosts kept in the data directory', () => {
+  it('a restarted node tries the hosts it knew first, with neither bootstrap addresses nor multicast', async () => {
+    const simulation = new Simulation({ seed: 5 });
+    const settle = async <T>(promise: Promise<T>): Promise<T> => {
+      await simulation.runFor(0);
+      return promise;
+    };
+    const quiet = { memoryMB: 16, services: {}, discovery: { enabled: false } } as const;
+    const peer = await createNode({ ...quiet, runtime: simulation.createHost({}) });
+    await settle(peer.spawn());
+    const machine = simulation.createHost({});
+    const first = await createNode({ ...quiet, runtime: machine, dataDir: '/var/butter', bootstrap: [peer.address] });
+    await settle(first.spawn());
+    await simulation.runFor(2_000);
+    assert.deepEqual(first.knownHosts.list().map((host) => host.id), [peer.id]);
+
+    // The machine crashes and boots again; its disk keeps what the node wrote.
+    const rebooted = simulation.restart(machine);
+    const again = await createNode({ ...quiet, runtime: rebooted, dataDir: '/var/butter' });
+    assert.equal(again.id, first.id);
+    await settle(again.spawn());
+    await simulation.runFor(2_000);
+    assert.deepEqual(again.knownHosts.list().map((host) => host.id), [peer.id], 'the restored host is back in the list');
+  });
+});

@@ -31,8 +31,8 @@ export interface HostManagerComponents {
   /** Connects and returns the id the peer proved in its hello. */
   identify(address: Address): Promise<string>;
   onPeerFailure(listener: PeerFailureListener): () => void;
-  /** Addresses to contact at start and again, with backoff, whenever the node knows no host. */
-  bootstrap: readonly Address[];
+  /** Addresses to contact at start and again, with backoff, whenever the node knows no host; read at each start. */
+  bootstrap(): readonly Address[];
 }
 
 /**
@@ -77,7 +77,7 @@ export class HostManager {
     const { bootstrapRetryMs, maxBootstrapRetryMs } = this.options;
     // A stream of its own: retries never reshuffle the core's draws.
     const random = runtime.random.fork('hosts/bootstrap');
-    this.bootstrap = new BootstrapSchedule(this.components.bootstrap, random, bootstrapRetryMs, maxBootstrapRetryMs, runtime.now());
+    this.bootstrap = new BootstrapSchedule(this.components.bootstrap(), random, bootstrapRetryMs, maxBootstrapRetryMs, runtime.now());
     this.bootstrapDue();
   }
 

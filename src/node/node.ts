@@ -20,6 +20,7 @@ import { routePattern } from '../transport/envelope.js';
 import type { TransportOptions } from '../transport/options.js';
 import { ConnectionPool, type DialTarget } from '../transport/pool.js';
 import { isNodeId, tcpAddress } from '../transport/vocabulary.js';
+import { knownHostsDirectory, PersistedHosts } from '../hosts/persisted-hosts.js';
 import { AddressBook } from './address-book.js';
 import { ObservedAddresses } from './observed-addresses.js';
 import { TrafficCounters } from '../transport/traffic.js';
@@ -109,6 +110,9 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   /** Where peers accept connections, from the HELLOs they proved. */
   private readonly addressBook = new AddressBook();
   private readonly observed = new ObservedAddresses();
+  /** The known-host list on disk, with a data directory, and what the last start read back from it. */
+  private persistedHosts: PersistedHosts | undefined;
+  private restoredHosts: Address[] = [];
   private state: NodeState = 'created';
   private listener: Listener | undefined;
   private pool: ConnectionPool | undefined;
@@ -137,7 +141,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
         request: (address, route, payload, timeoutMs) => this.request(address, route, payload, { timeoutMs }),
         identify: async (address) => (await this.connect(address)).id,
         onPeerFailure: (listener) => this.onPeerFailure(listener),
-        bootstrap: components.bootstrap,
+        bootstrap: () => this.bootstrapAddresses(),
       },
       components.hosts,
     );
@@ -325,6 +329,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
       this.startedServices.push([name, service]);
       await service.start?.();
     }
+    await this.restoreKnownHosts();
     this.hosts.start();
     await this.startDiscovery();
     this.behavioursAbort = new AbortController();
@@ -343,12 +348,42 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     }
   }
 
+  /**
+   * With a data directory the known-host list is kept on disk; the hosts an
+   * earlier run knew are tried first, before the configured bootstrap addresses.
+   */
+  private async restoreKnownHosts(): Promise<void> {
+    const { dataDir, runtime } = this.components;
+    if (dataDir === undefined) return;
+    this.persistedHosts = await PersistedHosts.open(runtime.disk, knownHostsDirectory(dataDir));
+    this.restoredHosts = this.persistedHosts.restore();
+    this.persistedHosts.follow(this.knownHosts);
+  }
+
+  /** The hosts a restart restored, then the configured bootstrap addresses, each once. */
+  private bootstrapAddresses(): Address[] {
+    const seen = new Set<string>();
+    return [...this.restoredHosts, ...this.components.bootstrap].filter((address) => {
+      const key = formatAddress(address);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  }
+
+  private async closeKnownHosts(): Promise<void> {
+    const persisted = this.persistedHosts;
+    this.persistedHosts = undefined;
+    await persisted?.close().catch((error: unknown) => this.logger.warn({ err: error }, 'known hosts store close failed'));
+  }
+
   /** Undoes a failed start: services stopped and their routes gone, connections and listener closed. */
   private async rollBack(): Promise<void> {
     this.state = 'stopping';
     this.discovery.stop();
     this.hosts.stop();
     await this.stopServices();
+    await this.closeKnownHosts();
     this.pool?.closeAll();
     this.pool = undefined;
     await this.listener?.close().catch(() => undefined);
@@ -376,6 +411,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     if (options.graceful !== false) await this.leaveServices();
     await this.waitForBehaviours();
     await this.stopServices();
+    await this.closeKnownHosts();
     this.pool?.closeAll();
     await this.listener?.close();
     this.state = 'stopped';
