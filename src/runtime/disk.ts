@@ -1,9 +1,9 @@
 /**
- * The disk seam: what a node keeps between runs (its identity file and its
- * block store) goes through a `Disk`, so that the simulator can give every
- * simulated machine a disk of its own in memory, and nothing outside the real
- * runtime touches node:fs or LMDB. The interface is as narrow as its two
- * users: small files created once, and one key–value environment per store.
+ * The disk seam: what a node keeps between runs (its identity file, its
+ * known hosts and its block store) goes through a `Disk`, so that the simulator
+ * can give every simulated machine a disk of its own in memory, and nothing
+ * outside the real runtime touches node:fs or LMDB. The interface is as narrow
+ * as its users: small files created once, and one key–value environment per store.
  */
 
 /** A disk operation that failed for a reason the caller may handle. */
