@@ -26,6 +26,7 @@ const benchmarks: Benchmark[] = [
   { name: 'storage-blocks', script: 'storage-blocks.js', nodeFlags: ['--expose-gc'] },
   { name: 'storage-retention', script: 'storage-retention.js', nodeFlags: [] },
   { name: 'storage-maintenance', script: 'storage-maintenance.js', nodeFlags: [] },
+  { name: 'fuzz', script: 'fuzz.js', nodeFlags: ['--expose-gc'] },
   // Minutes long: each network size runs in its own child process.
   { name: 'testbed-scale', script: 'testbed-scale.js', nodeFlags: [] },
 ];
