@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { DiskError } from '../src/runtime/disk.js';
 import { createRealRuntime } from '../src/runtime/real.js';
 import { Simulation } from '../src/runtime/sim/index.js';
+import { collect } from './support/streams.js';
 import { ConnectError, type Address, type DatagramSocket, type Listener, type Random, type Runtime, type Stream } from '../src/runtime/types.js';
 
 /**
@@ -42,27 +43,6 @@ const group = '239.255.77.3';
 
 function draws(random: Random, count: number): number[] {
   return Array.from({ length: count }, () => random.int(1_000_000));
-}
-
-interface Collected {
-  done: Promise<{ data: Buffer; error: Error | undefined }>;
-  closes(): number;
-}
-
-/** Starts a stream and collects its bytes until onClose. */
-function collect(stream: Stream): Collected {
-  const chunks: Uint8Array[] = [];
-  let closeCount = 0;
-  const done = new Promise<{ data: Buffer; error: Error | undefined }>((resolve) => {
-    stream.start({
-      onData: (chunk) => chunks.push(chunk),
-      onClose: (error) => {
-        closeCount += 1;
-        resolve({ data: Buffer.concat(chunks), error });
-      },
-    });
-  });
-  return { done, closes: () => closeCount };
 }
 
 export function runtimeContract(name: string, makeHarness: () => Promise<ContractHarness>): void {

@@ -4,36 +4,12 @@ import { describe, it } from 'node:test';
 import { createRealRuntime } from '../src/runtime/real.js';
 import { onShutdownSignal } from '../src/runtime/real/signals.js';
 import { ConnectError, type DatagramSocket, type Listener, type Stream } from '../src/runtime/types.js';
+import { collect } from './support/streams.js';
+import { within } from './support/world.js';
 
 const runtime = createRealRuntime();
 const loopback = '127.0.0.1';
 const testTimeout = { timeout: 10_000 };
-
-/** Rejects if `promise` takes longer than `ms`, so a failing test still reaches its cleanup. */
-function within<T>(promise: Promise<T>, what: string, ms = 5_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-/** Resolves with a stream's bytes and close error once its onClose has run. */
-function collect(stream: Stream): { done: Promise<{ data: Buffer; error: Error | undefined }>; closes: () => number } {
-  const chunks: Uint8Array[] = [];
-  let closeCount = 0;
-  const closed = new Promise<{ data: Buffer; error: Error | undefined }>((resolve) => {
-    stream.start({
-      onData: (chunk) => chunks.push(chunk),
-      onClose: (error) => {
-        closeCount += 1;
-        resolve({ data: Buffer.concat(chunks), error });
-      },
-    });
-  });
-  const done = within(closed, 'onClose');
-  return { done, closes: () => closeCount };
-}
 
 /** A listener on a free loopback port plus one connected pair of streams. */
 async function connectedPair(): Promise<{ listener: Listener; client: Stream; server: Stream }> {
@@ -41,7 +17,7 @@ async function connectedPair(): Promise<{ listener: Listener; client: Stream; se
   const accepted = new Promise<Stream>((resolve) => (accept = resolve));
   const listener = await runtime.listen({ host: loopback, port: 0 }, (stream) => accept(stream));
   const client = await runtime.connect(listener.address, { timeoutMs: 2_000 });
-  const server = await within(accepted, 'the inbound stream');
+  const server = await within(accepted, 'the inbound stream', 5_000);
   return { listener, client, server };
 }
 
@@ -108,7 +84,7 @@ describe('real runtime: TCP streams', () => {
       client.write(payload);
       assert.ok(client.bufferedBytes() > 0, 'a 4 MiB write cannot all be handed to the kernel at once');
       client.end();
-      const { data, error } = await received.done;
+      const { data, error } = await within(received.done, 'onClose', 5_000);
       assert.equal(error, undefined);
       assert.equal(data.length, payload.length);
       assert.ok(data.equals(payload));
