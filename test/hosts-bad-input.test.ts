@@ -34,17 +34,19 @@ async function spawnNode(simulation: Simulation, runtime: SimRuntime, bootstrap:
 async function hostilePeer(runtime: SimRuntime, answer: () => Uint8Array): Promise<{ id: string; address: Address }> {
   const identity = createIdentity(runtime.random);
   // Streams arrive only after the pool below exists.
-  const listener = await runtime.listen({ host: '0.0.0.0', port: 0 }, (stream) => pool.accept(stream));
+  const listener = await runtime.listen({ host: '0.0.0.0', port: 0, identity }, (stream) => pool.accept(stream));
   const pool = new ConnectionPool(
     runtime,
     { nodeId: identity.nodeId, publicKey: identity.publicKey, networkId, listenAddresses: [{ transport: 'tcp', ...listener.address }] },
     {
+      channel: { identity, networkKey: undefined },
       hasRoute: (route) => route === 'host-quality' || route === 'peer-exchange',
       // Peer exchange is answered correctly (with no hosts), so only the quality is at fault.
       handleRequest: async (route: string, _payload: Uint8Array, _connection: Connection) =>
         route === 'peer-exchange' ? exchangeAnswerCodec.encode({ hosts: [] }) : answer(),
       handleNotify: () => {},
       acceptHello: () => {},
+      handshakeRefused: () => {},
     },
     defaultTransportOptions,
     new TrafficCounters(),
@@ -111,7 +113,7 @@ describe('bad input is rejected and the node keeps serving', () => {
     const node = await spawnNode(simulation, simulation.createHost({ subnet: 'lan' }));
     const attackerHost = simulation.createHost({ subnet: 'lan' });
     // It accepts connections and never answers, so its quality refresh takes a while to fail.
-    await attackerHost.listen({ host: '0.0.0.0', port: 10_000 }, () => undefined);
+    await attackerHost.listen({ host: '0.0.0.0', port: 10_000, identity: createIdentity(attackerHost.random) }, () => undefined);
     const attacker = await attackerHost.openDatagramSocket({
       port: defaultDiscoveryOptions.port,
       multicastGroup: defaultDiscoveryOptions.multicastGroup,

@@ -8,6 +8,7 @@ import { createRealRuntime } from '../src/runtime/real.js';
 import { Simulation } from '../src/runtime/sim/index.js';
 import { collect } from './support/streams.js';
 import { ConnectError, type Address, type DatagramSocket, type Listener, type Random, type Runtime, type Stream } from '../src/runtime/types.js';
+import { freshIdentity } from './support/channel.js';
 
 /**
  * The Runtime contract, written once and run on every implementation: the
@@ -40,6 +41,7 @@ export interface ContractHarness {
 }
 
 const group = '239.255.77.3';
+const identity = freshIdentity();
 
 function draws(random: Random, count: number): number[] {
   return Array.from({ length: count }, () => random.int(1_000_000));
@@ -59,8 +61,8 @@ export function runtimeContract(name: string, makeHarness: () => Promise<Contrac
     async function connectedPair(): Promise<{ listener: Listener; client: Stream; server: Stream }> {
       let accept: (stream: Stream) => void = () => {};
       const accepted = new Promise<Stream>((resolve) => (accept = resolve));
-      const listener = await h.settle(h.peer.listen({ host: h.listenHost, port: 0 }, (stream) => accept(stream)), 'listen');
-      const client = await h.settle(h.runtime.connect(listener.address, { timeoutMs: 2_000 }), 'connect');
+      const listener = await h.settle(h.peer.listen({ host: h.listenHost, port: 0, identity }, (stream) => accept(stream)), 'listen');
+      const client = await h.settle(h.runtime.connect(listener.address, { timeoutMs: 2_000, identity }), 'connect');
       const server = await h.settle(accepted, 'the inbound stream');
       return { listener, client, server };
     }
@@ -280,7 +282,7 @@ export function runtimeContract(name: string, makeHarness: () => Promise<Contrac
         await h.settle(listener.close(), 'close');
         await h.settle(listener.close(), 'a second close');
         const error = await h.settle(
-          h.runtime.connect(address, { timeoutMs: 2_000 }).then(
+          h.runtime.connect(address, { timeoutMs: 2_000, identity }).then(
             () => assert.fail('the connect should have failed'),
             (failure: unknown) => failure,
           ),
@@ -297,8 +299,8 @@ export function runtimeContract(name: string, makeHarness: () => Promise<Contrac
       });
 
       it('rejects listening on a port in use', async () => {
-        const listener = await h.settle(h.peer.listen({ host: h.listenHost, port: 0 }, (stream) => stream.destroy()), 'listen');
-        await assert.rejects(h.settle(h.peer.listen({ host: h.listenHost, port: listener.address.port }, () => {}), 'the second listen'));
+        const listener = await h.settle(h.peer.listen({ host: h.listenHost, port: 0, identity }, (stream) => stream.destroy()), 'listen');
+        await assert.rejects(h.settle(h.peer.listen({ host: h.listenHost, port: listener.address.port, identity }, () => {}), 'the second listen'));
         await h.settle(listener.close(), 'close');
       });
     });

@@ -6,8 +6,10 @@ import { onShutdownSignal } from '../src/runtime/real/signals.js';
 import { ConnectError, type DatagramSocket, type Listener, type Stream } from '../src/runtime/types.js';
 import { collect } from './support/streams.js';
 import { within } from './support/world.js';
+import { freshIdentity } from './support/channel.js';
 
 const runtime = createRealRuntime();
+const identity = freshIdentity();
 const loopback = '127.0.0.1';
 const testTimeout = { timeout: 10_000 };
 
@@ -15,8 +17,8 @@ const testTimeout = { timeout: 10_000 };
 async function connectedPair(): Promise<{ listener: Listener; client: Stream; server: Stream }> {
   let accept: (stream: Stream) => void = () => {};
   const accepted = new Promise<Stream>((resolve) => (accept = resolve));
-  const listener = await runtime.listen({ host: loopback, port: 0 }, (stream) => accept(stream));
-  const client = await runtime.connect(listener.address, { timeoutMs: 2_000 });
+  const listener = await runtime.listen({ host: loopback, port: 0, identity }, (stream) => accept(stream));
+  const client = await runtime.connect(listener.address, { timeoutMs: 2_000, identity });
   const server = await within(accepted, 'the inbound stream', 5_000);
   return { listener, client, server };
 }
@@ -97,7 +99,7 @@ describe('real runtime: TCP streams', () => {
   });
 
   it('rejects a bad port as unreachable rather than throwing', testTimeout, async () => {
-    await assert.rejects(runtime.connect({ host: loopback, port: 70_000 }, { timeoutMs: 1_000 }), (error) => {
+    await assert.rejects(runtime.connect({ host: loopback, port: 70_000 }, { timeoutMs: 1_000, identity }), (error) => {
       assert.ok(error instanceof ConnectError);
       assert.equal(error.reason, 'unreachable');
       return true;

@@ -5,9 +5,11 @@ import { runInNewContext } from 'node:vm';
 import { createNode } from '../src/node/create.js';
 import { ConnectError, type Runtime, type Stream } from '../src/runtime/types.js';
 import { SeededRandom, Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
+import { freshIdentity } from './support/channel.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const identity = freshIdentity();
 
 function sleep(runtime: Runtime, ms: number): Promise<void> {
   return new Promise((resolve) => runtime.setTimer(ms, resolve));
@@ -15,7 +17,7 @@ function sleep(runtime: Runtime, ms: number): Promise<void> {
 
 /** Listens on `port` and writes back every chunk. */
 async function echoServer(runtime: Runtime, port: number): Promise<void> {
-  await runtime.listen({ host: '0.0.0.0', port }, (stream) => {
+  await runtime.listen({ host: '0.0.0.0', port, identity }, (stream) => {
     stream.start({ onData: (chunk) => stream.write(chunk), onClose: () => {} });
   });
 }
@@ -177,7 +179,7 @@ describe('Simulation streams', () => {
     const server = sim.createHost();
     const client = sim.createHost();
     await echoServer(server, 7000);
-    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000 }));
+    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
     await sim.runFor(19);
     assert.equal(connecting.value === undefined, true, 'not connected before one RTT');
     await sim.runFor(1);
@@ -197,10 +199,10 @@ describe('Simulation streams', () => {
     const server = sim.createHost();
     const client = sim.createHost();
     await echoServer(server, 0);
-    const listener = await server.listen({ host: '::', port: 0 }, () => {});
+    const listener = await server.listen({ host: '::', port: 0, identity }, () => {});
     assert.equal(listener.address.port, 10001); // port 0 picks from 10000 upwards
     const start = sim.now;
-    const connecting = capture(client.connect({ host: server.hostName, port: 10000 }, { timeoutMs: 1000 }));
+    const connecting = capture(client.connect({ host: server.hostName, port: 10000 }, { timeoutMs: 1000, identity }));
     await sim.runUntilIdle();
     const connectedAt = sim.now;
     assert.ok(connecting.value);
@@ -217,10 +219,10 @@ describe('Simulation streams', () => {
     const server = sim.createHost();
     const client = sim.createHost();
     const received: number[] = [];
-    await server.listen({ host: '', port: 7000 }, (stream) => {
+    await server.listen({ host: '', port: 7000, identity }, (stream) => {
       stream.start({ onData: (chunk) => received.push(...chunk), onClose: () => {} });
     });
-    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000 }));
+    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
     await sim.runUntilIdle();
     const stream = connecting.value;
     assert.ok(stream);
@@ -239,8 +241,8 @@ describe('Simulation streams', () => {
     const server = sim.createHost();
     const client = sim.createHost();
     let serverRecord: Recorder | undefined;
-    await server.listen({ host: '', port: 7000 }, (stream) => (serverRecord = record(stream, server)));
-    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000 }));
+    await server.listen({ host: '', port: 7000, identity }, (stream) => (serverRecord = record(stream, server)));
+    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
     await sim.runUntilIdle();
     assert.ok(connecting.value && serverRecord);
     const clientRecord = record(connecting.value, client);
@@ -258,7 +260,7 @@ describe('Simulation streams', () => {
     const sim = new Simulation({ seed: 1, link: { latencyMs: 4, jitterMs: 0 } });
     const server = sim.createHost();
     const client = sim.createHost();
-    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000 }));
+    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
     await sim.runUntilIdle();
     assert.ok(connecting.error instanceof ConnectError);
     assert.equal(reasonOf(connecting.error), 'refused');
@@ -268,7 +270,7 @@ describe('Simulation streams', () => {
   it('times out connects to unknown hosts after timeoutMs', async () => {
     const sim = new Simulation({ seed: 1 });
     const client = sim.createHost();
-    const connecting = capture(client.connect({ host: 'nowhere.sim', port: 7000 }, { timeoutMs: 500 }));
+    const connecting = capture(client.connect({ host: 'nowhere.sim', port: 7000 }, { timeoutMs: 500, identity }));
     await sim.runFor(499);
     assert.equal(connecting.error === undefined, true, 'not timed out yet');
     await sim.runFor(1);
@@ -283,11 +285,11 @@ describe('Simulation crashes', () => {
     const client = sim.createHost();
     let serverRecord: Recorder | undefined;
     let serverStream: Stream | undefined;
-    await server.listen({ host: '', port: 7000 }, (stream) => {
+    await server.listen({ host: '', port: 7000, identity }, (stream) => {
       serverStream = stream;
       serverRecord = record(stream, server);
     });
-    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000 }));
+    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
     await sim.runUntilIdle();
     const stream = connecting.value;
     assert.ok(stream && serverRecord && serverStream);
@@ -309,8 +311,8 @@ describe('Simulation crashes', () => {
     assert.equal(serverTimerFired, false);
     assert.equal(lateTimerFired, false);
 
-    const toDead = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 100 }));
-    const fromDead = capture(server.connect({ host: client.hostName, port: 7000 }, { timeoutMs: 100 }));
+    const toDead = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 100, identity }));
+    const fromDead = capture(server.connect({ host: client.hostName, port: 7000 }, { timeoutMs: 100, identity }));
     await sim.runFor(200);
     assert.equal(reasonOf(toDead.error), 'timeout');
     assert.equal(reasonOf(fromDead.error), 'unreachable');
@@ -334,8 +336,8 @@ describe('Simulation crashes release memory', () => {
     const alive = sim.createHost();
     let handlers: { onData(chunk: Uint8Array): void; onClose(): void } | undefined = { onData: () => {}, onClose: () => {} };
     const released = new WeakRef(handlers);
-    await dead.listen({ host: '', port: 7000 }, (stream) => stream.start(handlers as NonNullable<typeof handlers>));
-    const connecting = capture(alive.connect({ host: dead.hostName, port: 7000 }, { timeoutMs: 1000 }));
+    await dead.listen({ host: '', port: 7000, identity }, (stream) => stream.start(handlers as NonNullable<typeof handlers>));
+    const connecting = capture(alive.connect({ host: dead.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
     await sim.runUntilIdle();
     const liveEnd = connecting.value; // kept: the live peer has not noticed anything
     assert.ok(liveEnd);
@@ -355,11 +357,11 @@ describe('Simulation partitions', () => {
     const b = sim.createHost();
     const c = sim.createHost();
     let serverRecord: Recorder | undefined;
-    await b.listen({ host: '', port: 7000 }, (stream) => {
+    await b.listen({ host: '', port: 7000, identity }, (stream) => {
       const recorder = record(stream, b);
       serverRecord ??= recorder; // only the first stream (from a) is checked
     });
-    const connecting = capture(a.connect({ host: b.hostName, port: 7000 }, { timeoutMs: 1000 }));
+    const connecting = capture(a.connect({ host: b.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
     await sim.runUntilIdle();
     const stream = connecting.value;
     assert.ok(stream && serverRecord);
@@ -369,8 +371,8 @@ describe('Simulation partitions', () => {
 
     sim.partition([a.hostName], [b, c]);
     stream.write(encoder.encode('2'));
-    const across = capture(a.connect({ host: b.hostName, port: 7000 }, { timeoutMs: 300 }));
-    const inside = capture(c.connect({ host: b.hostName, port: 7000 }, { timeoutMs: 300 }));
+    const across = capture(a.connect({ host: b.hostName, port: 7000 }, { timeoutMs: 300, identity }));
+    const inside = capture(c.connect({ host: b.hostName, port: 7000 }, { timeoutMs: 300, identity }));
     await sim.runFor(400);
     assert.equal(reasonOf(across.error), 'timeout');
     assert.ok(inside.value, 'hosts on the same side still connect');
@@ -378,7 +380,7 @@ describe('Simulation partitions', () => {
 
     sim.heal();
     stream.write(encoder.encode('3'));
-    const healed = capture(a.connect({ host: b.hostName, port: 7000 }, { timeoutMs: 300 }));
+    const healed = capture(a.connect({ host: b.hostName, port: 7000 }, { timeoutMs: 300, identity }));
     await sim.runUntilIdle();
     assert.equal(serverRecord.text(), '1', 'a stream broken by a partition stays broken');
     assert.ok(healed.value, 'new connections work after heal');
@@ -456,7 +458,7 @@ describe('Simulation determinism', () => {
     const sim = new Simulation({ seed, link: { latencyMs: 2, jitterMs: 3, lossRate: 0.05 } });
     const hosts = Array.from({ length: 50 }, (_, i) => sim.createHost({ subnet: i % 2 === 0 ? 'even' : 'odd' }));
     for (const host of hosts) {
-      await host.listen({ host: '', port: 7000 }, (stream) => {
+      await host.listen({ host: '', port: 7000, identity }, (stream) => {
         stream.start({
           onData: (chunk) => {
             if (host.random.float() < 0.5) stream.write(chunk.subarray(0, 1 + host.random.int(chunk.length)));
@@ -474,7 +476,7 @@ describe('Simulation determinism', () => {
           if (host.random.float() < 0.2) socket.sendToGroup(new Uint8Array([1]));
           const peer = hosts[host.random.int(hosts.length)]!;
           try {
-            const stream = await host.connect({ host: peer.hostName, port: 7000 }, { timeoutMs: 500 });
+            const stream = await host.connect({ host: peer.hostName, port: 7000 }, { timeoutMs: 500, identity });
             stream.start({ onData: () => {}, onClose: () => {} });
             for (let i = 0; i < 3; i++) stream.write(host.random.bytes(1 + host.random.int(64)));
             stream.end();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import type net from 'node:net';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ButterError, errorFromRemote, ProtocolError } from '../src/errors.js';
@@ -19,6 +20,7 @@ import {
   type Envelope,
 } from '../src/transport/envelope.js';
 import { encodeFrame, FrameDecoder, frameHeaderBytes } from '../src/transport/frames.js';
+import { connectTls, tlsCredentials } from './support/channel.js';
 import { bytes, text, within } from './support/world.js';
 
 /**
@@ -260,14 +262,14 @@ describe('envelope decoding under random input', () => {
   });
 });
 
-/** A raw TCP peer speaking (or failing to speak) the wire protocol, as an attacker would. */
+/** A raw peer speaking (or failing to speak) the wire protocol over TLS with its own key, as an attacker would. */
 class RawPeer {
   readonly received: Envelope[] = [];
   closed = false;
   private readonly decoder = new FrameDecoder(16 * 1024 * 1024);
   private waiters: Array<() => void> = [];
 
-  private constructor(readonly socket: net.Socket) {
+  private constructor(readonly socket: tls.TLSSocket) {
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const body of this.decoder.push(chunk)) this.received.push(decodeEnvelope(body));
@@ -283,15 +285,8 @@ class RawPeer {
     });
   }
 
-  static connect(address: Address): Promise<RawPeer> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: address.host, port: address.port });
-      socket.once('error', reject);
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(new RawPeer(socket));
-      });
-    });
+  static async connect(address: Address, identity: Identity): Promise<RawPeer> {
+    return new RawPeer((await connectTls(address, { identity })).socket);
   }
 
   send(data: Uint8Array): void {
@@ -350,7 +345,7 @@ describe('a live node over real TCP under hostile input', () => {
 
   /** Opens a raw connection, runs `body` with it, and always closes it. */
   async function withRawPeer(body: (peer: RawPeer) => Promise<void>): Promise<void> {
-    const peer = await RawPeer.connect(server.address);
+    const peer = await RawPeer.connect(server.address, identity);
     try {
       await body(peer);
     } finally {
@@ -477,11 +472,13 @@ describe('a live node over real TCP under hostile input', () => {
     await serverStillAnswers();
   });
 
-  it('refuses a HELLO whose node id does not match its key, or that names another network', { timeout: 30_000 }, async () => {
+  it('refuses a HELLO whose node id does not match its key, that impersonates another node, or names another network', { timeout: 30_000 }, async () => {
     const other = createIdentity(runtime.random);
     const hellos = [
       helloFrame(identity, { nodeId: other.nodeId }),
       helloFrame(identity, { publicKey: other.publicKey }),
+      // Self-consistent, but not the key this peer proved over TLS: an impersonation.
+      helloFrame(other),
       helloFrame(identity, { networkId: 'elsewhere' }),
       helloFrame(identity, { nodeId: server.id }),
       encodeEnvelopeFrame({ kind: 'request', requestId: 3, route: 'echo', payload: bytes('no hello') }),
@@ -502,13 +499,13 @@ describe('a live node over real TCP under hostile input', () => {
     try {
       strict.route('echo', (_node, payload) => payload);
       await strict.spawn();
-      const silent = await RawPeer.connect(strict.address);
+      const silent = await RawPeer.connect(strict.address, identity);
       try {
         assert.ok(await silent.until(() => silent.closed, 5_000), 'a silent peer is dropped after handshakeTimeoutMs');
       } finally {
         silent.destroy();
       }
-      const noisy = await RawPeer.connect(strict.address);
+      const noisy = await RawPeer.connect(strict.address, identity);
       try {
         noisy.send(helloFrame(identity));
         for (let index = 0; index < 4; index += 1) noisy.send(encodeFrame(encodeValue([protocolVersion, 99])));
@@ -527,7 +524,7 @@ describe('a live node over real TCP under hostile input', () => {
     // A raw server the node dials: it completes the handshake, then answers every request badly.
     let reply: (requestId: number) => Uint8Array = () => new Uint8Array();
     const sockets = new Set<net.Socket>();
-    const hostile = net.createServer((socket) => {
+    const hostile = tls.createServer({ ...tlsCredentials(identity), minVersion: 'TLSv1.3' }, (socket) => {
       sockets.add(socket);
       const decoder = new FrameDecoder(16 * 1024 * 1024);
       socket.on('error', () => undefined);

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { defaultDiscoveryOptions, type DiscoveryOptions } from '../discovery/core.js';
 import { InvalidConfigError } from '../errors.js';
@@ -7,6 +8,7 @@ import { createRealRuntime } from '../runtime/real.js';
 import { parseAddress, type Address, type Runtime } from '../runtime/types.js';
 import { storage, type StorageService } from '../storage/service.js';
 import { maxNetworkIdLength } from '../transport/envelope.js';
+import { networkKeyBytes, parseNetworkKey } from '../transport/network-key.js';
 import { defaultTransportOptions, type TransportOptions } from '../transport/options.js';
 import { createIdentity, loadOrCreateIdentity, type Identity } from './identity.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -40,6 +42,12 @@ export interface NodeOptions<F extends FactoryMap = DefaultFactories> {
   dataDir?: string;
   /** Separate Butter networks on one LAN ignore each other. Default "butter". */
   networkId?: string;
+  /**
+   * Makes the network private: only nodes holding this 32-byte key (bytes or 64 hex digits)
+   * can talk to this one. Read from `<dataDir>/network.key` (64 hex digits) when not given.
+   * Default none: a public network, kept apart from others by its id only.
+   */
+  networkKey?: Uint8Array | string;
   /** Hosts to contact at spawn, as `host:port` or addresses. */
   bootstrap?: Array<string | Address>;
   /** Default timeout of `request`. Default 10 000 ms. */
@@ -64,11 +72,12 @@ export interface NodeOptions<F extends FactoryMap = DefaultFactories> {
 }
 
 const defaultNetworkId = 'butter';
+const networkKeyFileName = 'network.key';
 const defaultRequestTimeoutMs = 10_000;
 
 /** Every top-level option; the nested groups and the objects are checked on their own below. */
 const nodeOptionNames = new Set([
-  'port', 'host', 'memoryMB', 'knownHostsCapacity', 'dataDir', 'networkId', 'bootstrap', 'requestTimeoutMs',
+  'port', 'host', 'memoryMB', 'knownHostsCapacity', 'dataDir', 'networkId', 'networkKey', 'bootstrap', 'requestTimeoutMs',
   'transport', 'hosts', 'discovery', 'ambassador', 'zone', 'runtime', 'logger', 'services',
 ]);
 
@@ -142,6 +151,7 @@ export async function createNode<F extends FactoryMap = DefaultFactories>(option
   const bootstrap = checkBootstrap(options.bootstrap);
   const services = checkServices(options.services) as unknown as ServiceFactories<ServicesOf<F>>;
   const identity = scalars.dataDir ? await identityIn(scalars.dataDir, runtime) : createIdentity(runtime.random.fork('identity'));
+  const networkKey = await checkNetworkKey(options.networkKey, scalars.dataDir, runtime);
   return new ButterNode<ServicesOf<F>>({
     services,
     dataDir: scalars.dataDir,
@@ -152,6 +162,7 @@ export async function createNode<F extends FactoryMap = DefaultFactories>(option
     listenHost: scalars.host,
     listenPort: scalars.port,
     networkId: scalars.networkId,
+    networkKey,
     bootstrap,
     requestTimeoutMs: scalars.requestTimeoutMs,
     transport,
@@ -212,6 +223,35 @@ function checkBootstrap(given: unknown): Address[] {
     checkValue(`${name} port`, optionTypes.integer(1, 65535), address.port);
     return address;
   });
+}
+
+/**
+ * The private network's key: the option, else `<dataDir>/network.key`. A bad one, an
+ * unreadable file, or a file and an option that disagree fail closed, as configuration errors.
+ */
+async function checkNetworkKey(given: unknown, dataDir: string | undefined, runtime: Runtime): Promise<Uint8Array | undefined> {
+  const option = given === undefined ? undefined : keyOrConfigError('networkKey', given);
+  if (dataDir === undefined) return option;
+  const path = join(dataDir, networkKeyFileName);
+  let saved: Uint8Array | undefined;
+  try {
+    saved = await runtime.disk.readFile(path);
+  } catch (error) {
+    throw new InvalidConfigError(`cannot read the network key ${path}: ${(error as Error).message}`);
+  }
+  const fromFile = saved === undefined ? undefined : keyOrConfigError(path, new TextDecoder().decode(saved));
+  if (option && fromFile && Buffer.compare(option, fromFile) !== 0) {
+    throw new InvalidConfigError(`networkKey differs from the key in ${path}: give one or make them agree`);
+  }
+  return option ?? fromFile;
+}
+
+function keyOrConfigError(name: string, value: unknown): Uint8Array {
+  try {
+    return parseNetworkKey(value as Uint8Array | string);
+  } catch {
+    throw new InvalidConfigError(`${name} must be ${networkKeyBytes} bytes or ${networkKeyBytes * 2} hex digits, got ${describeValue(value)}`);
+  }
 }
 
 /** An unreadable, corrupt or unwritable identity file is a configuration problem, reported as one. */

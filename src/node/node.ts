@@ -61,6 +61,8 @@ export interface NodeComponents<S extends ServiceMap = ServiceMap> {
   listenHost: string;
   listenPort: number;
   networkId: string;
+  /** A private network's 32-byte key: peers without it are refused. Undefined on a public network. */
+  networkKey: Uint8Array | undefined;
   bootstrap: Address[];
   requestTimeoutMs: number;
   transport: TransportOptions;
@@ -341,7 +343,9 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   private async listen(): Promise<Listener> {
     const { runtime, listenHost, listenPort } = this.components;
     try {
-      return await runtime.listen({ host: listenHost, port: listenPort }, (stream) => this.pool?.accept(stream));
+      return await runtime.listen({ host: listenHost, port: listenPort, identity: this.components.identity }, (stream) =>
+        this.pool?.accept(stream),
+      );
     } catch (error) {
       if (error instanceof ListenError) throw new InvalidConfigError(error.message);
       throw error;
@@ -599,12 +603,20 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
           .then(() => handler(payload, { peer: peerOf(connection) }))
           .catch((error: unknown) => this.logger.debug({ route, err: error }, 'notification handler failed'));
       },
-      acceptHello: (hello) => {
+      channel: { identity: this.components.identity, networkKey: this.components.networkKey },
+      acceptHello: (hello, connection) => {
         if (hello.networkId !== this.components.networkId) {
           throw new ProtocolError(`network id "${hello.networkId}" is not "${this.components.networkId}"`);
         }
+        // The one key the peer proved it holds is the channel's; a HELLO naming another is an impersonation.
+        if (Buffer.compare(hello.publicKey, connection.stream.remotePublicKey) !== 0) {
+          throw new ProtocolError('HELLO public key is not the key the channel verified');
+        }
         if (nodeIdFromPublicKey(hello.publicKey) !== hello.nodeId) throw new ProtocolError('node id does not match public key');
         if (hello.nodeId === this.id) throw new ProtocolError('connected to itself');
+      },
+      handshakeRefused: (error, connection) => {
+        this.logger.warn({ peer: formatAddress(connection.stream.remoteAddress), err: error }, 'peer refused during the handshake');
       },
     };
   }

@@ -1,6 +1,6 @@
 /**
  * The real runtime: the monotonic clock, node timers, node:crypto randomness,
- * TCP streams (node:net), multicast UDP (node:dgram) and the disk (node:fs, LMDB).
+ * TLS 1.3 streams over TCP (node:tls), multicast UDP (node:dgram) and the disk (node:fs, LMDB).
  */
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';

@@ -6,6 +6,7 @@
  * one (virtual time, a seeded PRNG, in-memory links and disks), so the same
  * protocol code runs on both.
  */
+import type { KeyObject } from 'node:crypto';
 import type { Disk } from './disk.js';
 
 /** A transport address: an IP (or simulated host name) and a port. */
@@ -55,11 +56,38 @@ export interface StreamHandlers {
   onClose(error?: Error): void;
 }
 
-/** A reliable, ordered byte stream (TCP in the real runtime). */
+/**
+ * The key pair a node proves itself with on every stream it opens or accepts
+ * (its Ed25519 identity). The runtime derives what its channel needs from it
+ * once per key pair (on the real runtime, a self-signed certificate and a TLS
+ * context) and keeps that for as long as the key pair object lives, so pass
+ * the same object every time.
+ */
+export interface ChannelIdentity {
+  /** Raw 32-byte Ed25519 public key. */
+  readonly publicKey: Uint8Array;
+  readonly privateKey: KeyObject;
+}
+
+/**
+ * A reliable, ordered, authenticated byte stream: TLS 1.3 over TCP in the real
+ * runtime, an in-memory link in the simulator. Before protocol code sees a
+ * stream, the runtime has verified that the other end holds the private key of
+ * `remotePublicKey`; a peer that cannot prove an Ed25519 key never becomes a stream.
+ * A future transport (WebSocket, relay) keeps the same contract.
+ */
 export interface Stream {
   readonly localAddress: Address;
   /** The address the other end was seen from (for inbound streams, usually an ephemeral port). */
   readonly remoteAddress: Address;
+  /** Raw 32-byte Ed25519 public key the other end proved it holds (its certificate's key, checked by the TLS handshake). */
+  readonly remotePublicKey: Uint8Array;
+  /**
+   * 32 bytes both ends of this stream compute and nobody else knows (TLS 1.3 exported keying
+   * material; a shared random value in the simulator): a proof computed over it is good on
+   * this stream only, so it cannot be replayed on another or relayed by someone in between.
+   */
+  readonly channelBinding: Uint8Array;
   /** Attaches handlers; data that arrived before is delivered right after. Call once. */
   start(handlers: StreamHandlers): void;
   write(chunk: Uint8Array): void;
@@ -80,10 +108,21 @@ export interface ListenOptions {
   host: string;
   /** 0 picks any free port. */
   port: number;
+  /** Who this end is on every accepted stream. */
+  identity: ChannelIdentity;
+  /**
+   * How long an accepted connection may take to finish the channel's own handshake (TLS)
+   * before it is dropped; it is not a stream until then. Default 5 000 ms on the real runtime;
+   * the simulator's channel has no handshake of its own.
+   */
+  handshakeTimeoutMs?: number;
 }
 
 export interface ConnectOptions {
+  /** Bounds the whole setup: TCP connect and the channel's handshake. */
   timeoutMs: number;
+  /** Who this end is on the stream. */
+  identity: ChannelIdentity;
 }
 
 export interface DatagramOptions {
@@ -105,12 +144,12 @@ export interface DatagramSocket {
   close(): void;
 }
 
-/** Unrecoverable failure to reach an address (refused, unreachable, timed out). */
+/** Unrecoverable failure to reach an address (refused, unreachable, timed out, or the peer did not prove an Ed25519 key). */
 export class ConnectError extends Error {
   override readonly name = 'ConnectError';
   constructor(
     message: string,
-    readonly reason: 'refused' | 'timeout' | 'unreachable',
+    readonly reason: 'refused' | 'timeout' | 'unreachable' | 'unauthenticated',
   ) {
     super(message);
   }

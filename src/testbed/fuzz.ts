@@ -193,7 +193,7 @@ export async function fuzzHandshakes(connections: number, seed: number): Promise
   for (let index = 0; index < connections; index += 1) {
     tally.inputs += 1;
     try {
-      const stream: Stream = await settle(attacker.connect(target.address, { timeoutMs: 1_000 }));
+      const stream: Stream = await settle(attacker.connect(target.address, { timeoutMs: 1_000, identity }));
       stream.start({ onData: () => undefined, onClose: () => undefined });
       const frames = 1 + random.int(4);
       for (let frame = 0; frame < frames; frame += 1) {

@@ -7,9 +7,10 @@ import {
   ProtocolError,
   TimeoutError,
 } from '../errors.js';
-import type { Address, Runtime, Stream, TimerHandle } from '../runtime/types.js';
+import type { Address, ChannelIdentity, Runtime, Stream, TimerHandle } from '../runtime/types.js';
 import { decodeEnvelope, EnvelopeError, encodeEnvelopeFrame, maxErrorMessageLength, maxHelloFrameBytes, type Envelope, type HelloMessage } from './envelope.js';
 import { FrameDecoder } from './frames.js';
+import { NetworkKeyCheck, networkKeyProof } from './network-key.js';
 import { tcpAddress } from './vocabulary.js';
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
@@ -18,14 +19,24 @@ import type { TrafficCounters } from './traffic.js';
 export type LocalHello = Omit<HelloMessage, 'kind' | 'observed'>;
 export type RemoteHello = Omit<HelloMessage, 'kind'>;
 
+/** How the node secures its streams: the key pair it proves itself with, and its private network's key if any. */
+export interface ChannelSecurity {
+  readonly identity: ChannelIdentity;
+  /** 32 bytes; when set, both ends prove it (docs/PROTOCOL.md, "Handshake") before any HELLO. */
+  readonly networkKey: Uint8Array | undefined;
+}
+
 /** Where inbound requests and notifications go; the node's router implements it. */
 export interface InboundDispatcher {
+  readonly channel: ChannelSecurity;
   /** Checks the route synchronously, so an unknown route is answered without running anything. */
   hasRoute(route: string): boolean;
   handleRequest(route: string, payload: Uint8Array, connection: Connection): Promise<Uint8Array>;
   handleNotify(route: string, payload: Uint8Array, connection: Connection): void;
   /** A peer's HELLO was checked (e.g. network id) and may be refused by throwing. */
   acceptHello(hello: RemoteHello, connection: Connection): void;
+  /** A peer was refused before its HELLO was accepted (bad network key proof, refused HELLO): for the log. */
+  handshakeRefused(error: Error, connection: Connection): void;
 }
 
 interface PendingRequest {
@@ -64,11 +75,13 @@ export class Connection {
   private timeoutTimerAt = Infinity;
   private readonly closeListeners: Array<() => void> = [];
   private settleReady!: { resolve(hello: RemoteHello): void; reject(error: Error): void };
+  /** On a private network: the peer's key proof, still awaited; nothing else is read or sent before it. */
+  private networkKeyCheck: NetworkKeyCheck | undefined;
 
   constructor(
     private readonly runtime: Runtime,
     readonly stream: Stream,
-    local: LocalHello,
+    private readonly local: LocalHello,
     private readonly dispatcher: InboundDispatcher,
     private readonly options: TransportOptions,
     private readonly traffic: TrafficCounters,
@@ -87,7 +100,34 @@ export class Connection {
       onData: (chunk) => this.receive(chunk),
       onClose: (error) => this.closed(() => new ConnectionClosedError('connection closed by peer', { cause: error })),
     });
-    this.send({ kind: 'hello', ...local, observed: tcpAddress(stream.remoteAddress) });
+    const { networkKey } = dispatcher.channel;
+    if (networkKey === undefined) {
+      this.sendHello();
+    } else {
+      this.networkKeyCheck = new NetworkKeyCheck(networkKey, stream.channelBinding, stream.remotePublicKey);
+      stream.write(networkKeyProof(networkKey, stream.channelBinding, local.publicKey));
+    }
+  }
+
+  private sendHello(): void {
+    this.send({ kind: 'hello', ...this.local, observed: tcpAddress(this.stream.remoteAddress) });
+  }
+
+  /** The bytes after the peer's key proof once it checks out; undefined while it is incomplete or after it failed. */
+  private checkNetworkKey(check: NetworkKeyCheck, chunk: Uint8Array): Uint8Array | undefined {
+    let rest: Uint8Array | undefined;
+    try {
+      rest = check.push(chunk);
+    } catch (error) {
+      // The peer may not speak frames at all: no error reply, just hang up.
+      this.dispatcher.handshakeRefused(error as Error, this);
+      this.abort(error as Error);
+      return undefined;
+    }
+    if (rest === undefined) return undefined;
+    this.networkKeyCheck = undefined;
+    this.sendHello();
+    return rest;
   }
 
   get isOpen(): boolean {
@@ -199,6 +239,11 @@ export class Connection {
   private receive(chunk: Uint8Array): void {
     if (this.state === 'closed') return;
     this.lastReceivedAt = this.lastActivityAt = this.runtime.now();
+    if (this.networkKeyCheck) {
+      const rest = this.checkNetworkKey(this.networkKeyCheck, chunk);
+      if (rest === undefined) return;
+      chunk = rest;
+    }
     let bodies: Uint8Array[];
     try {
       bodies = this.decoder.push(chunk);
@@ -263,6 +308,7 @@ export class Connection {
     try {
       this.dispatcher.acceptHello(hello, this);
     } catch (error) {
+      this.dispatcher.handshakeRefused(error as Error, this);
       this.sendError(0, error instanceof ButterError ? error : new ProtocolError(String(error)));
       this.fail(error as Error);
       return;

@@ -138,7 +138,10 @@ export class ConnectionPool {
     const startedAt = this.runtime.now();
     let stream: Stream;
     try {
-      stream = await this.runtime.connect(address, { timeoutMs: Math.min(timeoutMs, this.options.connectTimeoutMs) });
+      stream = await this.runtime.connect(address, {
+        timeoutMs: Math.min(timeoutMs, this.options.connectTimeoutMs),
+        identity: this.dispatcher.channel.identity,
+      });
     } catch (error) {
       const reason = error instanceof ConnectError ? error.reason : 'unreachable';
       throw new PeerUnreachableError(`cannot connect to ${key} (${reason})`, { cause: error });

@@ -1,9 +1,12 @@
-import net from 'node:net';
+import type net from 'node:net';
+import tls from 'node:tls';
+import { certificatePem, ed25519KeyOf, selfSignedCertificate } from './certificate.js';
 import {
   ConnectError,
   ListenError,
   formatAddress,
   type Address,
+  type ChannelIdentity,
   type ConnectOptions,
   type ListenOptions,
   type Listener,
@@ -16,15 +19,63 @@ const keepAliveDelayMs = 10_000;
 /** After our side has flushed and sent FIN, how long to wait for the peer's FIN before destroying. */
 const endLingerMs = 10_000;
 
+/** An accepted connection that has not finished TLS by then is dropped (node's own default is 120 s). */
+export const defaultTlsHandshakeTimeoutMs = 5_000;
+/**
+ * TLS handshakes in progress on one listener, in all and from one remote IP: sockets that
+ * never finish TLS hold at most this many OpenSSL sessions (tens of KiB each) for at most the
+ * handshake timeout, and one address cannot take every slot. Over either cap the newest
+ * connection is closed at once.
+ */
+export const maxTlsHandshakes = 512;
+export const maxTlsHandshakesPerHost = 64;
+/** The exporter label of the channel binding (RFC 8446 §7.5); the context is empty. */
+const channelBindingLabel = 'EXPORTER-butter-channel-binding';
+const channelBindingBytes = 32;
+const noExporterContext = Buffer.alloc(0);
+
+/** What a key pair's channels need, built once per key pair: the PEMs for a server, a context for clients. */
+interface TlsCredential {
+  readonly key: string;
+  readonly cert: string;
+  readonly clientContext: tls.SecureContext;
+}
+
+const credentials = new WeakMap<ChannelIdentity, TlsCredential>();
+
+function credentialOf(identity: ChannelIdentity): TlsCredential {
+  let credential = credentials.get(identity);
+  if (!credential) {
+    const key = identity.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const cert = certificatePem(selfSignedCertificate(identity.privateKey));
+    credential = { key, cert, clientContext: tls.createSecureContext({ key, cert, minVersion: 'TLSv1.3' }) };
+    credentials.set(identity, credential);
+  }
+  return credential;
+}
+
+/**
+ * The verified end of a finished TLS handshake: TLS 1.3 and an Ed25519 certificate signed by
+ * its own key (whose possession CertificateVerify proved), else undefined.
+ */
+function authenticatedPeer(socket: tls.TLSSocket): { publicKey: Uint8Array; channelBinding: Uint8Array } | undefined {
+  if (socket.getProtocol() !== 'TLSv1.3') return undefined;
+  const publicKey = ed25519KeyOf(socket.getPeerX509Certificate());
+  if (!publicKey) return undefined;
+  return { publicKey, channelBinding: new Uint8Array(socket.exportKeyingMaterial(channelBindingBytes, channelBindingLabel, noExporterContext)) };
+}
+
 /** `::ffff:1.2.3.4` (an IPv4 peer on a dual-stack socket) becomes `1.2.3.4`. */
 export function normalizeHost(host: string): string {
   return host.startsWith('::ffff:') && host.includes('.') ? host.slice('::ffff:'.length) : host;
 }
 
-/** A `Stream` over a connected net.Socket. */
+/** A `Stream` over an authenticated TLS socket. */
 class SocketStream implements Stream {
   readonly localAddress: Address;
   readonly remoteAddress: Address;
+  readonly remotePublicKey: Uint8Array;
+  readonly channelBinding: Uint8Array;
   private handlers: StreamHandlers | undefined;
   private closed = false;
   private closeError: Error | undefined;
@@ -32,12 +83,15 @@ class SocketStream implements Stream {
   private corked = false;
 
   constructor(
-    private readonly socket: net.Socket,
+    private readonly socket: tls.TLSSocket,
     local: Address,
     remote: Address,
+    peer: { publicKey: Uint8Array; channelBinding: Uint8Array },
   ) {
     this.localAddress = local;
     this.remoteAddress = remote;
+    this.remotePublicKey = peer.publicKey;
+    this.channelBinding = peer.channelBinding;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, keepAliveDelayMs);
     // Listen for errors from the start: an unhandled 'error' event would crash the process.
@@ -137,15 +191,70 @@ function listenError(options: ListenOptions, error: NodeJS.ErrnoException): Erro
   return new ListenError(`cannot listen on ${options.host}:${options.port}: ${listenReasonText[reason]} (${error.code})`, reason);
 }
 
+/** Counts TLS handshakes in progress, in all and per remote host, to hold both under their caps. */
+class HandshakeSlots {
+  private total = 0;
+  private readonly byHost = new Map<string, number>();
+  /** Release of each handshake in progress, by the raw socket's remote host and port. */
+  private readonly pending = new Map<string, () => void>();
+
+  /** Takes a slot for `socket` until it closes or `release` is called; false when full. */
+  take(socket: net.Socket): boolean {
+    const host = normalizeHost(socket.remoteAddress ?? '');
+    const fromHost = this.byHost.get(host) ?? 0;
+    if (this.total >= maxTlsHandshakes || fromHost >= maxTlsHandshakesPerHost) return false;
+    this.total += 1;
+    this.byHost.set(host, fromHost + 1);
+    const key = `${host}|${socket.remotePort}`;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.total -= 1;
+      const left = (this.byHost.get(host) ?? 1) - 1;
+      if (left === 0) this.byHost.delete(host);
+      else this.byHost.set(host, left);
+      if (this.pending.get(key) === release) this.pending.delete(key);
+    };
+    this.pending.set(key, release);
+    socket.once('close', release);
+    return true;
+  }
+
+  /** The handshake of the socket seen from `host`:`port` finished. */
+  release(host: string, port: number | undefined): void {
+    this.pending.get(`${host}|${port}`)?.();
+  }
+}
+
 export function listen(options: ListenOptions, onStream: (stream: Stream) => void): Promise<Listener> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer((socket) => {
+    const { key, cert } = credentialOf(options.identity);
+    const slots = new HandshakeSlots();
+    const server = tls.createServer({
+      key,
+      cert,
+      minVersion: 'TLSv1.3',
+      // Ask every client for its certificate and check it ourselves: no CA vouches for a node,
+      // its key (pinned by the node id) is what is verified.
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: options.handshakeTimeoutMs ?? defaultTlsHandshakeTimeoutMs,
+    });
+    server.on('connection', (socket: net.Socket) => {
+      if (!slots.take(socket)) socket.destroy();
+    });
+    // A plaintext peer, an old TLS version, a handshake past its deadline: drop it, nobody is told.
+    server.on('tlsClientError', (_error, socket) => socket.destroy());
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
       const addresses = socketAddresses(socket);
-      if (!addresses) {
+      if (addresses) slots.release(addresses.remote.host, addresses.remote.port);
+      const peer = addresses && authenticatedPeer(socket);
+      if (!addresses || !peer) {
         socket.destroy();
         return;
       }
-      onStream(new SocketStream(socket, addresses.local, addresses.remote));
+      onStream(new SocketStream(socket, addresses.local, addresses.remote, peer));
     });
     const failed = (error: NodeJS.ErrnoException) => reject(listenError(options, error));
     server.once('error', failed);
@@ -181,9 +290,16 @@ function connectFailure(error: NodeJS.ErrnoException, address: Address): Connect
 
 export function connect(address: Address, options: ConnectOptions): Promise<Stream> {
   return new Promise((resolve, reject) => {
-    let socket: net.Socket;
+    let socket: tls.TLSSocket;
     try {
-      socket = net.connect({ host: address.host, port: address.port, noDelay: true });
+      socket = tls.connect({
+        host: address.host,
+        port: address.port,
+        secureContext: credentialOf(options.identity).clientContext,
+        minVersion: 'TLSv1.3',
+        // The server's certificate is checked below, against no CA: its key is the identity.
+        rejectUnauthorized: false,
+      });
     } catch (error) {
       // Bad input (e.g. a port out of range) from a peer-supplied address: the peer is unreachable.
       reject(new ConnectError(`cannot connect to ${formatAddress(address)}: ${(error as Error).message}`, 'unreachable'));
@@ -201,16 +317,20 @@ export function connect(address: Address, options: ConnectOptions): Promise<Stre
       reject(connectFailure(error, address));
     }
     socket.on('error', failed);
-    socket.once('connect', () => {
+    socket.once('secureConnect', () => {
       clearTimeout(timer);
       const addresses = socketAddresses(socket);
-      if (!addresses) {
+      const peer = addresses && authenticatedPeer(socket);
+      if (!addresses || !peer) {
+        socket.off('error', failed);
+        socket.on('error', () => {});
         socket.destroy();
-        reject(new ConnectError(`connection to ${formatAddress(address)} closed at once`, 'unreachable'));
+        const why = addresses ? 'did not prove an Ed25519 key over TLS 1.3' : 'closed at once';
+        reject(new ConnectError(`${formatAddress(address)} ${why}`, addresses ? 'unauthenticated' : 'unreachable'));
         return;
       }
       // The stream attaches its own error listener before ours is removed, so none is missed.
-      const stream = new SocketStream(socket, addresses.local, addresses.remote);
+      const stream = new SocketStream(socket, addresses.local, addresses.remote, peer);
       socket.off('error', failed);
       resolve(stream);
     });

@@ -117,7 +117,7 @@ export class SimRuntime implements Runtime {
   listen(options: ListenOptions, onStream: (stream: Stream) => void): Promise<Listener> {
     if (!this.host.alive) return never();
     try {
-      return Promise.resolve(listenStreams(this.host, options.port, onStream));
+      return Promise.resolve(listenStreams(this.host, options.port, options.identity, onStream));
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -127,7 +127,7 @@ export class SimRuntime implements Runtime {
     if (!this.host.alive) {
       return Promise.reject(new ConnectError(`host ${this.host.name} has crashed`, 'unreachable'));
     }
-    return connectStream(this.network, this.host, address, options.timeoutMs);
+    return connectStream(this.network, this.host, address, options.timeoutMs, options.identity);
   }
 
   openDatagramSocket(options: DatagramOptions): Promise<DatagramSocket> {

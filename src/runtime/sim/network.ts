@@ -77,6 +77,9 @@ export class Network {
   link: LinkConditions;
   private readonly partitions: { a: ReadonlySet<SimHost>; b: ReadonlySet<SimHost> }[] = [];
 
+  /** Draws the streams' channel bindings: a stream of its own, so latencies and losses draw as before. */
+  private readonly bindingRandom: SeededRandom;
+
   constructor(
     /** Draws latencies and losses; one stream for the whole network, consumed in event order. */
     private readonly random: SeededRandom,
@@ -84,6 +87,12 @@ export class Network {
   ) {
     validateLinkConditions(link);
     this.link = link;
+    this.bindingRandom = random.fork('channel-bindings');
+  }
+
+  /** 32 random bytes the two ends of a new stream share, as TLS exported keying material would be. */
+  channelBinding(): Uint8Array {
+    return this.bindingRandom.bytes(32);
   }
 
   schedule(

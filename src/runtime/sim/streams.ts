@@ -3,6 +3,7 @@ import {
   ConnectError,
   formatAddress,
   type Address,
+  type ChannelIdentity,
   type Listener,
   type Stream,
   type StreamHandlers,
@@ -23,6 +24,7 @@ export class SimListener implements Listener {
   constructor(
     private readonly host: SimHost,
     readonly address: Address,
+    readonly identity: ChannelIdentity,
     readonly onStream: (stream: Stream) => void,
   ) {}
 
@@ -36,7 +38,7 @@ export class SimListener implements Listener {
 }
 
 /** Registers a listener at `hostName:port`; port 0 picks the next free port from 10000 up. */
-export function listenStreams(host: SimHost, port: number, onStream: (stream: Stream) => void): SimListener {
+export function listenStreams(host: SimHost, port: number, identity: ChannelIdentity, onStream: (stream: Stream) => void): SimListener {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`invalid port ${port}`);
   }
@@ -44,7 +46,7 @@ export function listenStreams(host: SimHost, port: number, onStream: (stream: St
   if (chosen === undefined || host.listeners.has(chosen)) {
     throw new ListenError(`cannot listen on ${host.name}:${port}: the port is already in use`, 'in-use');
   }
-  const listener = new SimListener(host, Object.freeze({ host: host.name, port: chosen }), onStream);
+  const listener = new SimListener(host, Object.freeze({ host: host.name, port: chosen }), identity, onStream);
   host.listeners.set(chosen, listener);
   return listener;
 }
@@ -53,6 +55,8 @@ export function listenStreams(host: SimHost, port: number, onStream: (stream: St
  * One end of a simulated TCP connection. Every segment (data, FIN, RST) sent in
  * one direction arrives in order; a direction that crossed a partition is broken
  * for good, and nothing flows to or from a crashed host (and nobody is told).
+ * The simulator is trusted code: each end's `remotePublicKey` is the key the
+ * other end connected or listened with, as a TLS handshake would have proved.
  */
 export class SimStream implements Stream, EventTarget {
   peer!: SimStream;
@@ -78,6 +82,8 @@ export class SimStream implements Stream, EventTarget {
     readonly host: SimHost,
     readonly localAddress: Address,
     readonly remoteAddress: Address,
+    readonly remotePublicKey: Uint8Array,
+    readonly channelBinding: Uint8Array,
   ) {
     host.openStreams.add(this);
   }
@@ -273,6 +279,7 @@ class ConnectAttempt implements EventTarget {
     private readonly client: SimHost,
     private readonly address: Address,
     private readonly timeoutMs: number,
+    private readonly identity: ChannelIdentity,
     private readonly resolve: (stream: Stream) => void,
     private readonly reject: (error: Error) => void,
   ) {
@@ -326,8 +333,9 @@ class ConnectAttempt implements EventTarget {
     }
     const network = this.network;
     const clientAddress = Object.freeze({ host: this.client.name, port: this.client.allocateEphemeralPort() });
-    const clientEnd = new SimStream(network, this.client, clientAddress, Object.freeze({ ...this.address }));
-    const serverEnd = new SimStream(network, target, listener.address, clientAddress);
+    const channelBinding = network.channelBinding();
+    const clientEnd = new SimStream(network, this.client, clientAddress, Object.freeze({ ...this.address }), listener.identity.publicKey, channelBinding);
+    const serverEnd = new SimStream(network, target, listener.address, clientAddress, this.identity.publicKey, channelBinding);
     clientEnd.peer = serverEnd;
     serverEnd.peer = clientEnd;
     this.settled = true;
@@ -353,9 +361,9 @@ class ConnectAttempt implements EventTarget {
  * 'refused' after one round trip when none does, rejected 'timeout' after
  * `timeoutMs` when the host is unknown, crashed or partitioned away.
  */
-export function connectStream(network: Network, client: SimHost, address: Address, timeoutMs: number): Promise<Stream> {
+export function connectStream(network: Network, client: SimHost, address: Address, timeoutMs: number, identity: ChannelIdentity): Promise<Stream> {
   return new Promise<Stream>((resolve, reject) => {
     const timeout = timeoutMs > 0 ? timeoutMs : 0; // NaN and negatives time out at once
-    new ConnectAttempt(network, client, address, timeout, resolve, reject).begin();
+    new ConnectAttempt(network, client, address, timeout, identity, resolve, reject).begin();
   });
 }
