@@ -1,4 +1,8 @@
 import type { Socket } from 'node:net';
+import type tls from 'node:tls';
+import { createIdentity } from '../src/node/identity.js';
+import { certificatePem, selfSignedCertificate } from '../src/runtime/real/certificate.js';
+import { createRealRandom } from '../src/runtime/real/random.js';
 
 /**
  * The raw node:net baseline's wire format: every message is a 4-byte big-endian
@@ -52,4 +56,14 @@ export function encodeRawFrame(requestId: number, payload: Uint8Array): Buffer {
   frame.writeUInt32BE(requestId, lengthBytes);
   frame.set(payload, lengthBytes + requestIdBytes);
   return frame;
+}
+
+/** TLS 1.3 with a fresh Ed25519 key and the certificate shape Butter presents, for the raw TLS baseline's either end. */
+export function tlsOptions(): tls.SecureContextOptions {
+  const { privateKey } = createIdentity(createRealRandom());
+  return {
+    key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    cert: certificatePem(selfSignedCertificate(privateKey)),
+    minVersion: 'TLSv1.3',
+  };
 }
