@@ -1,4 +1,4 @@
-import type net from 'node:net';
+import net from 'node:net';
 import tls from 'node:tls';
 import { certificatePem, ed25519KeyOf, selfSignedCertificate } from './certificate.js';
 import {
@@ -34,24 +34,18 @@ const channelBindingLabel = 'EXPORTER-butter-channel-binding';
 const channelBindingBytes = 32;
 const noExporterContext = Buffer.alloc(0);
 
-/** What a key pair's channels need, built once per key pair: the PEMs for a server, a context for clients. */
-interface TlsCredential {
-  readonly key: string;
-  readonly cert: string;
-  readonly clientContext: tls.SecureContext;
-}
+/** A key pair's TLS context (its key and certificate, for either side of a handshake), built once per key pair. */
+const contexts = new WeakMap<ChannelIdentity, tls.SecureContext>();
 
-const credentials = new WeakMap<ChannelIdentity, TlsCredential>();
-
-function credentialOf(identity: ChannelIdentity): TlsCredential {
-  let credential = credentials.get(identity);
-  if (!credential) {
+function contextOf(identity: ChannelIdentity): tls.SecureContext {
+  let context = contexts.get(identity);
+  if (!context) {
     const key = identity.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     const cert = certificatePem(selfSignedCertificate(identity.privateKey));
-    credential = { key, cert, clientContext: tls.createSecureContext({ key, cert, minVersion: 'TLSv1.3' }) };
-    credentials.set(identity, credential);
+    context = tls.createSecureContext({ key, cert, minVersion: 'TLSv1.3' });
+    contexts.set(identity, context);
   }
-  return credential;
+  return context;
 }
 
 /**
@@ -195,67 +189,72 @@ function listenError(options: ListenOptions, error: NodeJS.ErrnoException): Erro
 class HandshakeSlots {
   private total = 0;
   private readonly byHost = new Map<string, number>();
-  /** Release of each handshake in progress, by the raw socket's remote host and port. */
-  private readonly pending = new Map<string, () => void>();
 
-  /** Takes a slot for `socket` until it closes or `release` is called; false when full. */
-  take(socket: net.Socket): boolean {
-    const host = normalizeHost(socket.remoteAddress ?? '');
+  /** Takes a slot for a handshake from `host`; the returned release frees it (once). Undefined when full. */
+  take(host: string): (() => void) | undefined {
     const fromHost = this.byHost.get(host) ?? 0;
-    if (this.total >= maxTlsHandshakes || fromHost >= maxTlsHandshakesPerHost) return false;
+    if (this.total >= maxTlsHandshakes || fromHost >= maxTlsHandshakesPerHost) return undefined;
     this.total += 1;
     this.byHost.set(host, fromHost + 1);
-    const key = `${host}|${socket.remotePort}`;
     let held = true;
-    const release = () => {
+    return () => {
       if (!held) return;
       held = false;
       this.total -= 1;
       const left = (this.byHost.get(host) ?? 1) - 1;
       if (left === 0) this.byHost.delete(host);
       else this.byHost.set(host, left);
-      if (this.pending.get(key) === release) this.pending.delete(key);
     };
-    this.pending.set(key, release);
-    socket.once('close', release);
-    return true;
   }
+}
 
-  /** The handshake of the socket seen from `host`:`port` finished. */
-  release(host: string, port: number | undefined): void {
-    this.pending.get(`${host}|${port}`)?.();
+/**
+ * Runs the server side of TLS on an accepted TCP socket: a deadline, a slot among the
+ * handshakes in progress, then the peer's certificate checked. The TLS socket is made here
+ * rather than by a tls.Server so that a socket over the caps is closed before OpenSSL
+ * allocates anything for it.
+ */
+function acceptTls(raw: net.Socket, context: tls.SecureContext, slots: HandshakeSlots, handshakeTimeoutMs: number, onStream: (stream: Stream) => void): void {
+  const release = slots.take(normalizeHost(raw.remoteAddress ?? ''));
+  if (!release) {
+    raw.destroy();
+    return;
   }
+  // Ask for the client's certificate and check it ourselves: no CA vouches for a node, the key
+  // (pinned by the node id) is what is verified.
+  const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: false });
+  const deadline = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
+  const done = (): void => {
+    clearTimeout(deadline);
+    release();
+  };
+  // A plaintext peer, an old TLS version, a reset: drop it, nobody is told.
+  const failed = (): void => {
+    socket.destroy();
+  };
+  socket.on('error', failed);
+  socket.once('close', done);
+  socket.once('secure', () => {
+    done();
+    const addresses = socketAddresses(socket);
+    const peer = addresses && authenticatedPeer(socket);
+    if (!addresses || !peer) {
+      socket.destroy();
+      return;
+    }
+    // The stream attaches its own error listener before ours is removed, so none is missed.
+    const stream = new SocketStream(socket, addresses.local, addresses.remote, peer);
+    socket.off('error', failed);
+    onStream(stream);
+  });
 }
 
 export function listen(options: ListenOptions, onStream: (stream: Stream) => void): Promise<Listener> {
   return new Promise((resolve, reject) => {
-    const { key, cert } = credentialOf(options.identity);
+    const context = contextOf(options.identity);
     const slots = new HandshakeSlots();
-    const server = tls.createServer({
-      key,
-      cert,
-      minVersion: 'TLSv1.3',
-      // Ask every client for its certificate and check it ourselves: no CA vouches for a node,
-      // its key (pinned by the node id) is what is verified.
-      requestCert: true,
-      rejectUnauthorized: false,
-      handshakeTimeout: options.handshakeTimeoutMs ?? defaultTlsHandshakeTimeoutMs,
-    });
-    server.on('connection', (socket: net.Socket) => {
-      if (!slots.take(socket)) socket.destroy();
-    });
-    // A plaintext peer, an old TLS version, a handshake past its deadline: drop it, nobody is told.
-    server.on('tlsClientError', (_error, socket) => socket.destroy());
-    server.on('secureConnection', (socket: tls.TLSSocket) => {
-      const addresses = socketAddresses(socket);
-      if (addresses) slots.release(addresses.remote.host, addresses.remote.port);
-      const peer = addresses && authenticatedPeer(socket);
-      if (!addresses || !peer) {
-        socket.destroy();
-        return;
-      }
-      onStream(new SocketStream(socket, addresses.local, addresses.remote, peer));
-    });
+    const handshakeTimeoutMs = options.handshakeTimeoutMs ?? defaultTlsHandshakeTimeoutMs;
+    const server = net.createServer((raw) => acceptTls(raw, context, slots, handshakeTimeoutMs, onStream));
     const failed = (error: NodeJS.ErrnoException) => reject(listenError(options, error));
     server.once('error', failed);
     server.listen({ host: options.host, port: options.port }, () => {
@@ -295,7 +294,7 @@ export function connect(address: Address, options: ConnectOptions): Promise<Stre
       socket = tls.connect({
         host: address.host,
         port: address.port,
-        secureContext: credentialOf(options.identity).clientContext,
+        secureContext: contextOf(options.identity),
         minVersion: 'TLSv1.3',
         // The server's certificate is checked below, against no CA: its key is the identity.
         rejectUnauthorized: false,
