@@ -41,7 +41,9 @@ export interface ContractHarness {
 }
 
 const group = '239.255.77.3';
+/** Who the connecting end is, and who the listening end is. */
 const identity = freshIdentity();
+const peerIdentity = freshIdentity();
 
 function draws(random: Random, count: number): number[] {
   return Array.from({ length: count }, () => random.int(1_000_000));
@@ -61,7 +63,7 @@ export function runtimeContract(name: string, makeHarness: () => Promise<Contrac
     async function connectedPair(): Promise<{ listener: Listener; client: Stream; server: Stream }> {
       let accept: (stream: Stream) => void = () => {};
       const accepted = new Promise<Stream>((resolve) => (accept = resolve));
-      const listener = await h.settle(h.peer.listen({ host: h.listenHost, port: 0, identity }, (stream) => accept(stream)), 'listen');
+      const listener = await h.settle(h.peer.listen({ host: h.listenHost, port: 0, identity: peerIdentity }, (stream) => accept(stream)), 'listen');
       const client = await h.settle(h.runtime.connect(listener.address, { timeoutMs: 2_000, identity }), 'connect');
       const server = await h.settle(accepted, 'the inbound stream');
       return { listener, client, server };
@@ -172,6 +174,24 @@ export function runtimeContract(name: string, makeHarness: () => Promise<Contrac
     });
 
     describe('streams', () => {
+      it('authenticates both ends: each sees the other\'s key, and they share a channel binding of their own', async () => {
+        const first = await connectedPair();
+        const second = await connectedPair();
+        try {
+          assert.deepEqual(first.client.remotePublicKey, peerIdentity.publicKey);
+          assert.deepEqual(first.server.remotePublicKey, identity.publicKey);
+          assert.equal(first.client.channelBinding.length, 32);
+          assert.deepEqual(first.client.channelBinding, first.server.channelBinding);
+          assert.notDeepEqual(first.client.channelBinding, second.client.channelBinding, 'another stream, another binding');
+        } finally {
+          for (const { client, server, listener } of [first, second]) {
+            client.destroy();
+            server.destroy();
+            await h.settle(listener.close(), 'close');
+          }
+        }
+      });
+
       it('connects to a listener and carries bytes both ways, with both ends addressed', async () => {
         const { listener, client, server } = await connectedPair();
         assert.ok(listener.address.port > 0);

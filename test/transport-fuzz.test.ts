@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type net from 'node:net';
+import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -491,6 +491,17 @@ describe('a live node over real TCP under hostile input', () => {
         assert.ok(!peer.received.some((message) => message.kind === 'response'), 'nothing is served before a valid HELLO');
       });
     }
+    await serverStillAnswers();
+  });
+
+  it('gives a plaintext peer not one byte of the protocol', { timeout: 30_000 }, async () => {
+    const socket = net.connect(server.address.port, server.address.host, () => socket.write(helloFrame(identity)));
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => undefined);
+    await within(new Promise((resolve) => socket.once('close', resolve)), 'the refusal', 5_000);
+    // At most a TLS alert (7 bytes) comes back; the node's HELLO alone is over a hundred.
+    assert.ok(Buffer.concat(received).length < 16, `${Buffer.concat(received).length} bytes came back`);
     await serverStillAnswers();
   });
 
