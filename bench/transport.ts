@@ -17,6 +17,8 @@ import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createNode } from '../src/index.js';
+import { createIdentity } from '../src/node/identity.js';
+import { createRealRuntime } from '../src/runtime/real.js';
 import { numberOption, report, Reservoir, round } from './common.js';
 import { encodeRawFrame, frameReader, groupedWriter, lengthBytes, requestIdBytes, tlsOptions } from './raw-framing.js';
 import type { ServerMessage, ServerMode } from './transport-server.js';
@@ -218,11 +220,13 @@ async function measureRound(mode: ServerMode, totals: Totals, warmupMs: number, 
 
 /**
  * Connections set up per second against a fresh server, `handshakeConcurrency` at a time:
- * Butter nodes connecting (TLS, key proof, both HELLOs) and dropping the connection again,
- * or raw TLS clients finishing the mutual handshake and closing.
+ * `butter`, Butter nodes connecting (TLS, key proof, both HELLOs) and closing the connection
+ * again; `butter-tls`, the real runtime's TLS connect alone (certificate checked, channel
+ * binding derived) to a Butter node, destroyed at once; `tls`, raw TLS clients finishing the
+ * mutual handshake and destroying the socket.
  */
-async function measureHandshakes(mode: 'butter' | 'tls-grouped', durationMs: number): Promise<number> {
-  const server = await startServer(mode);
+async function measureHandshakes(mode: 'butter' | 'butter-tls' | 'tls', durationMs: number): Promise<number> {
+  const server = await startServer(mode === 'tls' ? 'tls-grouped' : 'butter');
   const address = { host: loopback, port: server.port };
   let completed = 0;
   try {
@@ -245,6 +249,18 @@ async function measureHandshakes(mode: 'butter' | 'tls-grouped', durationMs: num
         }),
       );
       await Promise.all(clients.map((client) => client.stop({ graceful: false })));
+    } else if (mode === 'butter-tls') {
+      const runtime = createRealRuntime();
+      const identity = createIdentity(runtime.random);
+      const stopAt = performance.now() + durationMs;
+      await Promise.all(
+        Array.from({ length: handshakeConcurrency }, async () => {
+          while (performance.now() < stopAt) {
+            (await runtime.connect(address, { timeoutMs: 5_000, identity })).destroy();
+            completed += 1;
+          }
+        }),
+      );
     } else {
       // One context for every connection, as Butter keeps one per node.
       const options = { secureContext: tls.createSecureContext(tlsOptions()) };
@@ -332,9 +348,12 @@ const ratio = butter.requestsPerSecond / rawTls.requestsPerSecond;
 const tlsCost = rawTls.requestsPerSecond / rawGrouped.requestsPerSecond;
 const butterPerRawNet = butter.requestsPerSecond / rawGrouped.requestsPerSecond;
 const butterHandshakes = round(await measureHandshakes('butter', handshakeMs));
-const tlsHandshakes = round(await measureHandshakes('tls-grouped', handshakeMs));
+const runtimeTlsHandshakes = round(await measureHandshakes('butter-tls', handshakeMs));
+const tlsHandshakes = round(await measureHandshakes('tls', handshakeMs));
 const handshakeRatio = butterHandshakes / tlsHandshakes;
-console.log(`  handshakes: Butter ${butterHandshakes}/s, raw TLS ${tlsHandshakes}/s (${(100 * handshakeRatio).toFixed(1)} %)`);
+console.log(
+  `  handshakes: Butter ${butterHandshakes}/s, its TLS layer alone ${runtimeTlsHandshakes}/s, raw TLS ${tlsHandshakes}/s (${(100 * handshakeRatio).toFixed(1)} %)`,
+);
 
 await report({
   name: 'transport',
@@ -347,6 +366,7 @@ await report({
     { transport: 'ratio raw TLS / raw net (grouped)', 'req/s': `${(tlsCost * 100).toFixed(1)} %` },
     { transport: 'ratio Butter / raw net grouped', 'req/s': `${(butterPerRawNet * 100).toFixed(1)} %` },
     { transport: 'handshakes/s Butter (TLS + key proof + HELLO)', 'req/s': Math.round(butterHandshakes).toLocaleString('en-US') },
+    { transport: 'handshakes/s Butter runtime TLS alone', 'req/s': Math.round(runtimeTlsHandshakes).toLocaleString('en-US') },
     { transport: 'handshakes/s raw mutual TLS 1.3', 'req/s': Math.round(tlsHandshakes).toLocaleString('en-US') },
     { transport: 'ratio handshakes Butter / raw TLS', 'req/s': `${(handshakeRatio * 100).toFixed(1)} %` },
   ],
@@ -375,6 +395,7 @@ await report({
     handshakeSeconds: handshakeMs / 1000,
     handshakeConcurrency,
     butterHandshakesPerSecond: butterHandshakes,
+    runtimeTlsHandshakesPerSecond: runtimeTlsHandshakes,
     tlsHandshakesPerSecond: tlsHandshakes,
     handshakeRatio: round(handshakeRatio, 4),
   },

@@ -220,6 +220,8 @@ function acceptTls(raw: net.Socket, context: tls.SecureContext, slots: Handshake
     raw.destroy();
     return;
   }
+  // Each handshake flight must leave at once, not wait for an ACK (Nagle) of the one before.
+  raw.setNoDelay(true);
   // Ask for the client's certificate and check it ourselves: no CA vouches for a node, the key
   // (pinned by the node id) is what is verified.
   const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: false });
@@ -304,6 +306,8 @@ export function connect(address: Address, options: ConnectOptions): Promise<Stre
       reject(new ConnectError(`cannot connect to ${formatAddress(address)}: ${(error as Error).message}`, 'unreachable'));
       return;
     }
+    // Each handshake flight must leave at once, not wait for an ACK (Nagle) of the one before.
+    socket.setNoDelay(true);
     const timer = setTimeout(() => {
       socket.off('error', failed);
       socket.on('error', () => {});
