@@ -28,6 +28,7 @@ export interface ChannelSecurity {
 
 /** Where inbound requests and notifications go; the node's router implements it. */
 export interface InboundDispatcher {
+  /** The node's key pair and network key: the pool dials with the one, every connection proves the other. */
   readonly channel: ChannelSecurity;
   /** Checks the route synchronously, so an unknown route is answered without running anything. */
   hasRoute(route: string): boolean;
