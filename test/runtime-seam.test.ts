@@ -37,7 +37,7 @@ const forbiddenMembers = new Set(['Date.now', 'Math.random', 'performance.now', 
 /** Unseeded randomness from node:crypto; key material comes from `runtime.random.bytes`. */
 const cryptoRandomness = new Set(['randomBytes', 'randomUUID', 'randomInt', 'getRandomValues']);
 /** Sockets, timers, clocks, the file system (the disk is `runtime.disk`) and the machine (`runtime.totalMemoryBytes`). */
-const forbiddenModules = new Set(['net', 'dgram', 'timers', 'timers/promises', 'perf_hooks', 'fs', 'fs/promises', 'os', 'lmdb']);
+const forbiddenModules = new Set(['net', 'tls', 'dgram', 'timers', 'timers/promises', 'perf_hooks', 'fs', 'fs/promises', 'os', 'lmdb']);
 
 export interface SeamViolation {
   line: number;
@@ -129,6 +129,7 @@ describe('runtime seam', () => {
   it('finds timers, clocks, randomness and socket imports in code', () => {
     const offending = [
       "import net from 'node:net';",
+      "import tls from 'node:tls';",
       "import * as dgram from 'dgram';",
       "import { setTimeout as sleep } from 'node:timers/promises';",
       "export { performance } from 'perf_hooks';",
@@ -155,10 +156,10 @@ describe('runtime seam', () => {
     const found = findSeamViolations('offending.ts', offending);
     assert.deepEqual(
       [...new Set(found.map((violation) => violation.line))],
-      Array.from({ length: 23 }, (_, index) => index + 1),
+      Array.from({ length: 24 }, (_, index) => index + 1),
       JSON.stringify(found),
     );
-    for (const what of ['Date.now', 'import "node:net"', 'import "node:fs/promises"', 'import "fs"', 'import "node:os"', 'import "lmdb"']) {
+    for (const what of ['Date.now', 'import "node:net"', 'import "node:tls"', 'import "node:fs/promises"', 'import "fs"', 'import "node:os"', 'import "lmdb"']) {
       assert.ok(found.some((violation) => violation.what === what), what);
     }
     for (const what of ['process.nextTick', 'process.env', 'process.exit', 'process.argv', 'process']) {
