@@ -46,7 +46,7 @@ async function hostilePeer(runtime: SimRuntime, answer: () => Uint8Array): Promi
         route === 'peer-exchange' ? exchangeAnswerCodec.encode({ hosts: [] }) : answer(),
       handleNotify: () => {},
       acceptHello: () => {},
-      handshakeRefused: () => {},
+      networkKeyRefused: () => {},
     },
     defaultTransportOptions,
     new TrafficCounters(),

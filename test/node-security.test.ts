@@ -110,7 +110,7 @@ async function impersonate(attackerRuntime: Runtime, target: ButterNode, settle:
       handleRequest: () => Promise.reject(new Error('unused')),
       handleNotify: () => undefined,
       acceptHello: () => undefined,
-      handshakeRefused: () => undefined,
+      networkKeyRefused: () => undefined,
     },
     defaultTransportOptions,
     new TrafficCounters(),

@@ -610,13 +610,15 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
         }
         // The one key the peer proved it holds is the channel's; a HELLO naming another is an impersonation.
         if (Buffer.compare(hello.publicKey, connection.stream.remotePublicKey) !== 0) {
-          throw new ProtocolError('HELLO public key is not the key the channel verified');
+          const error = new ProtocolError('HELLO public key is not the key the channel verified');
+          this.logger.warn({ peer: formatAddress(connection.stream.remoteAddress), err: error }, 'impersonating peer refused');
+          throw error;
         }
         if (nodeIdFromPublicKey(hello.publicKey) !== hello.nodeId) throw new ProtocolError('node id does not match public key');
         if (hello.nodeId === this.id) throw new ProtocolError('connected to itself');
       },
-      handshakeRefused: (error, connection) => {
-        this.logger.warn({ peer: formatAddress(connection.stream.remoteAddress), err: error }, 'peer refused during the handshake');
+      networkKeyRefused: (error, connection) => {
+        this.logger.warn({ peer: formatAddress(connection.stream.remoteAddress), err: error }, 'peer without this network key refused');
       },
     };
   }

@@ -36,8 +36,8 @@ export interface InboundDispatcher {
   handleNotify(route: string, payload: Uint8Array, connection: Connection): void;
   /** A peer's HELLO was checked (e.g. network id) and may be refused by throwing. */
   acceptHello(hello: RemoteHello, connection: Connection): void;
-  /** A peer was refused before its HELLO was accepted (bad network key proof, refused HELLO): for the log. */
-  handshakeRefused(error: Error, connection: Connection): void;
+  /** A peer failed the network key proof and was dropped: for the log (a refused HELLO is acceptHello's to log). */
+  networkKeyRefused(error: Error, connection: Connection): void;
 }
 
 interface PendingRequest {
@@ -121,7 +121,7 @@ export class Connection {
       rest = check.push(chunk);
     } catch (error) {
       // The peer may not speak frames at all: no error reply, just hang up.
-      this.dispatcher.handshakeRefused(error as Error, this);
+      this.dispatcher.networkKeyRefused(error as Error, this);
       this.abort(error as Error);
       return undefined;
     }
@@ -309,7 +309,6 @@ export class Connection {
     try {
       this.dispatcher.acceptHello(hello, this);
     } catch (error) {
-      this.dispatcher.handshakeRefused(error as Error, this);
       this.sendError(0, error instanceof ButterError ? error : new ProtocolError(String(error)));
       this.fail(error as Error);
       return;
