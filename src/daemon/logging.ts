@@ -4,7 +4,7 @@ import type { Logger } from '../node/logger.js';
 import type { LogLevel } from './settings.js';
 
 /**
- * The node's logger: pino to stderr at `level` ("warn" unless asked), as
+ * The node's logger: pino to stderr at `level` ("error" unless asked: quiet by default), as
  * JSON lines for a log collector, or as readable lines on a terminal.
  */
 export function createLogger(level: LogLevel): Logger {

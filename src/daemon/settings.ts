@@ -58,7 +58,7 @@ export function defaultSettings(): Settings {
     discovery: true,
     apiPort: 0,
     metricsPort: undefined,
-    logLevel: 'warn',
+    logLevel: 'error',
   };
 }
 
