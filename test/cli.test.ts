@@ -70,6 +70,7 @@ function call(url: string, options: { method?: string; path: string; headers?: R
 describe('butter start, its API and its errors', () => {
   const temporary = mkdtempSync(join(tmpdir(), 'butter-cli-'));
   const dataDir = join(temporary, 'node');
+  const networkId = `cli-test-${process.pid}`;
   let node: Program;
   let api: string;
   let token: string;
@@ -78,7 +79,7 @@ describe('butter start, its API and its errors', () => {
 
   before(async () => {
     // A lone 16 MB node of its own network: small enough to fill, and no stranger joins it.
-    node = startProgram(butter, ['start', '--data-dir', dataDir, '--host', '127.0.0.1', '--memory', '16', '--no-discovery', '--network-id', `cli-test-${process.pid}`, '--metrics-port', '0']);
+    node = startProgram(butter, ['start', '--data-dir', dataDir, '--host', '127.0.0.1', '--memory', '16', '--no-discovery', '--network-id', networkId, '--metrics-port', '0']);
     const [, port] = await node.waitFor(/listening on 127\.0\.0\.1:(\d+)/, 'the node address', 20_000);
     [, api, metricsUrl] = (await node.waitFor(/control API (http:\/\/127\.0\.0\.1:\d+) .*metrics (\S+);/, 'the API address')) as unknown as [string, string, string];
     peerPort = port as string;
@@ -138,11 +139,35 @@ describe('butter start, its API and its errors', () => {
     assert.match(missing.stderr, /^butter: not found: no host in reach holds every part of 0{64}\.1 \(this node knows no other host\)\n$/);
   });
 
+  it('puts through a short-lived node, which joins, stores and leaves the blocks with the network', { timeout: 30_000 }, async () => {
+    const file = join(temporary, 'handed-over');
+    writeFileSync(file, 'stored by a node that is gone');
+    const put = await runProgram(butter, [
+      'put', file, '--replicas', '1', '--json',
+      '--data-dir', join(temporary, 'short-lived'), '--host', '127.0.0.1', '--no-discovery', '--network-id', networkId, '--bootstrap', `127.0.0.1:${peerPort}`,
+    ]);
+    assert.equal(put.code, 0, put.stderr);
+    assert.match(put.stderr, /handing over 1 block… done/);
+    const { contentId } = JSON.parse(put.stdout) as { contentId: string };
+    const get = await runProgram(butter, ['get', contentId, '--data-dir', dataDir]);
+    assert.equal(get.code, 0, get.stderr);
+    assert.equal(get.stdout, 'stored by a node that is gone');
+  });
+
   it('serves Prometheus metrics', async () => {
     const metrics = await call(metricsUrl, { path: '/metrics' });
     assert.equal(metrics.status, 200);
-    for (const name of ['butter_known_hosts 0', 'butter_blocks_held', 'butter_groups{state="cold"}', 'butter_bytes_sent_total', 'butter_content_queries_total{outcome="found"} 1', 'process_cpu_seconds_total']) {
-      assert.ok(metrics.body.includes(name), `${name} in\n${metrics.body}`);
+    for (const line of [
+      /^butter_known_hosts \d+$/m,
+      /^butter_blocks_held [1-9]\d*$/m,
+      /^butter_groups\{state="goldilocks"\} [1-9]\d*$/m,
+      /^butter_bytes_sent_total\{label="response:storage\/offer"\} [1-9]\d*$/m,
+      /^butter_content_queries_total\{outcome="found"\} [1-9]\d*$/m,
+      /^butter_content_queries_total\{outcome="not_found"\} 1$/m,
+      /^butter_content_query_duration_seconds_count\{outcome="found"\} [1-9]\d*$/m,
+      /^process_cpu_seconds_total /m,
+    ]) {
+      assert.match(metrics.body, line);
     }
   });
 
