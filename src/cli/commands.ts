@@ -7,6 +7,7 @@ import { CommandError } from '../daemon/failures.js';
 import { logLevels, resolveSettings, type Settings } from '../daemon/settings.js';
 import { onShutdownSignal } from '../runtime/real/signals.js';
 import { contentIdPattern } from '../storage/block.js';
+import { defaultStorageOptions } from '../storage/service.js';
 import type { ApiClient } from './client.js';
 import { progressBar } from './progress.js';
 import { requireRunningNode, withNode, type Target } from './session.js';
@@ -148,7 +149,7 @@ export function putCommand(): Command {
           `/v1/content?${query}`,
           file === '-' ? process.stdin : createReadStream(file),
           size,
-          progressBar('storing', true),
+          progressBar('sending', `waiting until ${options.replicas ?? defaultStorageOptions.replicas} hosts hold every block…`),
         ),
       );
       print(options, stored, () => [stored.contentId]);
@@ -175,7 +176,7 @@ async function download(client: ApiClient, id: string, output: string | undefine
   if (output === undefined) return client.download(`/v1/content/${id}`, stdoutWithoutEnd());
   const partial = `${output}.partial-${process.pid}`;
   try {
-    const bytes = await client.download(`/v1/content/${id}`, createWriteStream(partial, { mode: 0o644 }), progressBar('fetching', true));
+    const bytes = await client.download(`/v1/content/${id}`, createWriteStream(partial, { mode: 0o644 }), progressBar('fetching'));
     renameSync(partial, output);
     return bytes;
   } finally {

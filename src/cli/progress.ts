@@ -4,9 +4,12 @@ import type { TransferProgress } from './client.js';
 /** Transfers smaller than this finish before a bar would be worth drawing. */
 const minimumBarBytes = 1024 * 1024;
 
-/** A progress bar on stderr when it is a terminal and the transfer is large; nothing otherwise. */
-export function progressBar(label: string, enabled: boolean): TransferProgress | undefined {
-  if (!enabled || !process.stderr.isTTY) return undefined;
+/**
+ * A progress bar on stderr when it is a terminal and the transfer is large;
+ * nothing otherwise. `afterwards` is shown once the bytes are through (a durable write still waits).
+ */
+export function progressBar(label: string, afterwards?: string): TransferProgress | undefined {
+  if (!process.stderr.isTTY) return undefined;
   let bar: cliProgress.SingleBar | undefined;
   return {
     start(totalBytes) {
@@ -21,8 +24,10 @@ export function progressBar(label: string, enabled: boolean): TransferProgress |
       bar?.increment(mebibytes(bytes));
     },
     finish() {
-      bar?.stop();
+      if (!bar) return;
+      bar.stop();
       bar = undefined;
+      if (afterwards) process.stderr.write(`${afterwards}\n`);
     },
   };
 }

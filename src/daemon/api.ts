@@ -70,7 +70,10 @@ export async function startApi(components: ApiComponents, port: number): Promise
   let uploads = 0;
   const tokenDigest = digest(components.token);
   const server = createServer((request, response) => {
-    void handle(request, response).catch((error: unknown) => fail(response, error));
+    void handle(request, response).catch((error: unknown) => {
+      if (!(error instanceof ButterError || error instanceof CommandError)) components.node.logger.error({ err: error, url: request.url }, 'API request failed');
+      fail(response, error);
+    });
   });
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const listening = (server.address() as AddressInfo).port;

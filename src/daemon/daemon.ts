@@ -37,6 +37,8 @@ const lonelyWarningMs = 10_000;
  * asked). A failure at any step undoes the earlier ones.
  */
 export async function startNode(settings: Settings, options: StartOptions): Promise<RunningNode> {
+  // Checked (and refused while unsupported) before anything is locked; once the node takes a
+  // key, `networkKey` goes into createNode's options below.
   if (settings.networkKey !== undefined) readNetworkKey(settings.networkKey);
   const lock = DataDirLock.acquire(settings.dataDir);
   const undo: Array<() => Promise<void> | void> = [() => lock.release()];

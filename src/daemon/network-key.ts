@@ -8,6 +8,8 @@ export const networkKeyBytes = 32;
 /**
  * Whether the node takes a `networkKey` option. The TLS work adds it; until
  * then `--network-key` is refused here, in this one place, rather than ignored.
+ * To switch it on: set this to true and pass the key read by `readNetworkKey`
+ * to `createNode` in `startNode` (src/daemon/daemon.ts).
  */
 export const nodeAcceptsNetworkKey = false;
 
