@@ -149,7 +149,7 @@ export function putCommand(): Command {
           `/v1/content?${query}`,
           file === '-' ? process.stdin : createReadStream(file),
           size,
-          progressBar('sending', `waiting until ${options.replicas ?? defaultStorageOptions.replicas} hosts hold every block…`),
+          progressBar('sending', waitingText(options.replicas ?? defaultStorageOptions.replicas)),
         ),
       );
       print(options, stored, () => [stored.contentId]);
@@ -310,6 +310,10 @@ export function stopCommand(): Command {
       }
       print(options, { stopped: true, pid }, () => [`node (process ${pid}) stopped`]);
     });
+}
+
+function waitingText(replicas: number): string {
+  return `waiting for ${replicas} ${replicas === 1 ? 'copy' : 'copies'} of every block…`;
 }
 
 function sizeOf(file: string): number {

@@ -11,6 +11,7 @@ const minimumBarBytes = 1024 * 1024;
 export function progressBar(label: string, afterwards?: string): TransferProgress | undefined {
   if (!process.stderr.isTTY) return undefined;
   let bar: cliProgress.SingleBar | undefined;
+  let doneBytes = 0;
   return {
     start(totalBytes) {
       if (totalBytes === undefined || totalBytes < minimumBarBytes) return;
@@ -21,7 +22,8 @@ export function progressBar(label: string, afterwards?: string): TransferProgres
       bar.start(mebibytes(totalBytes), 0);
     },
     advance(bytes) {
-      bar?.increment(mebibytes(bytes));
+      doneBytes += bytes;
+      bar?.update(mebibytes(doneBytes));
     },
     finish() {
       if (!bar) return;

@@ -210,9 +210,19 @@ async function get(components: ApiComponents, response: ServerResponse, contentI
   for (let offset = 0; offset < data.byteLength; offset += downloadSliceBytes) {
     if (response.destroyed) return;
     const more = response.write(data.subarray(offset, offset + downloadSliceBytes));
-    if (!more) await new Promise((resolve) => response.once('drain', resolve).once('close', resolve));
+    if (!more) await drainedOrClosed(response);
   }
   response.end();
+}
+
+function drainedOrClosed(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done).off('close', done);
+      resolve();
+    };
+    response.once('drain', done).once('close', done);
+  });
 }
 
 /** Reads a body of at most `limit` bytes into one buffer, refusing a larger declared length before reading any. */
