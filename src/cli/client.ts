@@ -90,7 +90,9 @@ async function readJsonReply(response: IncomingMessage): Promise<unknown> {
   }
   if ((response.statusCode ?? 500) >= 300) {
     const error = (body as { error?: { code?: unknown; message?: unknown } }).error;
-    throw new CommandError(typeof error?.code === 'string' ? error.code : 'API_ERROR', typeof error?.message === 'string' ? error.message : `HTTP ${response.statusCode}`);
+    // A code this version does not know only changes which exit code the command ends with (1).
+    const code = typeof error?.code === 'string' ? (error.code as ConstructorParameters<typeof CommandError>[0]) : 'API_ERROR';
+    throw new CommandError(code, typeof error?.message === 'string' ? error.message.slice(0, 1000) : `HTTP ${response.statusCode}`);
   }
   return body;
 }

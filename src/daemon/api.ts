@@ -43,7 +43,7 @@ export interface ApiServer {
 class HttpFailure extends CommandError {
   constructor(
     readonly status: number,
-    code: string,
+    code: ConstructorParameters<typeof CommandError>[0],
     message: string,
   ) {
     super(code, message);

@@ -1,13 +1,27 @@
-import { ButterError } from '../errors.js';
+import { ButterError, type ErrorCode } from '../errors.js';
 
-/** Failures of the command and its daemon on top of the node's own error codes. */
-export type CommandFailureCode = 'DATA_DIR_LOCKED' | 'NO_PEERS' | 'NOT_FOUND' | 'NO_NODE' | 'UNSUPPORTED' | 'API_REFUSED' | 'USAGE';
+/** Failures of the command, its daemon and the control API (docs/API.md) on top of the node's own error codes. */
+export type CommandFailureCode =
+  | 'DATA_DIR_LOCKED'
+  | 'NO_PEERS'
+  | 'NOT_FOUND'
+  | 'NO_NODE'
+  | 'UNSUPPORTED'
+  | 'USAGE'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN_HOST'
+  | 'FORBIDDEN_ORIGIN'
+  | 'BAD_JSON'
+  | 'UNKNOWN_ENDPOINT'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  /** The API answered an error without a code this version knows. */
+  | 'API_ERROR';
 
-/** A failure the command reports as one line; `code` is the node's error code or one of `CommandFailureCode`. */
+/** A failure the command reports as one line. */
 export class CommandError extends Error {
   override readonly name = 'CommandError';
   constructor(
-    readonly code: string,
+    readonly code: CommandFailureCode | ErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -54,7 +68,7 @@ const configurationCodes = new Set(['INVALID_CONFIG', 'INVALID_ARGUMENT', 'DATA_
 
 export function exitCodeOf(code: string): number {
   if (configurationCodes.has(code)) return exitCodes.configuration;
-  if (code === 'NO_NODE' || code === 'API_REFUSED') return exitCodes.noNode;
+  if (code === 'NO_NODE') return exitCodes.noNode;
   return exitCodes.failed;
 }
 
