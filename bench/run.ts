@@ -27,6 +27,7 @@ const benchmarks: Benchmark[] = [
   { name: 'storage-retention', script: 'storage-retention.js', nodeFlags: [] },
   { name: 'storage-maintenance', script: 'storage-maintenance.js', nodeFlags: [] },
   { name: 'fuzz', script: 'fuzz.js', nodeFlags: ['--expose-gc'] },
+  { name: 'cli', script: 'cli.js', nodeFlags: [] },
   // Minutes long: each network size runs in its own child process.
   { name: 'testbed-scale', script: 'testbed-scale.js', nodeFlags: [] },
 ];

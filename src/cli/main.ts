@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { describeFailure, exitCodeOf, exitCodes } from '../daemon/failures.js';
+import { getCommand, groupsCommand, peersCommand, putCommand, startCommand, statusCommand, stopCommand } from './commands.js';
 import { runDemo } from './demo.js';
 import { testbedCommand } from './testbed.js';
 
@@ -21,6 +23,29 @@ program
     await runDemo({ nodes: options.nodes, seconds: options.seconds, intervalMs: options.interval, print: (line) => console.log(line) });
   });
 
+for (const command of [startCommand(), putCommand(), getCommand(), peersCommand(), groupsCommand(), statusCommand(), stopCommand()]) program.addCommand(command);
 program.addCommand(testbedCommand());
 
-await program.parseAsync();
+// Usage errors surface as exceptions, so that every failure ends in one place with a documented exit code.
+program.exitOverride();
+for (const command of program.commands) command.exitOverride();
+
+/** One line on stderr (JSON with --json) and the documented exit code; the stack only with --verbose. */
+function report(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? exitCodes.ok : exitCodes.configuration;
+  const { code, message } = describeFailure(error);
+  const verbose = process.argv.includes('--verbose');
+  if (process.argv.includes('--json')) process.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);
+  else process.stderr.write(`butter: ${message}\n`);
+  if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  return exitCodeOf(code);
+}
+
+let exitCode: number = exitCodes.ok;
+try {
+  await program.parseAsync();
+} catch (error) {
+  exitCode = report(error);
+}
+// A finished command ends the process even if a library left a handle open; stdout and stderr are synchronous on Linux.
+process.exit(exitCode !== exitCodes.ok ? exitCode : Number(process.exitCode ?? exitCodes.ok));

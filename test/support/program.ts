@@ -57,3 +57,23 @@ export async function stopProgram(program: Program, signal: NodeJS.Signals = 'SI
     throw error;
   }
 }
+
+/** Runs a built script to its end (killed after `ms`), with its exit code and output. */
+export async function runProgram(
+  script: string,
+  args: string[],
+  ms = 30_000,
+  environment: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: environment });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  try {
+    return { code: await within(exited, `${script} ${args.join(' ')} to end`, ms), stdout, stderr };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
