@@ -199,7 +199,7 @@ describe('butter start, its API and its errors', () => {
     );
   });
 
-  it('refuses a network key of the wrong size, and any network key until the node supports them', async () => {
+  it('refuses a network key file of the wrong size or missing, and says when peers refuse the key', async () => {
     const shortKey = join(temporary, 'short.key');
     const key = join(temporary, 'network.key');
     writeFileSync(shortKey, Buffer.alloc(5));
@@ -207,7 +207,14 @@ describe('butter start, its API and its errors', () => {
     const elsewhere = join(temporary, 'keyed');
     await fails(['start', '--data-dir', elsewhere, '--network-key', shortKey], 2, /^butter: network key file .* must hold exactly 32 bytes, it holds 5/);
     await fails(['start', '--data-dir', elsewhere, '--network-key', join(temporary, 'absent.key')], 2, /^butter: cannot read network key file .*: ENOENT/);
-    await fails(['start', '--data-dir', elsewhere, '--network-key', key], 2, /^butter: --network-key is not supported yet/);
+    // The running node has no key: a keyed short-lived node is refused by it, and says why.
+    const file = join(temporary, 'keyed-content');
+    writeFileSync(file, 'for a private network');
+    await fails(
+      ['put', file, '--data-dir', join(temporary, 'keyed-transient'), '--host', '127.0.0.1', '--no-discovery', '--network-id', networkId, '--bootstrap', `127.0.0.1:${peerPort}`, '--network-key', key, '--join-timeout', '2'],
+      2,
+      /^butter: no peers within 2 s, and \d+ connections? (was|were) refused over the network key: check --network-key/,
+    );
   });
 
   it('reports a full network when no host has room', { timeout: 60_000 }, async () => {

@@ -3,7 +3,7 @@ import type { ButterNode } from '../node/node.js';
 import { formatAddress } from '../runtime/types.js';
 import { startApi, type ApiServer } from './api.js';
 import { createToken, DataDirLock, removeApiFiles, writeApiFiles } from './data-dir.js';
-import { NoPeersError, noPeersHint } from './failures.js';
+import { NoPeersError, noPeersHint, WrongNetworkKeyError } from './failures.js';
 import { createLogger } from './logging.js';
 import { nodeMetrics, startMetricsServer } from './metrics.js';
 import { readNetworkKey } from './network-key.js';
@@ -37,9 +37,8 @@ const lonelyWarningMs = 10_000;
  * asked). A failure at any step undoes the earlier ones.
  */
 export async function startNode(settings: Settings, options: StartOptions): Promise<RunningNode> {
-  // Checked (and refused while unsupported) before anything is locked; once the node takes a
-  // key, `networkKey` goes into createNode's options below.
-  if (settings.networkKey !== undefined) readNetworkKey(settings.networkKey);
+  // Read before anything is locked, so that a bad key file leaves nothing to undo.
+  const networkKey = settings.networkKey === undefined ? undefined : readNetworkKey(settings.networkKey);
   const lock = DataDirLock.acquire(settings.dataDir);
   const undo: Array<() => Promise<void> | void> = [() => lock.release()];
   try {
@@ -49,6 +48,7 @@ export async function startNode(settings: Settings, options: StartOptions): Prom
       memoryMB: settings.memoryMB,
       dataDir: settings.dataDir,
       networkId: settings.networkId,
+      networkKey,
       bootstrap: settings.bootstrap,
       ambassador: settings.ambassador,
       discovery: { enabled: settings.discovery },
@@ -111,6 +111,9 @@ function warnIfAlone(node: ButterNode<DefaultServices>, write: (text: string) =>
 export async function waitForPeers(node: ButterNode<DefaultServices>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (node.knownHosts.size === 0) {
+    if (Date.now() >= deadline && node.networkKeyRefusals > 0) {
+      throw new WrongNetworkKeyError(`no peers within ${timeoutMs / 1000} s, and ${node.networkKeyRefusals} connection${node.networkKeyRefusals === 1 ? ' was' : 's were'} refused over the network key: check --network-key (the same 32-byte file on every node of the network, or none on all)`);
+    }
     if (Date.now() >= deadline) throw new NoPeersError(`no peers found within ${timeoutMs / 1000} s (this node listens on ${formatAddress(node.address)}): ${noPeersHint}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

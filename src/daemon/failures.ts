@@ -6,7 +6,7 @@ export type CommandFailureCode =
   | 'NO_PEERS'
   | 'NOT_FOUND'
   | 'NO_NODE'
-  | 'UNSUPPORTED'
+  | 'WRONG_NETWORK_KEY'
   | 'USAGE'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN_HOST'
@@ -47,9 +47,9 @@ export class NotFoundError extends CommandError {
   }
 }
 
-export class UnsupportedError extends CommandError {
+export class WrongNetworkKeyError extends CommandError {
   constructor(message: string) {
-    super('UNSUPPORTED', message);
+    super('WRONG_NETWORK_KEY', message);
   }
 }
 
@@ -64,7 +64,7 @@ export const noPeersHint =
  */
 export const exitCodes = { ok: 0, failed: 1, configuration: 2, noNode: 3 } as const;
 
-const configurationCodes = new Set(['INVALID_CONFIG', 'INVALID_ARGUMENT', 'DATA_DIR_LOCKED', 'UNSUPPORTED', 'USAGE']);
+const configurationCodes = new Set(['INVALID_CONFIG', 'INVALID_ARGUMENT', 'DATA_DIR_LOCKED', 'WRONG_NETWORK_KEY', 'USAGE']);
 
 export function exitCodeOf(code: string): number {
   if (configurationCodes.has(code)) return exitCodes.configuration;

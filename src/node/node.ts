@@ -123,6 +123,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   private behavioursAbort: AbortController | undefined;
   private runningBehaviours: Promise<void>[] = [];
   private spawnedAt = 0;
+  private networkKeyRefusalCount = 0;
   /** In-flight spawn and stop, shared by concurrent callers. */
   private spawning: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -228,6 +229,15 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
 
   get isRunning(): boolean {
     return this.state === 'running';
+  }
+
+  /**
+   * Connections closed because the peer proved another network key, or none
+   * while this node has one (or the reverse): a node that knows no host but
+   * has refusals most likely holds the wrong key.
+   */
+  get networkKeyRefusals(): number {
+    return this.networkKeyRefusalCount;
   }
 
   /** The address this node accepts connections on; set once spawned. */
@@ -618,6 +628,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
         if (hello.nodeId === this.id) throw new ProtocolError('connected to itself');
       },
       networkKeyRefused: (error, connection) => {
+        this.networkKeyRefusalCount += 1;
         this.logger.warn({ peer: formatAddress(connection.stream.remoteAddress), err: error }, 'peer without this network key refused');
       },
     };
