@@ -215,6 +215,9 @@ describe('butter start, its API and its errors', () => {
       2,
       /^butter: no peers within 2 s, and \d+ connections? (was|were) refused over the network key: check --network-key/,
     );
+    // The unkeyed node refused the keyed one too, and counts it.
+    const metrics = await call(metricsUrl, { path: '/metrics' });
+    assert.match(metrics.body, /^butter_network_key_refusals_total [1-9]\d*$/m);
   });
 
   it('reports a full network when no host has room', { timeout: 60_000 }, async () => {

@@ -70,6 +70,15 @@ export function nodeMetrics(node: ButterNode<DefaultServices>): NodeMetrics {
       for (const reason of ['oversized', 'rateLimited', 'malformed', 'foreignNetwork', 'stray'] as const) this.labels(reason).inc(stats[reason]);
     },
   });
+  new Counter({
+    name: 'butter_network_key_refusals_total',
+    help: 'Connections closed during the handshake because the peer proved another network key or none',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(node.networkKeyRefusals);
+    },
+  });
   const peerFailures = new Counter({ name: 'butter_peer_failures_total', help: 'Requests to peers that failed at the transport level, by error code', labelNames: ['code'], registers: [registry] });
   const unsubscribe = node.onPeerFailure((_peer, error) => peerFailures.labels((error as { code?: string }).code ?? 'UNKNOWN').inc());
   const queries = new Counter({ name: 'butter_content_queries_total', help: 'Content lookups through the API, by outcome', labelNames: ['outcome'], registers: [registry] });

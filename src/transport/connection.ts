@@ -10,7 +10,7 @@ import {
 import type { Address, ChannelIdentity, Runtime, Stream, TimerHandle } from '../runtime/types.js';
 import { decodeEnvelope, EnvelopeError, encodeEnvelopeFrame, maxErrorMessageLength, maxHelloFrameBytes, type Envelope, type HelloMessage } from './envelope.js';
 import { FrameDecoder } from './frames.js';
-import { NetworkKeyCheck, networkKeyProof } from './network-key.js';
+import { NetworkKeyCheck, networkKeyProof, startsWithNetworkKeyProof } from './network-key.js';
 import { tcpAddress } from './vocabulary.js';
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
@@ -64,6 +64,7 @@ export class Connection {
   peerAddress: Address | undefined;
   lastActivityAt: number;
   private lastReceivedAt = -Infinity;
+  private receivedAny = false;
   private state: ConnectionState = 'handshaking';
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<number, PendingRequest>();
@@ -245,10 +246,15 @@ export class Connection {
       if (rest === undefined) return;
       chunk = rest;
     }
+    const firstChunk = !this.receivedAny;
+    this.receivedAny = true;
     let bodies: Uint8Array[];
     try {
       bodies = this.decoder.push(chunk);
     } catch (error) {
+      // A keyed peer's proof reads as an oversized frame here; counted as a key refusal so that operators see why.
+      // (A proof is written at once, so it is the stream's first chunk in practice.)
+      if (firstChunk && startsWithNetworkKeyProof(chunk)) this.dispatcher.networkKeyRefused(new ProtocolError('peer proves a network key; this node has none'), this);
       // Framing is lost: say why, then hang up.
       this.sendError(0, error as ButterError);
       this.fail(error as Error);

@@ -13,6 +13,11 @@ export const networkKeyBytes = 32;
 /** "BKP" and a version, in front of the MAC: an unkeyed peer reads it as an oversized frame and hangs up. */
 const proofMagic = Uint8Array.from([0x42, 0x4b, 0x50, 0x01]);
 const macBytes = 32;
+
+/** Whether a stream's first bytes are a key proof: how an unkeyed node tells a keyed peer from garbage. */
+export function startsWithNetworkKeyProof(firstBytes: Uint8Array): boolean {
+  return firstBytes.length >= proofMagic.length && proofMagic.every((byte, index) => firstBytes[index] === byte);
+}
 /** Bytes each keyed end sends first: magic, then HMAC-SHA256. */
 export const networkKeyProofBytes = proofMagic.length + macBytes;
 const proofLabel = new TextEncoder().encode('butter network key proof v1');
