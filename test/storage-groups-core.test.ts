@@ -5,7 +5,7 @@ import { SeededRandom } from '../src/runtime/sim/index.js';
 import { heartbeatCodec, type HeartbeatMessage } from '../src/storage/group-messages.js';
 import { GroupMembership, membershipOptions, type PollResult } from '../src/storage/membership.js';
 
-const key = `${'c'.repeat(64)}.1/0`;
+const key = `${'c'.repeat(64)}.1:0`; // segment 0 of a one-block content
 const idOf = (letter: string) => letter.repeat(64);
 const addressOf = (id: string) => ({ host: `${id.slice(0, 1)}.sim`, port: 1000 });
 const record = (id: string, incarnation = 1) => ({ id, ...addressOf(id), incarnation });
@@ -94,7 +94,7 @@ describe('group membership core', () => {
   it('aggregates per peer pair: one heartbeat per peer per interval, whatever the number of shared groups', () => {
     const network = new CoreNetwork(['a', 'b'], { palpitationChance: 0 });
     for (let part = 0; part < 50; part += 1) {
-      const groupKey = `${'c'.repeat(64)}.50/${part}`;
+      const groupKey = `${'c'.repeat(64)}.6400:${part}`;
       network.core('a').join(groupKey, 2, [record(idOf('b'))], 0);
       network.core('b').join(groupKey, 2, [record(idOf('a'))], 0);
     }

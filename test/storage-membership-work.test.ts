@@ -12,7 +12,7 @@ import { GroupMembership, membershipOptions, type PollResult } from '../src/stor
 const idOf = (letter: string) => letter.repeat(64);
 const addressOf = (id: string) => ({ host: `${id.slice(0, 1)}.sim`, port: 1000 });
 const recordOf = (id: string) => ({ id, ...addressOf(id), incarnation: 1 });
-const keyOf = (index: number, count: number) => `${'e'.repeat(64)}.${count}/${index}`;
+const keyOf = (index: number, count: number) => `${'e'.repeat(64)}.${count}:${index}`;
 const [self, b, c, d] = ['a', 'b', 'c', 'd'].map(idOf) as [string, string, string, string];
 
 /** A beat from `sender` covering `keys`, each view naming this node and `others` alive. */
