@@ -73,7 +73,8 @@ describe('membership: a wake-up costs only the work that is due', () => {
       checked += 1;
       assert.equal(result.heartbeats.length, 1, 'one peer due');
       const [beat] = result.heartbeats;
-      assert.equal(beat?.message.groups.length, count / 3);
+      // In full, or a repeat of the last full beat (which is built, and compared, all the same).
+      assert.equal(beat?.message.groups.length, beat?.message.repeat === undefined ? count / 3 : 0);
       // Its 333 memberships, and the two members of each of its groups written into the beat: 3 × 333, plus the queue heads.
       assert.ok(work <= 3 * (count / 3) + 16, `${work} visits for a beat covering ${count / 3} groups of ${count}`);
     }

@@ -61,15 +61,25 @@ const heartbeatGroup = Type.Object(
   { additionalProperties: false },
 );
 
+/** Names one full beat's content, so that later beats with the same content can just repeat it. */
+const beatState = Type.Integer({ minimum: 0, maximum: 2 ** 48 });
+
 /**
  * One per peer pair per interval: every group the two share, with the sender's
- * view of each. Members travel as host entries, `[id, host, port]`.
+ * view of each. Members travel as host entries, `[id, host, port]`. A full beat
+ * may name its content with `state`; a later beat whose content would be the
+ * same carries no members or groups, only `repeat` with that state (so a steady
+ * pair's beats cost the same whatever the number of groups). `resync` asks the
+ * receiver to send its next beat in full (a repeat named a state this node lacks).
  */
 const heartbeatSchema = Type.Object(
   {
     incarnation,
     members: Type.Array(hostEntryTupleSchema, { maxItems: maxMembersPerHeartbeat }),
     groups: Type.Array(heartbeatGroup, { maxItems: maxGroupsPerHeartbeat }),
+    state: Type.Optional(beatState),
+    repeat: Type.Optional(beatState),
+    resync: Type.Optional(Type.Literal(true)),
   },
   { additionalProperties: false },
 );
@@ -78,10 +88,20 @@ export interface HeartbeatMessage {
   incarnation: number;
   members: HostEntry[];
   groups: HeartbeatGroup[];
+  state?: number;
+  repeat?: number;
+  resync?: true;
 }
 export const heartbeatCodec = tupleCodec('storage heartbeat', heartbeatSchema, {
   toTuple: (message: HeartbeatMessage): Static<typeof heartbeatSchema> => ({ ...message, members: message.members.map(entryToTuple) }),
-  fromTuple: (wire): HeartbeatMessage => ({ incarnation: wire.incarnation, members: wire.members.map(entryFromTuple), groups: wire.groups }),
+  fromTuple: (wire): HeartbeatMessage => ({
+    incarnation: wire.incarnation,
+    members: wire.members.map(entryFromTuple),
+    groups: wire.groups,
+    ...(wire.state === undefined ? {} : { state: wire.state }),
+    ...(wire.repeat === undefined ? {} : { repeat: wire.repeat }),
+    ...(wire.resync === undefined ? {} : { resync: wire.resync }),
+  }),
 });
 
 export const memberRecordSchema = Type.Object({ id: nodeIdSchema, host: hostNameSchema, port: listenPortSchema, incarnation }, { additionalProperties: false });

@@ -2,7 +2,7 @@ import type { Address, Random } from '../runtime/types.js';
 import { BeatSchedule, coversMember } from './beat-schedule.js';
 import { DeadlineQueue, ExpiryQueue } from './deadline-queue.js';
 import { maxGroupMembers, maxReplicas, memberStatus, type HeartbeatGroup, type HeartbeatMessage, type HostEntry, type MemberRecord, type MemberStatus } from './group-messages.js';
-import { checkHeartbeat, heartbeatMessages, namesAlive, othersAlive, senderEntry, type BeatGroup } from './heartbeats.js';
+import { checkHeartbeat, heartbeatMessages, namesAlive, othersAlive, sameBeat, senderEntry, type BeatGroup } from './heartbeats.js';
 import { aliveCount, decide, leaderOf, stateOf, surplusOf, targetOf, type GroupState } from './leadership.js';
 import { Popularity } from './popularity.js';
 import { afterOutcome, localOutcome, mergeOutcome, selfClaimOutcome, statusName, type ClaimSource, type LocalEvent, type MemberState, type MergeOutcome } from './view-merge.js';
@@ -85,6 +85,12 @@ interface Peer {
   readonly memberships: Set<Member>;
   /** How many of them are alive. */
   alive: number;
+  /** The last full beat sent to it in one message, and the state naming it: a beat with the same content goes as a repeat. */
+  sent: { state: number; message: HeartbeatMessage } | undefined;
+  /** The last full beat received from it that named a state: what its repeats stand for. */
+  received: HeartbeatMessage | undefined;
+  /** One of its repeats named a state this node lacks: the next beat to it asks for a full one. */
+  askResync: boolean;
 }
 
 interface Group {
@@ -163,6 +169,10 @@ const addressOf = (entry: { host: string; port: number }): Address => ({ host: e
  * - `beats`: each peer's next beat; a beat covers the peer's memberships;
  * - `dirty`: groups whose view changed since the last poll, decided at the next.
  *
+ * A beat whose content is what the pair's last full beat carried goes as a repeat naming
+ * that beat's state (no groups on the wire); its receiver refreshes the sender in the groups
+ * that full beat listed, so a steady pair costs no encoding, checking or merging per group.
+ *
  * All times are clamped to the latest `now` seen, so the expiry queues stay in order.
  */
 export class GroupMembership {
@@ -176,6 +186,8 @@ export class GroupMembership {
   /** Groups this node left since the last poll: forgotten at its end, after the last beats told their members. */
   private readonly departed = new Set<Group>();
   private incarnationValue: number;
+  /** Names the next full beat; from a random start, so a restarted node's states do not match its earlier ones. */
+  private nextBeatState: number;
   /** The latest time any input brought. */
   private latestMs: number;
   private visited = 0;
@@ -190,6 +202,7 @@ export class GroupMembership {
     this.incarnationValue = startIncarnation;
     this.latestMs = nowMs;
     this.beats = new BeatSchedule(random, options);
+    this.nextBeatState = random.fork('beat-states').int(2 ** 40);
     // An entry is current while the member is still in its group, not alive, with the same change time.
     const held = (member: Member) => member.group.members.get(member.id) === member;
     this.tombstones = new ExpiryQueue<Member>(options.tombstoneLifetimeMs, (member) => (member.status !== memberStatus.alive && held(member) ? member.changedAtMs : undefined));
@@ -364,6 +377,15 @@ export class GroupMembership {
     const outcome: HeartbeatOutcome = { shedFrom: [], senderMissesSelf: false };
     // This node never beats itself: a beat in its name is not news about its groups.
     if (senderId === this.selfId) return outcome;
+    const known = this.peers.get(senderId);
+    if (message.resync && known?.sent) {
+      known.sent = undefined;
+      this.beats.markUrgent(senderId);
+    }
+    if (message.repeat !== undefined) {
+      this.receiveRepeat(known, senderAddress, message, now);
+      return outcome;
+    }
     let heard = 0;
     for (const entry of message.groups) {
       const group = this.groups.get(entry.key);
@@ -381,8 +403,34 @@ export class GroupMembership {
     }
     // The beat covered every alive membership of its sender: they are all heard now.
     const peer = this.peers.get(senderId);
+    if (peer) peer.received = message.state === undefined ? undefined : message;
     if (peer && heard > 0 && heard === peer.alive) this.silence.set(peer, now + this.options.failureTimeoutMs);
     return outcome;
+  }
+
+  /**
+   * A repeat of the sender's last full beat: its own entry in each group that beat listed is
+   * heard again (its news about others was applied then, and is unchanged). A repeat of a
+   * state this node lacks (the full beat was lost, or this node restarted) asks for a full beat.
+   */
+  private receiveRepeat(peer: Peer | undefined, senderAddress: Address | undefined, message: HeartbeatMessage, nowMs: number): void {
+    if (!peer) return;
+    const full = peer.received;
+    if (!full || full.state !== message.repeat || full.incarnation !== message.incarnation) {
+      peer.askResync = true;
+      this.beats.markUrgent(peer.id);
+      return;
+    }
+    let heard = 0;
+    for (const entry of full.groups) {
+      this.visited += 1;
+      const group = this.groups.get(entry.key);
+      const sender = group?.members.get(peer.id);
+      if (!group || !sender || group.members.get(this.selfId)?.status !== memberStatus.alive) continue;
+      const direct = this.applyDirect(sender, senderAddress, senderEntry(entry.view), entry.wanted, nowMs);
+      if (direct === 'refresh' || direct === 'revive') heard += 1;
+    }
+    if (heard > 0 && heard === peer.alive) this.silence.set(peer, nowMs + this.options.failureTimeoutMs);
   }
 
   /** Runs the failure detector and tombstone expiry, decides the groups that need it and emits the beats due, visiting only what is due. */
@@ -499,7 +547,7 @@ export class GroupMembership {
   private addMember(group: Group, id: string, address: Address | undefined, state: MemberState, nowMs: number): void {
     let peer = this.peers.get(id);
     if (!peer) {
-      peer = { id, memberships: new Set(), alive: 0 };
+      peer = { id, memberships: new Set(), alive: 0, sent: undefined, received: undefined, askResync: false };
       this.peers.set(id, peer);
       this.beats.add(id, nowMs);
     }
@@ -642,8 +690,25 @@ export class GroupMembership {
       this.visited += group.members.size;
       groups.push({ key: group.key, replicas: group.replicas, wanted: group.popularity.wanted(group.replicas, nowMs, this.options), members: group.members.values() });
     }
-    if (!address) return;
-    for (const message of heartbeatMessages(this.selfId, this.incarnationValue, groups)) heartbeats.push({ peerId, address, message });
+    const peer = this.peers.get(peerId);
+    if (!address || !peer) return;
+    const messages = heartbeatMessages(this.selfId, this.incarnationValue, groups);
+    const resync = peer.askResync ? { resync: true as const } : {};
+    peer.askResync = false;
+    const [only] = messages;
+    if (messages.length > 1 || !only) {
+      // Beats split over several messages always go in full.
+      peer.sent = undefined;
+      for (const message of messages) heartbeats.push({ peerId, address, message: { ...message, ...resync } });
+      return;
+    }
+    if (peer.sent && sameBeat(peer.sent.message, only)) {
+      heartbeats.push({ peerId, address, message: { incarnation: only.incarnation, members: [], groups: [], repeat: peer.sent.state, ...resync } });
+      return;
+    }
+    const state = this.nextBeatState++;
+    peer.sent = { state, message: only };
+    heartbeats.push({ peerId, address, message: { ...only, state, ...resync } });
   }
 
   /** Groups this node left are forgotten once their members have had the last beats. */
