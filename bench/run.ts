@@ -25,6 +25,7 @@ const benchmarks: Benchmark[] = [
   { name: 'discovery', script: 'discovery.js', nodeFlags: [] },
   { name: 'storage-blocks', script: 'storage-blocks.js', nodeFlags: ['--expose-gc'] },
   { name: 'storage-retention', script: 'storage-retention.js', nodeFlags: [] },
+  { name: 'storage-throughput', script: 'storage-throughput.js', nodeFlags: [] },
   // 100,000 blocks held by each of 4 simulated nodes: about 2 GiB of blocks in one process.
   { name: 'storage-scale', script: 'storage-scale.js', nodeFlags: ['--max-old-space-size=8000'] },
   { name: 'fuzz', script: 'fuzz.js', nodeFlags: ['--expose-gc'] },

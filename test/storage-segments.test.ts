@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ButterError, DurableStoreError, TimeoutError } from '../src/errors.js';
 import { blockKeyOf, splitContent } from '../src/storage/block.js';
 import { offerCodec, routes, withdrawCodec } from '../src/storage/group-messages.js';
-import { parseSegmentKey, segmentBlockKeys, segmentBlocks, segmentKeyOf, segmentKeyOfBlockKey, segmentsOf, wholeSegmentKey } from '../src/storage/segment.js';
+import { parseSegmentKey, segmentBlockKeys, segmentBlocks, segmentKeyOf, segmentKeyOfBlockKey, segmentsOf, verifySegment, wholeSegmentKey } from '../src/storage/segment.js';
 import type { StoreProgress } from '../src/storage/service.js';
 import { storageOf, StorageCluster } from './storage-groups-cluster.js';
 
@@ -30,6 +30,24 @@ describe('content segments', () => {
     assert.equal(wholeSegmentKey(first.slice(1)), undefined);
     assert.equal(wholeSegmentKey([first[1]!, first[0]!, ...first.slice(2)]), undefined);
     assert.equal(wholeSegmentKey(first.slice(0, -1)), undefined);
+  });
+
+  it('verifies a whole segment with one subtree exactly when every block would verify alone', () => {
+    for (const parts of [1, 2, 5, segmentBlocks, segmentBlocks + 1, 2 * segmentBlocks + 37]) {
+      const { contentId, blocks } = splitContent(new Uint8Array(parts * 4096 - 7).map((_, index) => index % 253), ['k']);
+      const segments = segmentsOf(contentId, blocks);
+      for (const segment of segments) assert.ok(verifySegment(segment.blocks), `${parts} parts, ${segment.key}`);
+      const last = segments.at(-1)!.blocks;
+      const index = last.length - 1;
+      const tamper = (change: (block: (typeof last)[number]) => (typeof last)[number]) => last.map((block, at) => (at === index ? change(block) : block));
+      const flipped = (bytes: Uint8Array) => bytes.map((byte, at) => (at === 0 ? byte ^ 1 : byte));
+      assert.ok(!verifySegment(tamper((block) => ({ ...block, data: flipped(block.data) }))), 'data');
+      assert.ok(!verifySegment(tamper((block) => ({ ...block, keywords: ['other'] }))), 'keywords');
+      for (let depth = 0; depth < last[index]!.proof.length; depth += 1) {
+        const proof = last[index]!.proof.map((hash, at) => (at === depth ? flipped(hash) : hash));
+        assert.ok(!verifySegment(tamper((block) => ({ ...block, proof }))), `${parts} parts: proof hash ${depth}`);
+      }
+    }
   });
 
   it('a durable store of several segments places each whole on r hosts and reports progress', async () => {

@@ -1,4 +1,4 @@
-import { blockKey, blockKeyOf, contentIdOf, contentIdPattern, type Block } from './block.js';
+import { blockKey, blockKeyOf, contentIdOf, contentIdPattern, proofLengthOf, verifyRun, type Block } from './block.js';
 
 /**
  * Content segments (docs/PROTOCOL.md, "Storage groups"): a Peer Content Group holds
@@ -8,6 +8,7 @@ import { blockKey, blockKeyOf, contentIdOf, contentIdPattern, type Block } from 
  * proofs) keep a whole segment inside one offer (1 MiB payload limit).
  */
 export const segmentBlocks = 128;
+const segmentHeight = Math.log2(segmentBlocks);
 
 /** `<content id>:<segment>`: the group's key. */
 export function segmentKeyOf(contentId: string, segment: number): string {
@@ -79,4 +80,10 @@ export function wholeSegmentKey(blocks: readonly Block[]): string | undefined {
   if (expected.length !== blocks.length) return undefined;
   for (const [index, block] of blocks.entries()) if (blockKey(block) !== expected[index]) return undefined;
   return key;
+}
+
+/** Every block of a whole segment verifies (block.ts: verifyRun, one subtree per segment). */
+export function verifySegment(blocks: readonly Block[]): boolean {
+  const first = blocks[0];
+  return first !== undefined && verifyRun(blocks, Math.min(segmentHeight, proofLengthOf(first.parts)));
 }

@@ -4,7 +4,7 @@ import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, S
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
-import { parseSegmentKey, segmentBlockKeys, segmentKeyOfBlockKey, segmentsOf, wholeSegmentKey } from './segment.js';
+import { parseSegmentKey, segmentBlockKeys, segmentKeyOfBlockKey, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
 import type { Candidate } from './candidates.js';
 import {
@@ -669,7 +669,7 @@ export class StorageService implements Service {
     const offer = offerCodec.decode(payload);
     const key = wholeSegmentKey(offer.blocks);
     if (key === undefined) throw new ProtocolError('an offer must carry exactly the blocks of one segment, in order');
-    if (!offer.blocks.every((block) => verifyBlock(block))) throw new ProtocolError('offered block does not verify against its content hash');
+    if (!verifySegment(offer.blocks)) throw new ProtocolError('offered block does not verify against its content hash');
     this.addContact(context);
     const membership = this.membershipInstance;
     if (!membership || this.leaving || !this.components.isRunning()) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
