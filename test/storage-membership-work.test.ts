@@ -95,6 +95,32 @@ describe('membership: a wake-up costs only the work that is due', () => {
     }
   });
 
+  it('a steady peer’s beat is a repeat that costs a handful of visits, whatever the groups; a change costs one full beat', () => {
+    for (const count of [10, 1_000]) {
+      const { core, keys, deliver } = sharedWithThree(count);
+      let nowMs = 0;
+      const duePolls = (polls: number) => {
+        const costs: Array<{ work: number; repeat: boolean }> = [];
+        while (costs.length < polls) {
+          nowMs = core.poll(nowMs).nextDeadlineMs;
+          deliver(nowMs);
+          const { visits: work, result } = visits(core, () => core.poll(nowMs));
+          for (const { message } of result.heartbeats) costs.push({ work, repeat: message.repeat !== undefined });
+        }
+        return costs;
+      };
+      duePolls(6); // each peer's first beat after the joins goes in full
+      const steady = duePolls(6);
+      assert.ok(steady.every((cost) => cost.repeat && cost.work <= 16), `${count} groups: ${JSON.stringify(steady)}`);
+      // A new member in one group changes what every peer sees of it: each peer's next beat is built again, and goes in full.
+      core.admit(keys[0] as string, { id: 'f'.repeat(64), host: 'f.sim', port: 1000, incarnation: 1 }, nowMs);
+      const changed = visits(core, () => core.poll(nowMs));
+      const toPeers = changed.result.heartbeats.filter(({ peerId }) => [b, c, d].includes(peerId));
+      assert.equal(toPeers.length, 3, 'the members are told at once');
+      assert.ok(toPeers.every(({ message }) => message.state !== undefined && message.groups.length === count));
+    }
+  });
+
   it('receiving a beat that covers all of a peer’s groups keeps its single failure deadline exact', () => {
     const { core, deliver } = sharedWithThree(100);
     deliver(1_000);

@@ -85,8 +85,11 @@ interface Peer {
   readonly memberships: Set<Member>;
   /** How many of them are alive. */
   alive: number;
-  /** The last full beat sent to it in one message, and the state naming it: a beat with the same content goes as a repeat. */
-  sent: { state: number; message: HeartbeatMessage } | undefined;
+  /**
+   * The last full beat sent to it in one message, the state naming it, and the `viewVersion`
+   * it was built at: a beat with the same content goes as a repeat.
+   */
+  sent: { state: number; message: HeartbeatMessage; address: Address; version: number } | undefined;
   /** The last full beat received from it that named a state: what its repeats stand for. */
   received: HeartbeatMessage | undefined;
   /** One of its repeats named a state this node lacks: the next beat to it asks for a full one. */
@@ -172,6 +175,10 @@ const addressOf = (entry: { host: string; port: number }): Address => ({ host: e
  * A beat whose content is what the pair's last full beat carried goes as a repeat naming
  * that beat's state (no groups on the wire); its receiver refreshes the sender in the groups
  * that full beat listed, so a steady pair costs no encoding, checking or merging per group.
+ * `viewVersion` counts every change a beat's content can show (a member's status,
+ * incarnation or address, a member added or removed, a group's replication, this node's
+ * incarnation); while it stands still, the peer is alive everywhere and no group's
+ * popularity is raised, the repeat goes without even building the beat.
  *
  * All times are clamped to the latest `now` seen, so the expiry queues stay in order.
  */
@@ -188,6 +195,10 @@ export class GroupMembership {
   private incarnationValue: number;
   /** Names the next full beat; from a random start, so a restarted node's states do not match its earlier ones. */
   private nextBeatState: number;
+  /** Changes to anything a beat shows (see above). */
+  private viewVersion = 0;
+  /** Groups whose own popularity asks for more than their base: their beats change with time alone. */
+  private readonly popular = new Set<Group>();
   /** The latest time any input brought. */
   private latestMs: number;
   private visited = 0;
@@ -247,7 +258,9 @@ export class GroupMembership {
       };
       this.groups.set(key, group);
     }
-    group.replicas = Math.max(group.replicas, Math.min(maxReplicas, replicas));
+    const raised = Math.max(group.replicas, Math.min(maxReplicas, replicas));
+    if (raised !== group.replicas) this.viewVersion += 1;
+    group.replicas = raised;
     this.setSelf(group, now);
     for (const record of view) {
       if (record.id === this.selfId) continue;
@@ -275,6 +288,7 @@ export class GroupMembership {
     if (!group || !self) return;
     self.status = memberStatus.left;
     self.changedAtMs = now;
+    this.viewVersion += 1;
     this.departed.add(group);
     this.dirty.add(group);
     for (const member of group.members.values()) if (member.id !== this.selfId && member.status !== memberStatus.left) this.beats.markUrgent(member.id);
@@ -293,7 +307,9 @@ export class GroupMembership {
     if (!group) return;
     const before = group.popularity.wanted(group.replicas, now, this.options);
     group.popularity.record(now, this.options);
-    if (group.popularity.wanted(group.replicas, now, this.options) !== before) this.dirty.add(group);
+    const wanted = group.popularity.wanted(group.replicas, now, this.options);
+    if (wanted > group.replicas) this.popular.add(group);
+    if (wanted !== before) this.dirty.add(group);
   }
 
   /** The recruitment for `key` finished; another may start when the group is still cold. */
@@ -397,6 +413,7 @@ export class GroupMembership {
       if (sender.status !== memberStatus.alive) continue;
       if (entry.replicas > group.replicas) {
         group.replicas = entry.replicas;
+        this.viewVersion += 1;
         this.dirty.add(group);
       }
       this.applyView(group, senderId, entry.view, message.members, outcome, now);
@@ -441,6 +458,7 @@ export class GroupMembership {
     const recruitments: Recruitment[] = [];
     const sheddings: Shedding[] = [];
     this.decideDue(now, recruitments, sheddings);
+    this.settlePopularity(now);
     const heartbeats = this.buildHeartbeats(now);
     this.forgetDeparted();
     return { heartbeats, silentPeers, recruitments, sheddings, nextDeadlineMs: this.nextDeadline(now) };
@@ -454,6 +472,7 @@ export class GroupMembership {
   }
 
   private setSelf(group: Group, nowMs: number): void {
+    this.viewVersion += 1;
     this.departed.delete(group);
     this.dirty.add(group);
     const self = group.members.get(this.selfId);
@@ -509,7 +528,10 @@ export class GroupMembership {
     const member = group.members.get(id);
     if (id === this.selfId || (!member && group.members.size >= maxGroupMembers)) return 'ignore';
     const outcome = mergeOutcome(source, claimed, member);
-    if (member && address && source !== 'vouched') member.address = address;
+    if (member && address && source !== 'vouched' && (member.address?.host !== address.host || member.address.port !== address.port)) {
+      member.address = address;
+      this.viewVersion += 1;
+    }
     const next = afterOutcome(outcome, member, claimed, nowMs);
     if (next && member) this.setState(member, next);
     else if (next) this.addMember(group, id, address, next, nowMs);
@@ -537,6 +559,7 @@ export class GroupMembership {
     if (outcome === 'refute') {
       // A higher incarnation, alive, overrides the stale claim everywhere.
       this.incarnationValue = claimed.incarnation + 1;
+      this.viewVersion += 1;
       this.beats.markUrgent(senderId);
     }
     return false;
@@ -553,6 +576,7 @@ export class GroupMembership {
     }
     // A copy: the address may be part of a received message.
     const member: Member = { id, group, peer, address: address && addressOf(address), ...state, wanted: group.replicas, probeAtMs: 0 };
+    this.viewVersion += 1;
     group.members.set(id, member);
     peer.memberships.add(member);
     // Only alive members are added (view-merge.ts).
@@ -566,6 +590,7 @@ export class GroupMembership {
    */
   private setState(member: Member, next: MemberState): void {
     const { status, changedAtMs } = member;
+    if (next.incarnation !== member.incarnation || next.status !== status) this.viewVersion += 1;
     member.incarnation = next.incarnation;
     member.status = next.status;
     member.changedAtMs = next.changedAtMs;
@@ -596,6 +621,7 @@ export class GroupMembership {
     const { peer } = member;
     // A tombstone's queue entry is stale from now on (it is not in its group).
     if (member.group.members.get(member.id) !== member || !peer) return;
+    this.viewVersion += 1;
     member.group.members.delete(member.id);
     peer.memberships.delete(member);
     if (member.status === memberStatus.alive) peer.alive -= 1;
@@ -666,6 +692,16 @@ export class GroupMembership {
     }
   }
 
+  /** A group whose popularity fell back to its base beats the same again from now on. */
+  private settlePopularity(nowMs: number): void {
+    for (const group of this.popular) {
+      this.visited += 1;
+      if (group.popularity.wanted(group.replicas, nowMs, this.options) > group.replicas) continue;
+      this.popular.delete(group);
+      this.viewVersion += 1;
+    }
+  }
+
   /** Beats the peers whose phase has come, and the urgent ones; one message per pair covers every shared group. */
   private buildHeartbeats(nowMs: number): HeartbeatToSend[] {
     const { scheduled, urgent } = this.beats.due(nowMs);
@@ -677,6 +713,14 @@ export class GroupMembership {
 
   /** The groups a beat to `peerId` covers: alive members, and suspected ones at their probe times (so they can refute). */
   private beatPeer(peerId: string, nowMs: number, urgent: boolean, heartbeats: HeartbeatToSend[]): void {
+    const peer = this.peers.get(peerId);
+    const sent = peer?.sent;
+    if (peer && sent && sent.version === this.viewVersion && peer.alive === peer.memberships.size && this.popular.size === 0) {
+      // Nothing a beat shows has changed, and nothing changes with time alone: the same beat again.
+      this.visited += 1;
+      heartbeats.push({ peerId, address: sent.address, message: this.repeatOf(peer, sent) });
+      return;
+    }
     let address: Address | undefined;
     const groups: BeatGroup[] = [];
     for (const member of this.peers.get(peerId)?.memberships ?? []) {
@@ -690,25 +734,35 @@ export class GroupMembership {
       this.visited += group.members.size;
       groups.push({ key: group.key, replicas: group.replicas, wanted: group.popularity.wanted(group.replicas, nowMs, this.options), members: group.members.values() });
     }
-    const peer = this.peers.get(peerId);
     if (!address || !peer) return;
     const messages = heartbeatMessages(this.selfId, this.incarnationValue, groups);
-    const resync = peer.askResync ? { resync: true as const } : {};
-    peer.askResync = false;
     const [only] = messages;
     if (messages.length > 1 || !only) {
       // Beats split over several messages always go in full.
       peer.sent = undefined;
+      const resync = this.takeResync(peer);
       for (const message of messages) heartbeats.push({ peerId, address, message: { ...message, ...resync } });
       return;
     }
     if (peer.sent && sameBeat(peer.sent.message, only)) {
-      heartbeats.push({ peerId, address, message: { incarnation: only.incarnation, members: [], groups: [], repeat: peer.sent.state, ...resync } });
+      peer.sent = { ...peer.sent, address, version: this.viewVersion };
+      heartbeats.push({ peerId, address, message: this.repeatOf(peer, peer.sent) });
       return;
     }
     const state = this.nextBeatState++;
-    peer.sent = { state, message: only };
-    heartbeats.push({ peerId, address, message: { ...only, state, ...resync } });
+    peer.sent = { state, message: only, address, version: this.viewVersion };
+    heartbeats.push({ peerId, address, message: { ...only, state, ...this.takeResync(peer) } });
+  }
+
+  private repeatOf(peer: Peer, sent: { state: number; message: HeartbeatMessage }): HeartbeatMessage {
+    return { incarnation: sent.message.incarnation, members: [], groups: [], repeat: sent.state, ...this.takeResync(peer) };
+  }
+
+  /** Asks for a full beat once, with the next beat, when one of the peer's repeats named an unknown state. */
+  private takeResync(peer: Peer): { resync?: true } {
+    if (!peer.askResync) return {};
+    peer.askResync = false;
+    return { resync: true };
   }
 
   /** Groups this node left are forgotten once their members have had the last beats. */
@@ -719,6 +773,7 @@ export class GroupMembership {
       this.groups.delete(group.key);
       this.decisions.delete(group);
       this.dirty.delete(group);
+      this.popular.delete(group);
     }
     this.departed.clear();
   }

@@ -38,7 +38,10 @@ import {
 } from './placement.js';
 
 export interface StorageOptions extends MembershipOptions {
-  /** Timeout of one offer to a candidate; a dead candidate costs at most this before the next is tried. */
+  /**
+   * Timeout of one offer to a candidate, plus a second per MB offered (a segment is up to
+   * 600 KB); a dead candidate costs at most this before the next is tried.
+   */
   offerTimeoutMs: number;
   /** Candidates tried per recruitment before giving up until the next retry. */
   maxOfferAttempts: number;
@@ -111,6 +114,8 @@ const maxUnreachable = 1024;
 const maxPreferences = 4096;
 /** Delay after start before announcing to known hosts (bootstrap introductions run just after start). */
 const announceDelayMs = 200;
+/** The slowest transfer an offer is given time for, beyond `offerTimeoutMs`. */
+const offerSlowestBytesPerSecond = 1_000_000;
 /** Segments placed at a time but not yet withdrawable, remembered at most (the oldest go first). */
 const maxProvisional = 65_536;
 
@@ -448,7 +453,9 @@ export class StorageService implements Service {
   /** Offers a segment's `blocks` to one candidate; resolves with its incarnation when it joined, undefined when it refused. */
   private async offer(candidate: Candidate, blocks: Block[], replicas: number, view: MemberRecord[]): Promise<number | undefined> {
     const payload = offerCodec.encode({ blocks, replicas, view });
-    const reply = offerReplyCodec.decode(await this.components.request(candidate, routes.offer, payload, { timeoutMs: this.offerTimeoutMs }));
+    // A whole segment is up to 600 KB: it gets the time to cross a slow link (and queue behind the other offers out) on top.
+    const timeoutMs = this.offerTimeoutMs + (payload.length / offerSlowestBytesPerSecond) * 1000;
+    const reply = offerReplyCodec.decode(await this.components.request(candidate, routes.offer, payload, { timeoutMs }));
     this.contacts.set(candidate.id, candidate.address);
     return reply.accepted ? reply.incarnation : undefined;
   }
