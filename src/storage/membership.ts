@@ -90,10 +90,20 @@ interface Peer {
    * it was built at: a beat with the same content goes as a repeat.
    */
   sent: { state: number; message: HeartbeatMessage; address: Address; version: number } | undefined;
-  /** The last full beat received from it that named a state: what its repeats stand for. */
-  received: HeartbeatMessage | undefined;
+  /**
+   * The last full beat received from it that named a state: what its repeats stand for;
+   * with, from the first repeat on, its own entries resolved to its records here.
+   */
+  received: { message: HeartbeatMessage; entries: RepeatedEntry[] | undefined } | undefined;
   /** One of its repeats named a state this node lacks: the next beat to it asks for a full one. */
   askResync: boolean;
+}
+
+/** The sender's own entry in one group of a full beat, resolved to its record here, so that a repeat refreshes it in a few steps. */
+interface RepeatedEntry {
+  readonly member: Member;
+  readonly claimed: { incarnation: number; status: MemberStatus };
+  readonly wanted: number;
 }
 
 interface Group {
@@ -420,7 +430,7 @@ export class GroupMembership {
     }
     // The beat covered every alive membership of its sender: they are all heard now.
     const peer = this.peers.get(senderId);
-    if (peer) peer.received = message.state === undefined ? undefined : message;
+    if (peer) peer.received = message.state === undefined ? undefined : { message, entries: undefined };
     if (peer && heard > 0 && heard === peer.alive) this.silence.set(peer, now + this.options.failureTimeoutMs);
     return outcome;
   }
@@ -433,21 +443,40 @@ export class GroupMembership {
   private receiveRepeat(peer: Peer | undefined, senderAddress: Address | undefined, message: HeartbeatMessage, nowMs: number): void {
     if (!peer) return;
     const full = peer.received;
-    if (!full || full.state !== message.repeat || full.incarnation !== message.incarnation) {
+    if (!full || full.message.state !== message.repeat || full.message.incarnation !== message.incarnation) {
       peer.askResync = true;
       this.beats.markUrgent(peer.id);
       return;
     }
+    full.entries ??= this.resolveEntries(peer.id, full.message);
     let heard = 0;
-    for (const entry of full.groups) {
+    for (const { member, claimed, wanted } of full.entries) {
       this.visited += 1;
-      const group = this.groups.get(entry.key);
-      const sender = group?.members.get(peer.id);
-      if (!group || !sender || group.members.get(this.selfId)?.status !== memberStatus.alive) continue;
-      const direct = this.applyDirect(sender, senderAddress, senderEntry(entry.view), entry.wanted, nowMs);
+      const { group } = member;
+      // A record forgotten since, or a group left: nothing to refresh there.
+      if (group.members.get(member.id) !== member || this.groups.get(group.key) !== group || group.members.get(this.selfId)?.status !== memberStatus.alive) continue;
+      const sameAddress = !senderAddress || (member.address?.host === senderAddress.host && member.address.port === senderAddress.port);
+      if (member.status === memberStatus.alive && member.incarnation === claimed.incarnation && claimed.status === memberStatus.alive && sameAddress) {
+        // What applyDirect would do with the same alive claim: heard now.
+        member.heardAtMs = nowMs;
+        heard += 1;
+        continue;
+      }
+      const direct = this.applyDirect(member, senderAddress, claimed, wanted, nowMs);
       if (direct === 'refresh' || direct === 'revive') heard += 1;
     }
     if (heard > 0 && heard === peer.alive) this.silence.set(peer, nowMs + this.options.failureTimeoutMs);
+  }
+
+  /** The sender's records here for the groups of its full beat that this node holds. */
+  private resolveEntries(senderId: string, message: HeartbeatMessage): RepeatedEntry[] {
+    const entries: RepeatedEntry[] = [];
+    for (const entry of message.groups) {
+      this.visited += 1;
+      const member = this.groups.get(entry.key)?.members.get(senderId);
+      if (member) entries.push({ member, claimed: senderEntry(entry.view), wanted: entry.wanted });
+    }
+    return entries;
   }
 
   /** Runs the failure detector and tombstone expiry, decides the groups that need it and emits the beats due, visiting only what is due. */
