@@ -8,9 +8,10 @@
  *      simulated nodes, each storing a third of that durably at `r = 3` (so that each holds
  *      about that many): CPU to store it, then steady maintenance for `--seconds` (30)
  *      simulated seconds: process CPU, CPU inside the core's `poll` and `receiveHeartbeat`,
- *      wake-ups, and storage messages and bytes per node per second.
+ *      wake-ups, and storage messages and bytes per node per second. With `--disk`, the nodes
+ *      keep their blocks in the disk store (simulated disk): only an index on the heap.
  *
- *   node --max-old-space-size=8000 dist/bench/storage-scale.js [--groups 1000] [--nodes 4] [--sizes 1,1000] [--seconds 30]
+ *   node --max-old-space-size=8000 dist/bench/storage-scale.js [--groups 1000] [--nodes 4] [--sizes 1,1000] [--seconds 30] [--disk]
  */
 import { performance } from 'node:perf_hooks';
 import { SeededRandom } from '../src/runtime/sim/index.js';
@@ -24,6 +25,8 @@ const nodeCount = numberOption(args, 'nodes', 4);
 const sizesIndex = args.indexOf('--sizes');
 const sizes = (sizesIndex < 0 ? '1,1000,10000,100000' : String(args[sizesIndex + 1])).split(',').map(Number);
 if (sizes.some((size) => !(size >= 1))) throw new Error('--sizes needs positive numbers, e.g. 1,1000');
+/** `--disk`: every node keeps its blocks in the disk store (on its simulated host's disk), as a node with a data directory does. */
+const onDisk = args.includes('--disk');
 const seconds = numberOption(args, 'seconds', 30);
 
 const idOf = (letter: string) => letter.repeat(64);
@@ -126,7 +129,7 @@ async function simulatedNetwork(heldPerNode: number) {
   const storeCpuBefore = process.cpuUsage();
   // Room for what each node holds (4 KiB and its overhead per block), on top of the 64 MiB the other benchmarks give a node.
   const memoryMB = 64 + Math.ceil((heldPerNode * 2 * 5_000) / 2 ** 20);
-  const { simulation, nodes } = await settledStorageNetwork(nodeCount, storedPerNode, 3, memoryMB);
+  const { simulation, nodes } = await settledStorageNetwork(nodeCount, storedPerNode, 3, memoryMB, onDisk ? '/var/butter' : undefined);
   const storeCpu = process.cpuUsage(storeCpuBefore);
   const traffic = () => {
     let messages = 0;
@@ -198,7 +201,7 @@ const rows: Array<Record<string, string>> = [
     'µs/receive': String(alone.receiveMicrosecondsPerBeat),
   },
   ...networks.map((network) => ({
-    case: `${nodeCount} nodes × ${network.heldPerNode} blocks held (${network.groupsPerNode} groups), ${seconds} s steady`,
+    case: `${nodeCount} nodes × ${network.heldPerNode} blocks held${onDisk ? " on disk" : ""} (${network.groupsPerNode} groups), ${seconds} s steady`,
     'store CPU ms': String(network.storeCpuMs),
     'µs/poll': String(network.pollMicrosecondsPerCall),
     'process CPU ms': String(network.processCpuMs),
@@ -231,4 +234,4 @@ if (smallest && largest && largest !== smallest) {
     met: cpuGrowth <= 1.5 && messageGrowth <= 1.5,
   });
 }
-await report({ name: 'storage-scale', rows, targets, metrics: { groupCount, nodeCount, sizes, seconds, coreAlone: alone, networks } });
+await report({ name: 'storage-scale', rows, targets, metrics: { groupCount, nodeCount, sizes, seconds, onDisk, coreAlone: alone, networks } });

@@ -121,6 +121,33 @@ describe('membership: a wake-up costs only the work that is due', () => {
     }
   });
 
+  it('receiving a steady peer’s repeat costs a handful of visits, whatever the groups, and keeps its groups alive', () => {
+    for (const count of [10, 1_000]) {
+      const core = new GroupMembership(self, new SeededRandom(9), membershipOptions({ palpitationChance: 0 }), 0);
+      const keys = Array.from({ length: count }, (_, index) => keyOf(index, count));
+      for (const key of keys) core.join(key, 2, [recordOf(b)], 0);
+      core.receiveHeartbeat(b, addressOf(b), { ...beatFrom(core, b, keys, []), state: 7 }, 0);
+      const repeat = { incarnation: 1, members: [], groups: [], repeat: 7 };
+      const costs: number[] = [];
+      for (let nowMs = 2_000; nowMs <= 20_000; nowMs += 2_000) {
+        const before = core.pollVisits;
+        core.receiveHeartbeat(b, addressOf(b), repeat, nowMs);
+        costs.push(core.pollVisits - before);
+        assert.deepEqual(core.poll(nowMs).silentPeers, [], `${count} groups at ${nowMs} ms`);
+      }
+      // The first repeat refreshes each group in a few steps; the later ones all at once.
+      assert.ok(costs.slice(1).every((cost) => cost <= 2), `${count} groups: ${costs.join()}`);
+      assert.ok(core.snapshot().every((group) => group.members.every((member) => member.status === 'alive')));
+      // Silence after the last repeat: suspected on time, in every group.
+      assert.deepEqual(core.poll(22_100).silentPeers, []);
+      assert.deepEqual(
+        core.poll(22_300).silentPeers.map((peer) => peer.peerId),
+        [b],
+      );
+      assert.ok(core.snapshot().every((group) => group.members.find((member) => member.id === b)?.status === 'suspected'));
+    }
+  });
+
   it('receiving a beat that covers all of a peer’s groups keeps its single failure deadline exact', () => {
     const { core, deliver } = sharedWithThree(100);
     deliver(1_000);

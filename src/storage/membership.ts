@@ -95,6 +95,14 @@ interface Peer {
    * with, from the first repeat on, its own entries resolved to its records here.
    */
   received: { message: HeartbeatMessage; entries: RepeatedEntry[] | undefined } | undefined;
+  /**
+   * `viewVersion` when a repeat last found every membership of this peer alive and refreshed
+   * by it in a few steps each: until a change, the next repeat refreshes them all at once,
+   * by `heardAllAtMs`.
+   */
+  wholeRepeatVersion: number | undefined;
+  /** Every membership of this peer was heard at this time (a whole repeat); see `heardAt`. */
+  heardAllAtMs: number;
   /** One of its repeats named a state this node lacks: the next beat to it asks for a full one. */
   askResync: boolean;
 }
@@ -377,7 +385,7 @@ export class GroupMembership {
     const heard: MemberRecord[] = [];
     for (const [id, peer] of this.peers) {
       for (const member of peer.memberships) {
-        if (member.status !== memberStatus.alive || !member.address || nowMs >= member.heardAtMs + this.options.failureTimeoutMs) continue;
+        if (member.status !== memberStatus.alive || !member.address || nowMs >= this.heardAt(member) + this.options.failureTimeoutMs) continue;
         heard.push({ id, host: member.address.host, port: member.address.port, incarnation: member.incarnation });
         break;
       }
@@ -430,7 +438,10 @@ export class GroupMembership {
     }
     // The beat covered every alive membership of its sender: they are all heard now.
     const peer = this.peers.get(senderId);
-    if (peer) peer.received = message.state === undefined ? undefined : { message, entries: undefined };
+    if (peer) {
+      peer.received = message.state === undefined ? undefined : { message, entries: undefined };
+      peer.wholeRepeatVersion = undefined;
+    }
     if (peer && heard > 0 && heard === peer.alive) this.silence.set(peer, now + this.options.failureTimeoutMs);
     return outcome;
   }
@@ -448,8 +459,16 @@ export class GroupMembership {
       this.beats.markUrgent(peer.id);
       return;
     }
+    if (peer.wholeRepeatVersion === this.viewVersion) {
+      // Nothing changed since a repeat refreshed every membership of this peer: this one does too.
+      this.visited += 1;
+      peer.heardAllAtMs = nowMs;
+      this.silence.set(peer, nowMs + this.options.failureTimeoutMs);
+      return;
+    }
     full.entries ??= this.resolveEntries(peer.id, full.message);
     let heard = 0;
+    let quick = 0;
     for (const { member, claimed, wanted } of full.entries) {
       this.visited += 1;
       const { group } = member;
@@ -460,12 +479,19 @@ export class GroupMembership {
         // What applyDirect would do with the same alive claim: heard now.
         member.heardAtMs = nowMs;
         heard += 1;
+        quick += 1;
         continue;
       }
       const direct = this.applyDirect(member, senderAddress, claimed, wanted, nowMs);
       if (direct === 'refresh' || direct === 'revive') heard += 1;
     }
     if (heard > 0 && heard === peer.alive) this.silence.set(peer, nowMs + this.options.failureTimeoutMs);
+    peer.wholeRepeatVersion = quick === peer.memberships.size && quick === peer.alive ? this.viewVersion : undefined;
+  }
+
+  /** When this node last heard `member`: its own record, or a whole repeat of its peer since. */
+  private heardAt(member: Member): number {
+    return Math.max(member.heardAtMs, member.peer?.heardAllAtMs ?? -Infinity);
   }
 
   /** The sender's records here for the groups of its full beat that this node holds. */
@@ -573,7 +599,7 @@ export class GroupMembership {
     if (outcome === 'forget') this.removeMember(member);
     if (outcome !== 'suspect' && outcome !== 'mark-left') return;
     const status = outcome === 'suspect' ? memberStatus.suspected : memberStatus.left;
-    this.setState(member, { incarnation: member.incarnation, status, changedAtMs: nowMs, heardAtMs: member.heardAtMs });
+    this.setState(member, { incarnation: member.incarnation, status, changedAtMs: nowMs, heardAtMs: this.heardAt(member) });
   }
 
   /** Returns true when this node was shed (told it left by a higher member); refutes a suspicion otherwise. */
@@ -599,7 +625,7 @@ export class GroupMembership {
   private addMember(group: Group, id: string, address: Address | undefined, state: MemberState, nowMs: number): void {
     let peer = this.peers.get(id);
     if (!peer) {
-      peer = { id, memberships: new Set(), alive: 0, sent: undefined, received: undefined, askResync: false };
+      peer = { id, memberships: new Set(), alive: 0, sent: undefined, received: undefined, askResync: false, wholeRepeatVersion: undefined, heardAllAtMs: -Infinity };
       this.peers.set(id, peer);
       this.beats.add(id, nowMs);
     }
@@ -670,7 +696,7 @@ export class GroupMembership {
       for (const member of peer.memberships) {
         this.visited += 1;
         if (member.status !== memberStatus.alive) continue;
-        const deadlineMs = member.heardAtMs + this.options.failureTimeoutMs;
+        const deadlineMs = this.heardAt(member) + this.options.failureTimeoutMs;
         if (nowMs < deadlineMs) {
           nextMs = Math.min(nextMs, deadlineMs);
           continue;
