@@ -450,9 +450,8 @@ export class StorageService implements Service {
     }
   }
 
-  /** Offers a segment's `blocks` to one candidate; resolves with its incarnation when it joined, undefined when it refused. */
-  private async offer(candidate: Candidate, blocks: Block[], replicas: number, view: MemberRecord[]): Promise<number | undefined> {
-    const payload = offerCodec.encode({ blocks, replicas, view });
+  /** Offers a segment (its encoded `storage/offer`) to one candidate; resolves with its incarnation when it joined, undefined when it refused. */
+  private async offer(candidate: Candidate, payload: Uint8Array): Promise<number | undefined> {
     // A whole segment is up to 600 KB: it gets the time to cross a slow link (and queue behind the other offers out) on top.
     const timeoutMs = this.offerTimeoutMs + (payload.length / offerSlowestBytesPerSecond) * 1000;
     const reply = offerReplyCodec.decode(await this.components.request(candidate, routes.offer, payload, { timeoutMs }));
@@ -465,11 +464,18 @@ export class StorageService implements Service {
    * decides which, and how many at once); `stopWhen` ends it early (no new offers).
    */
   private runOffers(plan: OfferPlan, blocks: Block[], replicas: number, onAccepted?: (record: MemberRecord) => void, stopWhen?: () => boolean): Promise<void> {
+    // Offers with the same view carry the same bytes: a segment is encoded once per view, not once per candidate.
+    let encoded: { viewKey: string; payload: Uint8Array } | undefined;
+    const payloadFor = (view: MemberRecord[]) => {
+      const viewKey = view.map((member) => `${member.id}@${member.host}:${member.port}#${member.incarnation}`).join(',');
+      if (encoded?.viewKey !== viewKey) encoded = { viewKey, payload: offerCodec.encode({ blocks, replicas, view }) };
+      return encoded.payload;
+    };
     return new Promise<void>((resolve) => {
       const pump = () => {
         if (stopWhen?.()) plan.stop();
         for (const { candidate, view } of plan.next()) {
-          void this.offer(candidate, blocks, replicas, view)
+          void this.offer(candidate, payloadFor(view))
             .catch(() => undefined)
             .then((incarnation) => {
               try {
