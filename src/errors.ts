@@ -120,8 +120,8 @@ export class StorageFullError extends ButterError {
 
 /**
  * A durable store did not reach its replicas in time (`cause`: the TimeoutError or
- * StorageFullError that ended it) and was rolled back: this node dropped what it held of
- * the content and asked the hosts it reached to drop theirs. `replicasReached` is the
+ * StorageFullError that ended it) and was rolled back: this node dropped the segments the
+ * store had placed (not those it held before) and asked the hosts it reached to drop theirs. `replicasReached` is the
  * fewest holders any segment had when it gave up.
  */
 export class DurableStoreError extends ButterError {

@@ -100,6 +100,24 @@ describe('content segments', () => {
     }
   });
 
+  it('a failed durable store rolls back only what it placed: content held before stays', async () => {
+    const cluster = new StorageCluster(24);
+    const options = { ...fast, durableTimeoutMs: 3_000 };
+    const [writer] = await cluster.addMany(4, options);
+    const data = writer!.runtime.random.bytes(5_000);
+    const contentId = await cluster.settle(storageOf(writer!).store(data, { durable: true }));
+    const key = segmentKeyOf(contentId, 0);
+    await cluster.run(2_000);
+    assert.equal(cluster.holders(key).length, 3);
+    // The same content again, asking for more replicas than there are hosts.
+    await assert.rejects(cluster.settle(storageOf(writer!).store(data, { durable: true, replicas: 5 })), DurableStoreError);
+    // At once (before any repair could put a copy back): the writer kept its copy and its membership.
+    assert.ok(storageOf(writer!).has(blockKeyOf(contentId, 0)), 'the writer keeps its copy');
+    assert.ok(cluster.holders(key).includes(writer!), 'and stays a member');
+    await cluster.run(2_000);
+    assert.ok(cluster.holders(key).length >= 3, 'the earlier copies stay');
+  });
+
   it('refuses an offer that is not one whole segment, and a withdraw from a host that did not place the segment', async () => {
     const cluster = new StorageCluster(23);
     const [writer] = await cluster.addMany(5, fast);

@@ -119,6 +119,9 @@ const offerSlowestBytesPerSecond = 1_000_000;
 /** Segments placed at a time but not yet withdrawable, remembered at most (the oldest go first). */
 const maxProvisional = 65_536;
 
+/** What one store placed: the groups it made here, and the hosts that took segments with no room here. */
+type Placements = { joined: Set<string>; elsewhere: Map<string, MemberRecord[]> };
+
 /** A segment this node took from a placer, which may withdraw it until `untilMs` (a durable store rolling back). */
 type Provisional = { placedBy: string; untilMs: number };
 
@@ -269,17 +272,17 @@ export class StorageService implements Service {
     const { contentId, blocks } = splitContent(data, options.keywords ?? []);
     const segments = segmentsOf(contentId, blocks);
     const progress: StoreProgress = { contentId, blocksPlaced: 0, blocks: blocks.length, segmentsPlaced: 0, segments: segments.length };
-    const placedElsewhere = new Map<string, MemberRecord[]>();
+    const placements: Placements = { joined: new Set(), elsewhere: new Map() };
     try {
       await forEachLimited(segments, placementConcurrency, async (segment) => {
-        await this.place(segment.key, segment.blocks, replicas, durable, placedElsewhere);
+        await this.place(segment.key, segment.blocks, replicas, durable, placements);
         progress.blocksPlaced += segment.blocks.length;
         progress.segmentsPlaced += 1;
         options.onProgress?.({ ...progress });
       });
     } catch (error) {
-      if (!durable || !(error instanceof TimeoutError || error instanceof StorageFullError)) throw error;
-      const reached = this.rollBack(segments.map((segment) => segment.key), placedElsewhere);
+      if (!durable || !this.membershipInstance || !(error instanceof TimeoutError || error instanceof StorageFullError)) throw error;
+      const reached = this.rollBack(segments.map((segment) => segment.key), placements);
       throw new DurableStoreError(`durable store of ${contentId} rolled back: ${error.message}`, contentId, replicas, reached, { cause: error });
     }
     return contentId;
@@ -350,10 +353,13 @@ export class StorageService implements Service {
   // ---- placement ---------------------------------------------------------
 
   /** One segment: held here and recruited for, or (no room here) offered straight to other hosts, the first of which leads its group. */
-  private async place(key: string, blocks: Block[], replicas: number, durable: boolean, placedElsewhere: Map<string, MemberRecord[]>): Promise<void> {
+  private async place(key: string, blocks: Block[], replicas: number, durable: boolean, placements: Placements): Promise<void> {
     if (this.putAll(blocks)) {
       const now = this.components.runtime.now();
-      if (!this.membership.has(key)) this.membership.join(key, replicas, [], now);
+      if (!this.membership.has(key)) {
+        this.membership.join(key, replicas, [], now);
+        placements.joined.add(key);
+      }
       this.persist(key);
       const waiter = durable ? this.waitForReplicas(key, replicas) : undefined;
       this.schedule(true);
@@ -362,7 +368,7 @@ export class StorageService implements Service {
     }
     const plan = directPlacementPlan(this.rankedCandidates(new Set([this.components.nodeId]), segmentStorageBytes(blocks)), replicas, durable);
     await this.runOffers(plan, blocks, replicas);
-    placedElsewhere.set(key, [...plan.placed]);
+    placements.elsewhere.set(key, [...plan.placed]);
     const shortfall = directPlacementShortfall(plan, replicas, durable, key);
     if (shortfall) throw new StorageFullError(shortfall);
   }
@@ -394,17 +400,19 @@ export class StorageService implements Service {
   }
 
   /**
-   * A failed durable store: this node leaves the content's groups and drops its blocks,
-   * and every host it knows holds a segment (members, direct placements) is asked to drop
-   * it too. Returns the fewest holders any segment had.
+   * A failed durable store: this node leaves the groups this store made and drops their
+   * blocks, and every host it knows holds one of its segments (members, direct placements)
+   * is asked to drop it too; a segment held here before the store stays. Returns the fewest
+   * holders any segment had.
    */
-  private rollBack(keys: readonly string[], placedElsewhere: ReadonlyMap<string, MemberRecord[]>): number {
+  private rollBack(keys: readonly string[], placements: Placements): number {
     let reached = Infinity;
     const now = this.components.runtime.now();
     for (const key of keys) {
       const held = this.membership.has(key);
-      const holders = [...(held ? this.membership.aliveMembers(key) : []), ...(placedElsewhere.get(key) ?? [])];
+      const holders = [...(held ? this.membership.aliveMembers(key) : []), ...(placements.elsewhere.get(key) ?? [])];
       reached = Math.min(reached, holders.length + (held ? 1 : 0));
+      if (held && !placements.joined.has(key)) continue;
       for (const holder of holders) this.withdrawFrom(holder, key);
       if (held) this.membership.depart(key, now);
       this.dropSegment(key);
