@@ -107,9 +107,10 @@ export type StorageNode = ButterNode<{ storage: StorageService }>;
  * A simulated network of `nodeCount` storage nodes (each bootstrapped from every
  * earlier one), each of which has durably stored `blocksPerNode` random blocks,
  * left 20 s for recruitment and shedding to settle: the steady state the storage
- * benchmarks measure from.
+ * benchmarks measure from. With `dataDir`, each node keeps its blocks in the disk store on
+ * its simulated host's own disk.
  */
-export async function settledStorageNetwork(nodeCount: number, blocksPerNode: number, seed = 3): Promise<{ simulation: Simulation; nodes: StorageNode[] }> {
+export async function settledStorageNetwork(nodeCount: number, blocksPerNode: number, seed = 3, memoryMB = 64, dataDir?: string): Promise<{ simulation: Simulation; nodes: StorageNode[] }> {
   const simulation = new Simulation({ seed });
   const nodes: StorageNode[] = [];
   const settle = async <T>(promise: Promise<T>): Promise<T> => {
@@ -120,7 +121,7 @@ export async function settledStorageNetwork(nodeCount: number, blocksPerNode: nu
   };
   for (let index = 0; index < nodeCount; index += 1) {
     const bootstrap = nodes.map((earlier) => earlier.address);
-    const node = await createNode({ host: '127.0.0.1', memoryMB: 64, runtime: simulation.createHost({}), bootstrap, services: { storage: storage() } });
+    const node = await createNode({ host: '127.0.0.1', memoryMB, dataDir, runtime: simulation.createHost({}), bootstrap, services: { storage: storage() } });
     await settle(node.spawn());
     nodes.push(node);
   }

@@ -25,7 +25,10 @@ const benchmarks: Benchmark[] = [
   { name: 'discovery', script: 'discovery.js', nodeFlags: [] },
   { name: 'storage-blocks', script: 'storage-blocks.js', nodeFlags: ['--expose-gc'] },
   { name: 'storage-retention', script: 'storage-retention.js', nodeFlags: [] },
-  { name: 'storage-maintenance', script: 'storage-maintenance.js', nodeFlags: [] },
+  { name: 'storage-throughput', script: 'storage-throughput.js', nodeFlags: [] },
+  { name: 'storage-disk-idle', script: 'storage-disk-idle.js', nodeFlags: ['--expose-gc'] },
+  // 100,000 blocks held by each of 4 simulated nodes: about 2 GiB of blocks in one process.
+  { name: 'storage-scale', script: 'storage-scale.js', nodeFlags: ['--max-old-space-size=8000'] },
   { name: 'fuzz', script: 'fuzz.js', nodeFlags: ['--expose-gc'] },
   { name: 'cli', script: 'cli.js', nodeFlags: [] },
   // Minutes long: each network size runs in its own child process.

@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'INVALID_CONFIG'
   | 'NODE_STOPPED'
-  | 'STORAGE_FULL';
+  | 'STORAGE_FULL'
+  | 'DURABLE_STORE_FAILED';
 
 export class ButterError extends Error {
   override readonly name: string = 'ButterError';
@@ -114,6 +115,25 @@ export class StorageFullError extends ButterError {
   override readonly name = 'StorageFullError';
   constructor(message: string) {
     super('STORAGE_FULL', message);
+  }
+}
+
+/**
+ * A durable store did not reach its replicas in time (`cause`: the TimeoutError or
+ * StorageFullError that ended it) and was rolled back: this node dropped the segments the
+ * store had placed (not those it held before) and asked the hosts it reached to drop theirs. `replicasReached` is the
+ * fewest holders any segment had when it gave up.
+ */
+export class DurableStoreError extends ButterError {
+  override readonly name = 'DurableStoreError';
+  constructor(
+    message: string,
+    readonly contentId: string,
+    readonly replicas: number,
+    readonly replicasReached: number,
+    options: { cause: Error },
+  ) {
+    super('DURABLE_STORE_FAILED', message, options);
   }
 }
 

@@ -26,5 +26,5 @@ export { onShutdownSignal } from './runtime/real/signals.js';
 export { Simulation, type SimulationOptions, type LinkConditions, type SimRuntime } from './runtime/sim/index.js';
 export { messageCodec, type MessageCodec } from './transport/codec.js';
 export { defaultTransportOptions, type TransportOptions } from './transport/options.js';
-export { storage, StorageService, defaultStorageOptions, type StorageOptions, type StoreOptions } from './storage/service.js';
+export { storage, StorageService, defaultStorageOptions, type StorageOptions, type StoreOptions, type StoreProgress } from './storage/service.js';
 export type { GroupSnapshot, GroupState, MembershipOptions } from './storage/membership.js';

@@ -1,6 +1,7 @@
 import { createNode, type NodeOptions } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
 import { Simulation, type SimRuntime } from '../src/runtime/sim/index.js';
+import { segmentBlockKeys } from '../src/storage/segment.js';
 import { storage, type StorageOptions, type StorageService } from '../src/storage/service.js';
 
 export type StorageNode = ButterNode<{ storage: StorageService }>;
@@ -58,9 +59,10 @@ export class StorageCluster {
     return tracked;
   }
 
-  /** Nodes alive that hold `key` and count themselves as alive members of its group. */
+  /** Nodes alive that hold the blocks of segment `key` and count themselves as alive members of its group. */
   holders(key: string): StorageNode[] {
-    return this.alive().filter((node) => storageOf(node).has(key) && storageOf(node).groups().some((group) => group.key === key));
+    const blockKeys = segmentBlockKeys(key);
+    return this.alive().filter((node) => blockKeys.every((blockKey) => storageOf(node).has(blockKey)) && storageOf(node).groups().some((group) => group.key === key));
   }
 
   /** The group's state as its holders see it, e.g. ['goldilocks', 'goldilocks', 'goldilocks']. */

@@ -5,7 +5,7 @@ import { SeededRandom } from '../src/runtime/sim/index.js';
 import { heartbeatCodec, type HeartbeatMessage } from '../src/storage/group-messages.js';
 import { GroupMembership, membershipOptions, type PollResult } from '../src/storage/membership.js';
 
-const key = `${'c'.repeat(64)}.1/0`;
+const key = `${'c'.repeat(64)}.1:0`; // segment 0 of a one-block content
 const idOf = (letter: string) => letter.repeat(64);
 const addressOf = (id: string) => ({ host: `${id.slice(0, 1)}.sim`, port: 1000 });
 const record = (id: string, incarnation = 1) => ({ id, ...addressOf(id), incarnation });
@@ -18,6 +18,8 @@ class CoreNetwork {
   last = new Map<string, PollResult>();
   /** The last heartbeat each core sent each peer, keyed `from>to`. */
   lastSent = new Map<string, HeartbeatMessage>();
+  /** Every heartbeat delivered, the latest 10,000. */
+  sentLog: Array<{ from: string; to: string; message: HeartbeatMessage }> = [];
 
   constructor(letters: string[], overrides = {}) {
     const random = new SeededRandom(5);
@@ -43,6 +45,8 @@ class CoreNetwork {
           // Through the codec, as on the wire.
           const message = heartbeatCodec.decode(heartbeatCodec.encode(heartbeat.message));
           this.lastSent.set(`${id}>${heartbeat.peerId}`, message);
+          this.sentLog.push({ from: id, to: heartbeat.peerId, message });
+          if (this.sentLog.length > 10_000) this.sentLog.shift();
           this.cores.get(heartbeat.peerId)?.receiveHeartbeat(id, addressOf(id), message, this.nowMs);
         }
       }
@@ -94,7 +98,7 @@ describe('group membership core', () => {
   it('aggregates per peer pair: one heartbeat per peer per interval, whatever the number of shared groups', () => {
     const network = new CoreNetwork(['a', 'b'], { palpitationChance: 0 });
     for (let part = 0; part < 50; part += 1) {
-      const groupKey = `${'c'.repeat(64)}.50/${part}`;
+      const groupKey = `${'c'.repeat(64)}.6400:${part}`;
       network.core('a').join(groupKey, 2, [record(idOf('b'))], 0);
       network.core('b').join(groupKey, 2, [record(idOf('a'))], 0);
     }
@@ -102,9 +106,42 @@ describe('group membership core', () => {
     for (let nowMs = 2_000; nowMs <= 10_000; nowMs += 100) {
       const result = network.core('a').poll(nowMs);
       sent += result.heartbeats.length;
-      for (const heartbeat of result.heartbeats) assert.equal(heartbeat.message.groups.length, 50);
+      // In full (50 groups), or a repeat of the last full beat (none on the wire).
+      for (const { message } of result.heartbeats) assert.ok(message.repeat === undefined ? message.groups.length === 50 : message.groups.length === 0);
     }
     assert.ok(sent >= 4 && sent <= 6, `sent ${sent} heartbeats in 8 s at a 2 s interval`);
+  });
+
+  it('a steady pair beats in repeats, a change goes in full, and a lost full beat is asked for again', () => {
+    const network = new CoreNetwork(['a', 'b', 'c']);
+    threeMembers(network);
+    network.run(4_000);
+    const beatsFrom = (from: string, to: string) => network.lastSent.get(`${idOf(from)}>${idOf(to)}`);
+    network.run(4_000);
+    const steady = beatsFrom('a', 'b');
+    assert.ok(steady?.repeat !== undefined, 'steady: a repeat');
+    assert.deepEqual([steady.members, steady.groups], [[], []]);
+    assert.ok(heartbeatCodec.encode(steady).length <= 64, 'a repeat is a few bytes, whatever the groups');
+    // Repeats alone keep every member alive.
+    network.run(20_000);
+    for (const letter of ['a', 'b', 'c']) assert.equal(network.core(letter).state(key), 'goldilocks', letter);
+    // c falls silent: a's view changes, so its next beats to b go in full.
+    network.down.add(idOf('c'));
+    network.run(3_000);
+    const changed = [...network.sentLog].filter((entry) => entry.from === idOf('a') && entry.to === idOf('b') && entry.message.groups.length > 0);
+    assert.ok(changed.length > 0, 'a change goes in full');
+    network.down.delete(idOf('c'));
+    network.run(6_000);
+    // A receiver that lost the full beat (here: forgot it) hears only repeats: it asks for a full beat, and gets one.
+    const b = network.core('b') as unknown as { peers: Map<string, { received: unknown }> };
+    const peerA = b.peers.get(idOf('a'));
+    assert.ok(peerA?.received, 'b holds a full beat from a');
+    peerA.received = undefined;
+    network.sentLog.length = 0;
+    network.run(6_000);
+    assert.ok(network.sentLog.some((entry) => entry.from === idOf('b') && entry.to === idOf('a') && entry.message.resync === true), 'b asked for a full beat');
+    assert.ok(network.sentLog.some((entry) => entry.from === idOf('a') && entry.to === idOf('b') && entry.message.state !== undefined), 'a sent one');
+    for (const letter of ['a', 'b', 'c']) assert.equal(network.core(letter).state(key), 'goldilocks', letter);
   });
 
   it('suspects a silent member after the failure timeout; it comes back when heard again', () => {

@@ -4,6 +4,7 @@ import { ButterError, ProtocolError, StorageFullError } from '../src/errors.js';
 import { blockKeyOf, splitContent } from '../src/storage/block.js';
 import { createNode } from '../src/node/create.js';
 import { fetchReplyCodec, heartbeatCodec, offerCodec, routes } from '../src/storage/group-messages.js';
+import { segmentKeyOf } from '../src/storage/segment.js';
 import { storageOf, StorageCluster } from './storage-groups-cluster.js';
 
 const fast = { heartbeatIntervalMs: 1_000 };
@@ -12,7 +13,7 @@ async function storeOne(cluster: StorageCluster, seed: number, replicas = 3) {
   const [writer] = cluster.alive();
   const data = writer!.runtime.random.bytes(2_000 + seed);
   const contentId = await cluster.settle(storageOf(writer!).store(data, { replicas, durable: true }));
-  return { contentId, key: blockKeyOf(contentId, 0), data };
+  return { contentId, key: segmentKeyOf(contentId, 0), data };
 }
 
 describe('storage groups on the simulator', () => {
@@ -55,8 +56,10 @@ describe('storage groups on the simulator', () => {
       const nodes = await cluster.addMany(12, fast);
       const peersOf = (node: (typeof nodes)[number]) =>
         new Set(storageOf(node).groups().flatMap((group) => group.members.filter((member) => member.id !== node.id && member.status === 'alive').map((member) => member.id)));
-      // 40 blocks per node, 480 groups of 3: placed at random, every node would share groups with all 11 others.
-      for (const node of nodes) await cluster.settle(storageOf(node).store(node.runtime.random.bytes(40 * 4096), { durable: true }));
+      // 40 one-block contents per node, 480 groups of 3: placed at random, every node would share groups with all 11 others.
+      for (const node of nodes) {
+        await cluster.settle(Promise.all(Array.from({ length: 40 }, () => storageOf(node).store(node.runtime.random.bytes(4096), { durable: true }))));
+      }
       await cluster.run(5_000);
       const groups = nodes.map((node) => storageOf(node).groups().length);
       assert.ok(groups.every((count) => count >= 40), `seed ${seed}: groups per node ${groups.join()}`);
@@ -104,11 +107,11 @@ describe('storage groups on the simulator', () => {
     const cluster = new StorageCluster(3);
     const popular = { ...fast, maxReplicas: 5, queriesPerExtraReplica: 10, popularityWindowMs: 3_000 };
     await cluster.addMany(8, popular);
-    const { key } = await storeOne(cluster, 3);
+    const { key, contentId } = await storeOne(cluster, 3);
     await cluster.run(2_000);
     const [holder] = cluster.holders(key);
-    const reader = cluster.alive().find((node) => !storageOf(node).has(key))!;
-    for (let query = 0; query < 60; query += 1) await cluster.settle(storageOf(reader).fetch(holder!.address, key));
+    const reader = cluster.alive().find((node) => !cluster.holders(key).includes(node))!;
+    for (let query = 0; query < 60; query += 1) await cluster.settle(storageOf(reader).fetch(holder!.address, blockKeyOf(contentId, 0)));
     await cluster.run(3_000);
     assert.equal(cluster.holders(key).length, 5, 'raised to the cap');
     await cluster.run(30_000);
@@ -158,12 +161,12 @@ describe('storage groups on the simulator', () => {
     await cluster.run(500);
     const data = durableNode.runtime.random.bytes(1_000);
     const contentId = await cluster.settle(storageOf(durableNode).store(data, { durable: true }));
-    const key = blockKeyOf(contentId, 0);
+    const key = segmentKeyOf(contentId, 0);
     await cluster.run(2_000);
     await cluster.settle(durableNode.stop({ graceful: false }));
     const restarted = await cluster.add(slow, { dataDir: directory, runtime: durableNode.runtime });
     assert.equal(restarted.id, durableNode.id, 'same identity');
-    assert.ok(storageOf(restarted).has(key), 'its block is back');
+    assert.ok(storageOf(restarted).has(blockKeyOf(contentId, 0)), 'its block is back');
     await cluster.run(3_000);
     const group = storageOf(restarted).groups().find((entry) => entry.key === key);
     assert.ok(group, 'it rejoined the group');
@@ -187,7 +190,7 @@ describe('storage groups on the simulator', () => {
     // An offer whose data does not match its content hash.
     const { blocks } = splitContent(new Uint8Array(100), []);
     const tampered = { ...blocks[0]!, data: new Uint8Array(100).fill(1) };
-    await assert.rejects(cluster.settle(sender!.request(target!.address, routes.offer, offerCodec.encode({ block: tampered, replicas: 3, view: [] }))), refused);
+    await assert.rejects(cluster.settle(sender!.request(target!.address, routes.offer, offerCodec.encode({ blocks: [tampered], replicas: 3, view: [] }))), refused);
     // Absurd sizes: a heartbeat with more members than the limit.
     const members = Array.from({ length: 5_000 }, (_, index) => ({ id: index.toString(16).padStart(64, '0'), host: 'x.sim', port: 1 }));
     const huge = { incarnation: 1, members, groups: [] };

@@ -12,7 +12,7 @@ import { GroupMembership, membershipOptions, type PollResult } from '../src/stor
 const idOf = (letter: string) => letter.repeat(64);
 const addressOf = (id: string) => ({ host: `${id.slice(0, 1)}.sim`, port: 1000 });
 const recordOf = (id: string) => ({ id, ...addressOf(id), incarnation: 1 });
-const keyOf = (index: number, count: number) => `${'e'.repeat(64)}.${count}/${index}`;
+const keyOf = (index: number, count: number) => `${'e'.repeat(64)}.${count}:${index}`;
 const [self, b, c, d] = ['a', 'b', 'c', 'd'].map(idOf) as [string, string, string, string];
 
 /** A beat from `sender` covering `keys`, each view naming this node and `others` alive. */
@@ -73,7 +73,8 @@ describe('membership: a wake-up costs only the work that is due', () => {
       checked += 1;
       assert.equal(result.heartbeats.length, 1, 'one peer due');
       const [beat] = result.heartbeats;
-      assert.equal(beat?.message.groups.length, count / 3);
+      // In full, or a repeat of the last full beat (which is built, and compared, all the same).
+      assert.equal(beat?.message.groups.length, beat?.message.repeat === undefined ? count / 3 : 0);
       // Its 333 memberships, and the two members of each of its groups written into the beat: 3 × 333, plus the queue heads.
       assert.ok(work <= 3 * (count / 3) + 16, `${work} visits for a beat covering ${count / 3} groups of ${count}`);
     }
@@ -91,6 +92,59 @@ describe('membership: a wake-up costs only the work that is due', () => {
       assert.equal(result.heartbeats.length, 1);
       // 1,000 memberships plus 4 members written per group: 5,000, where a scan of every group would be 3 × 4 × 1,000 and more.
       assert.ok(work <= 5_000 + 16, `${work} visits`);
+    }
+  });
+
+  it('a steady peer’s beat is a repeat that costs a handful of visits, whatever the groups; a change costs one full beat', () => {
+    for (const count of [10, 1_000]) {
+      const { core, keys, deliver } = sharedWithThree(count);
+      let nowMs = 0;
+      const duePolls = (polls: number) => {
+        const costs: Array<{ work: number; repeat: boolean }> = [];
+        while (costs.length < polls) {
+          nowMs = core.poll(nowMs).nextDeadlineMs;
+          deliver(nowMs);
+          const { visits: work, result } = visits(core, () => core.poll(nowMs));
+          for (const { message } of result.heartbeats) costs.push({ work, repeat: message.repeat !== undefined });
+        }
+        return costs;
+      };
+      duePolls(6); // each peer's first beat after the joins goes in full
+      const steady = duePolls(6);
+      assert.ok(steady.every((cost) => cost.repeat && cost.work <= 16), `${count} groups: ${JSON.stringify(steady)}`);
+      // A new member in one group changes what every peer sees of it: each peer's next beat is built again, and goes in full.
+      core.admit(keys[0] as string, { id: 'f'.repeat(64), host: 'f.sim', port: 1000, incarnation: 1 }, nowMs);
+      const changed = visits(core, () => core.poll(nowMs));
+      const toPeers = changed.result.heartbeats.filter(({ peerId }) => [b, c, d].includes(peerId));
+      assert.equal(toPeers.length, 3, 'the members are told at once');
+      assert.ok(toPeers.every(({ message }) => message.state !== undefined && message.groups.length === count));
+    }
+  });
+
+  it('receiving a steady peer’s repeat costs a handful of visits, whatever the groups, and keeps its groups alive', () => {
+    for (const count of [10, 1_000]) {
+      const core = new GroupMembership(self, new SeededRandom(9), membershipOptions({ palpitationChance: 0 }), 0);
+      const keys = Array.from({ length: count }, (_, index) => keyOf(index, count));
+      for (const key of keys) core.join(key, 2, [recordOf(b)], 0);
+      core.receiveHeartbeat(b, addressOf(b), { ...beatFrom(core, b, keys, []), state: 7 }, 0);
+      const repeat = { incarnation: 1, members: [], groups: [], repeat: 7 };
+      const costs: number[] = [];
+      for (let nowMs = 2_000; nowMs <= 20_000; nowMs += 2_000) {
+        const before = core.pollVisits;
+        core.receiveHeartbeat(b, addressOf(b), repeat, nowMs);
+        costs.push(core.pollVisits - before);
+        assert.deepEqual(core.poll(nowMs).silentPeers, [], `${count} groups at ${nowMs} ms`);
+      }
+      // The first repeat refreshes each group in a few steps; the later ones all at once.
+      assert.ok(costs.slice(1).every((cost) => cost <= 2), `${count} groups: ${costs.join()}`);
+      assert.ok(core.snapshot().every((group) => group.members.every((member) => member.status === 'alive')));
+      // Silence after the last repeat: suspected on time, in every group.
+      assert.deepEqual(core.poll(22_100).silentPeers, []);
+      assert.deepEqual(
+        core.poll(22_300).silentPeers.map((peer) => peer.peerId),
+        [b],
+      );
+      assert.ok(core.snapshot().every((group) => group.members.find((member) => member.id === b)?.status === 'suspected'));
     }
   });
 

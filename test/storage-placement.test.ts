@@ -160,10 +160,10 @@ describe('placement: a block with no room here', () => {
   it('says why it fell short', () => {
     const nobody = directPlacementPlan(candidates(3), 3, false);
     settle(nobody, () => false);
-    assert.equal(directPlacementShortfall(nobody, 3, false, 'k'), 'no host in reach has room for block k');
+    assert.equal(directPlacementShortfall(nobody, 3, false, 'k'), 'no host in reach has room for segment k');
     const some = directPlacementPlan(candidates(3), 3, true);
     settle(some, (id) => id === 'h2');
-    assert.equal(directPlacementShortfall(some, 3, true, 'k'), 'only 1 of 3 replicas of block k found room');
+    assert.equal(directPlacementShortfall(some, 3, true, 'k'), 'only 1 of 3 replicas of segment k found room');
   });
 });
 

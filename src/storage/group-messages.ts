@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { messageCodec, tupleCodec } from '../transport/codec.js';
 import { entryFromTuple, entryToTuple, hostEntryTupleSchema, hostNameSchema, listenPortSchema, nodeIdSchema, type HostEntry } from '../transport/vocabulary.js';
 import { blockSchema, contentIdPattern } from './block.js';
+import { segmentBlocks } from './segment.js';
 
 /**
  * Wire messages of the Peer Content Group protocol (docs/PROTOCOL.md, "Storage
@@ -24,6 +25,7 @@ export const routes = {
   heartbeat: 'storage/heartbeat',
   offer: 'storage/offer',
   shed: 'storage/shed',
+  withdraw: 'storage/withdraw',
   fetch: 'storage/fetch',
   walk: 'storage/walk',
   announce: 'storage/announce',
@@ -31,6 +33,8 @@ export const routes = {
 
 /** `<content id>/<part>` (block.ts: blockKeyOf). */
 export const blockKeyText = Type.String({ pattern: `${contentIdPattern.slice(0, -1)}/[0-9]{1,5}$`, maxLength: 80 });
+/** `<content id>:<segment>` (segment.ts: segmentKeyOf), a group's key. */
+export const segmentKeyText = Type.String({ pattern: `${contentIdPattern.slice(0, -1)}:[0-9]{1,3}$`, maxLength: 80 });
 const contentIdText = Type.String({ pattern: contentIdPattern });
 const incarnation = Type.Integer({ minimum: 0, maximum: 2 ** 48 });
 const replicas = Type.Integer({ minimum: 1, maximum: maxReplicas });
@@ -47,7 +51,7 @@ const viewEntry = Type.Tuple([Type.Integer({ minimum: -1, maximum: maxMembersPer
 
 const heartbeatGroup = Type.Object(
   {
-    key: blockKeyText,
+    key: segmentKeyText,
     /** The group's base replication. */
     replicas,
     /** Replication the sender wants from its own query load (popularity), ≥ replicas. */
@@ -57,15 +61,25 @@ const heartbeatGroup = Type.Object(
   { additionalProperties: false },
 );
 
+/** Names one full beat's content, so that later beats with the same content can just repeat it. */
+const beatState = Type.Integer({ minimum: 0, maximum: 2 ** 48 });
+
 /**
  * One per peer pair per interval: every group the two share, with the sender's
- * view of each. Members travel as host entries, `[id, host, port]`.
+ * view of each. Members travel as host entries, `[id, host, port]`. A full beat
+ * may name its content with `state`; a later beat whose content would be the
+ * same carries no members or groups, only `repeat` with that state (so a steady
+ * pair's beats cost the same whatever the number of groups). `resync` asks the
+ * receiver to send its next beat in full (a repeat named a state this node lacks).
  */
 const heartbeatSchema = Type.Object(
   {
     incarnation,
     members: Type.Array(hostEntryTupleSchema, { maxItems: maxMembersPerHeartbeat }),
     groups: Type.Array(heartbeatGroup, { maxItems: maxGroupsPerHeartbeat }),
+    state: Type.Optional(beatState),
+    repeat: Type.Optional(beatState),
+    resync: Type.Optional(Type.Literal(true)),
   },
   { additionalProperties: false },
 );
@@ -74,10 +88,20 @@ export interface HeartbeatMessage {
   incarnation: number;
   members: HostEntry[];
   groups: HeartbeatGroup[];
+  state?: number;
+  repeat?: number;
+  resync?: true;
 }
 export const heartbeatCodec = tupleCodec('storage heartbeat', heartbeatSchema, {
   toTuple: (message: HeartbeatMessage): Static<typeof heartbeatSchema> => ({ ...message, members: message.members.map(entryToTuple) }),
-  fromTuple: (wire): HeartbeatMessage => ({ incarnation: wire.incarnation, members: wire.members.map(entryFromTuple), groups: wire.groups }),
+  fromTuple: (wire): HeartbeatMessage => ({
+    incarnation: wire.incarnation,
+    members: wire.members.map(entryFromTuple),
+    groups: wire.groups,
+    ...(wire.state === undefined ? {} : { state: wire.state }),
+    ...(wire.repeat === undefined ? {} : { repeat: wire.repeat }),
+    ...(wire.resync === undefined ? {} : { resync: wire.resync }),
+  }),
 });
 
 export const memberRecordSchema = Type.Object({ id: nodeIdSchema, host: hostNameSchema, port: listenPortSchema, incarnation }, { additionalProperties: false });
@@ -86,10 +110,11 @@ export type MemberRecord = Static<typeof memberRecordSchema>;
 /** Wire form of a block (block.ts); its Merkle proof is checked by verifyBlock after decoding. */
 const wireBlock = blockSchema;
 
-/** A leader offers a block to a candidate; the view tells the new member whom to beat. */
+/** A leader offers a whole segment to a candidate; the view tells the new member whom to beat. */
 export const offerSchema = Type.Object(
   {
-    block: wireBlock,
+    /** Every block of one segment, in part order (segment.ts: wholeSegmentKey checks it). */
+    blocks: Type.Array(wireBlock, { minItems: 1, maxItems: segmentBlocks }),
     replicas,
     view: Type.Array(memberRecordSchema, { maxItems: maxGroupMembers }),
   },
@@ -111,8 +136,12 @@ export type OfferReply = Static<typeof offerReplySchema>;
 export const offerReplyCodec = messageCodec('storage offer reply', offerReplySchema);
 
 /** The leader of a hot group asks one surplus member to leave it. */
-export const shedSchema = Type.Object({ key: blockKeyText, incarnation }, { additionalProperties: false });
+export const shedSchema = Type.Object({ key: segmentKeyText, incarnation }, { additionalProperties: false });
 export const shedCodec = messageCodec('storage shed', shedSchema);
+
+/** A durable store that failed takes its segment back from a host it placed it on (obeyed only from that host, within the store's timeout). */
+export const withdrawSchema = Type.Object({ key: segmentKeyText }, { additionalProperties: false });
+export const withdrawCodec = messageCodec('storage withdraw', withdrawSchema);
 
 export const fetchSchema = Type.Object({ key: blockKeyText }, { additionalProperties: false });
 export const fetchCodec = messageCodec('storage fetch', fetchSchema);

@@ -55,8 +55,29 @@ export function heartbeatMessages(selfId: string, incarnation: number, groups: r
   return messages;
 }
 
-/** Checks what the schema cannot: indices in range, no duplicates, exactly one self entry per group. */
+/** The same content (incarnation, member table, groups and views): a beat that may go as a repeat of `earlier`. */
+export function sameBeat(earlier: HeartbeatMessage, later: HeartbeatMessage): boolean {
+  if (earlier.incarnation !== later.incarnation || earlier.members.length !== later.members.length || earlier.groups.length !== later.groups.length) return false;
+  for (const [index, member] of earlier.members.entries()) {
+    const other = later.members[index] as HostEntry;
+    if (member.id !== other.id || member.host !== other.host || member.port !== other.port) return false;
+  }
+  for (const [index, group] of earlier.groups.entries()) {
+    const other = later.groups[index] as HeartbeatGroup;
+    if (group.key !== other.key || group.replicas !== other.replicas || group.wanted !== other.wanted || group.view.length !== other.view.length) return false;
+    for (const [entryIndex, entry] of group.view.entries()) {
+      const otherEntry = other.view[entryIndex] as HeartbeatGroup['view'][number];
+      if (entry[0] !== otherEntry[0] || entry[1] !== otherEntry[1] || entry[2] !== otherEntry[2]) return false;
+    }
+  }
+  return true;
+}
+
+/** Checks what the schema cannot: indices in range, no duplicates, exactly one self entry per group, a repeat empty. */
 export function checkHeartbeat(senderId: string, message: HeartbeatMessage): void {
+  if (message.repeat !== undefined && (message.state !== undefined || message.members.length > 0 || message.groups.length > 0)) {
+    throw new ProtocolError('a repeated heartbeat carries no state, members or groups of its own');
+  }
   const ids = new Set<string>();
   for (const member of message.members) {
     if (member.id === senderId) throw new ProtocolError('heartbeat member table names its sender');

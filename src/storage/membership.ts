@@ -2,7 +2,7 @@ import type { Address, Random } from '../runtime/types.js';
 import { BeatSchedule, coversMember } from './beat-schedule.js';
 import { DeadlineQueue, ExpiryQueue } from './deadline-queue.js';
 import { maxGroupMembers, maxReplicas, memberStatus, type HeartbeatGroup, type HeartbeatMessage, type HostEntry, type MemberRecord, type MemberStatus } from './group-messages.js';
-import { checkHeartbeat, heartbeatMessages, namesAlive, othersAlive, senderEntry, type BeatGroup } from './heartbeats.js';
+import { checkHeartbeat, heartbeatMessages, namesAlive, othersAlive, sameBeat, senderEntry, type BeatGroup } from './heartbeats.js';
 import { aliveCount, decide, leaderOf, stateOf, surplusOf, targetOf, type GroupState } from './leadership.js';
 import { Popularity } from './popularity.js';
 import { afterOutcome, localOutcome, mergeOutcome, selfClaimOutcome, statusName, type ClaimSource, type LocalEvent, type MemberState, type MergeOutcome } from './view-merge.js';
@@ -85,6 +85,33 @@ interface Peer {
   readonly memberships: Set<Member>;
   /** How many of them are alive. */
   alive: number;
+  /**
+   * The last full beat sent to it in one message, the state naming it, and the `viewVersion`
+   * it was built at: a beat with the same content goes as a repeat.
+   */
+  sent: { state: number; message: HeartbeatMessage; address: Address; version: number } | undefined;
+  /**
+   * The last full beat received from it that named a state: what its repeats stand for;
+   * with, from the first repeat on, its own entries resolved to its records here.
+   */
+  received: { message: HeartbeatMessage; entries: RepeatedEntry[] | undefined } | undefined;
+  /**
+   * `viewVersion` when a repeat last found every membership of this peer alive and refreshed
+   * by it in a few steps each: until a change, the next repeat refreshes them all at once,
+   * by `heardAllAtMs`.
+   */
+  wholeRepeatVersion: number | undefined;
+  /** Every membership of this peer was heard at this time (a whole repeat); see `heardAt`. */
+  heardAllAtMs: number;
+  /** One of its repeats named a state this node lacks: the next beat to it asks for a full one. */
+  askResync: boolean;
+}
+
+/** The sender's own entry in one group of a full beat, resolved to its record here, so that a repeat refreshes it in a few steps. */
+interface RepeatedEntry {
+  readonly member: Member;
+  readonly claimed: { incarnation: number; status: MemberStatus };
+  readonly wanted: number;
 }
 
 interface Group {
@@ -163,6 +190,14 @@ const addressOf = (entry: { host: string; port: number }): Address => ({ host: e
  * - `beats`: each peer's next beat; a beat covers the peer's memberships;
  * - `dirty`: groups whose view changed since the last poll, decided at the next.
  *
+ * A beat whose content is what the pair's last full beat carried goes as a repeat naming
+ * that beat's state (no groups on the wire); its receiver refreshes the sender in the groups
+ * that full beat listed, so a steady pair costs no encoding, checking or merging per group.
+ * `viewVersion` counts every change a beat's content can show (a member's status,
+ * incarnation or address, a member added or removed, a group's replication, this node's
+ * incarnation); while it stands still, the peer is alive everywhere and no group's
+ * popularity is raised, the repeat goes without even building the beat.
+ *
  * All times are clamped to the latest `now` seen, so the expiry queues stay in order.
  */
 export class GroupMembership {
@@ -176,6 +211,12 @@ export class GroupMembership {
   /** Groups this node left since the last poll: forgotten at its end, after the last beats told their members. */
   private readonly departed = new Set<Group>();
   private incarnationValue: number;
+  /** Names the next full beat; from a random start, so a restarted node's states do not match its earlier ones. */
+  private nextBeatState: number;
+  /** Changes to anything a beat shows (see above). */
+  private viewVersion = 0;
+  /** Groups whose own popularity asks for more than their base: their beats change with time alone. */
+  private readonly popular = new Set<Group>();
   /** The latest time any input brought. */
   private latestMs: number;
   private visited = 0;
@@ -190,6 +231,7 @@ export class GroupMembership {
     this.incarnationValue = startIncarnation;
     this.latestMs = nowMs;
     this.beats = new BeatSchedule(random, options);
+    this.nextBeatState = random.fork('beat-states').int(2 ** 40);
     // An entry is current while the member is still in its group, not alive, with the same change time.
     const held = (member: Member) => member.group.members.get(member.id) === member;
     this.tombstones = new ExpiryQueue<Member>(options.tombstoneLifetimeMs, (member) => (member.status !== memberStatus.alive && held(member) ? member.changedAtMs : undefined));
@@ -234,7 +276,9 @@ export class GroupMembership {
       };
       this.groups.set(key, group);
     }
-    group.replicas = Math.max(group.replicas, Math.min(maxReplicas, replicas));
+    const raised = Math.max(group.replicas, Math.min(maxReplicas, replicas));
+    if (raised !== group.replicas) this.viewVersion += 1;
+    group.replicas = raised;
     this.setSelf(group, now);
     for (const record of view) {
       if (record.id === this.selfId) continue;
@@ -262,6 +306,7 @@ export class GroupMembership {
     if (!group || !self) return;
     self.status = memberStatus.left;
     self.changedAtMs = now;
+    this.viewVersion += 1;
     this.departed.add(group);
     this.dirty.add(group);
     for (const member of group.members.values()) if (member.id !== this.selfId && member.status !== memberStatus.left) this.beats.markUrgent(member.id);
@@ -280,7 +325,9 @@ export class GroupMembership {
     if (!group) return;
     const before = group.popularity.wanted(group.replicas, now, this.options);
     group.popularity.record(now, this.options);
-    if (group.popularity.wanted(group.replicas, now, this.options) !== before) this.dirty.add(group);
+    const wanted = group.popularity.wanted(group.replicas, now, this.options);
+    if (wanted > group.replicas) this.popular.add(group);
+    if (wanted !== before) this.dirty.add(group);
   }
 
   /** The recruitment for `key` finished; another may start when the group is still cold. */
@@ -338,7 +385,7 @@ export class GroupMembership {
     const heard: MemberRecord[] = [];
     for (const [id, peer] of this.peers) {
       for (const member of peer.memberships) {
-        if (member.status !== memberStatus.alive || !member.address || nowMs >= member.heardAtMs + this.options.failureTimeoutMs) continue;
+        if (member.status !== memberStatus.alive || !member.address || nowMs >= this.heardAt(member) + this.options.failureTimeoutMs) continue;
         heard.push({ id, host: member.address.host, port: member.address.port, incarnation: member.incarnation });
         break;
       }
@@ -364,6 +411,15 @@ export class GroupMembership {
     const outcome: HeartbeatOutcome = { shedFrom: [], senderMissesSelf: false };
     // This node never beats itself: a beat in its name is not news about its groups.
     if (senderId === this.selfId) return outcome;
+    const known = this.peers.get(senderId);
+    if (message.resync && known?.sent) {
+      known.sent = undefined;
+      this.beats.markUrgent(senderId);
+    }
+    if (message.repeat !== undefined) {
+      this.receiveRepeat(known, senderAddress, message, now);
+      return outcome;
+    }
     let heard = 0;
     for (const entry of message.groups) {
       const group = this.groups.get(entry.key);
@@ -375,14 +431,78 @@ export class GroupMembership {
       if (sender.status !== memberStatus.alive) continue;
       if (entry.replicas > group.replicas) {
         group.replicas = entry.replicas;
+        this.viewVersion += 1;
         this.dirty.add(group);
       }
       this.applyView(group, senderId, entry.view, message.members, outcome, now);
     }
     // The beat covered every alive membership of its sender: they are all heard now.
     const peer = this.peers.get(senderId);
+    if (peer) {
+      peer.received = message.state === undefined ? undefined : { message, entries: undefined };
+      peer.wholeRepeatVersion = undefined;
+    }
     if (peer && heard > 0 && heard === peer.alive) this.silence.set(peer, now + this.options.failureTimeoutMs);
     return outcome;
+  }
+
+  /**
+   * A repeat of the sender's last full beat: its own entry in each group that beat listed is
+   * heard again (its news about others was applied then, and is unchanged). A repeat of a
+   * state this node lacks (the full beat was lost, or this node restarted) asks for a full beat.
+   */
+  private receiveRepeat(peer: Peer | undefined, senderAddress: Address | undefined, message: HeartbeatMessage, nowMs: number): void {
+    if (!peer) return;
+    const full = peer.received;
+    if (!full || full.message.state !== message.repeat || full.message.incarnation !== message.incarnation) {
+      peer.askResync = true;
+      this.beats.markUrgent(peer.id);
+      return;
+    }
+    if (peer.wholeRepeatVersion === this.viewVersion) {
+      // Nothing changed since a repeat refreshed every membership of this peer: this one does too.
+      this.visited += 1;
+      peer.heardAllAtMs = nowMs;
+      this.silence.set(peer, nowMs + this.options.failureTimeoutMs);
+      return;
+    }
+    full.entries ??= this.resolveEntries(peer.id, full.message);
+    let heard = 0;
+    let quick = 0;
+    for (const { member, claimed, wanted } of full.entries) {
+      this.visited += 1;
+      const { group } = member;
+      // A record forgotten since, or a group left: nothing to refresh there.
+      if (group.members.get(member.id) !== member || this.groups.get(group.key) !== group || group.members.get(this.selfId)?.status !== memberStatus.alive) continue;
+      const sameAddress = !senderAddress || (member.address?.host === senderAddress.host && member.address.port === senderAddress.port);
+      if (member.status === memberStatus.alive && member.incarnation === claimed.incarnation && claimed.status === memberStatus.alive && sameAddress) {
+        // What applyDirect would do with the same alive claim: heard now.
+        member.heardAtMs = nowMs;
+        heard += 1;
+        quick += 1;
+        continue;
+      }
+      const direct = this.applyDirect(member, senderAddress, claimed, wanted, nowMs);
+      if (direct === 'refresh' || direct === 'revive') heard += 1;
+    }
+    if (heard > 0 && heard === peer.alive) this.silence.set(peer, nowMs + this.options.failureTimeoutMs);
+    peer.wholeRepeatVersion = quick === peer.memberships.size && quick === peer.alive ? this.viewVersion : undefined;
+  }
+
+  /** When this node last heard `member`: its own record, or a whole repeat of its peer since. */
+  private heardAt(member: Member): number {
+    return Math.max(member.heardAtMs, member.peer?.heardAllAtMs ?? -Infinity);
+  }
+
+  /** The sender's records here for the groups of its full beat that this node holds. */
+  private resolveEntries(senderId: string, message: HeartbeatMessage): RepeatedEntry[] {
+    const entries: RepeatedEntry[] = [];
+    for (const entry of message.groups) {
+      this.visited += 1;
+      const member = this.groups.get(entry.key)?.members.get(senderId);
+      if (member) entries.push({ member, claimed: senderEntry(entry.view), wanted: entry.wanted });
+    }
+    return entries;
   }
 
   /** Runs the failure detector and tombstone expiry, decides the groups that need it and emits the beats due, visiting only what is due. */
@@ -393,6 +513,7 @@ export class GroupMembership {
     const recruitments: Recruitment[] = [];
     const sheddings: Shedding[] = [];
     this.decideDue(now, recruitments, sheddings);
+    this.settlePopularity(now);
     const heartbeats = this.buildHeartbeats(now);
     this.forgetDeparted();
     return { heartbeats, silentPeers, recruitments, sheddings, nextDeadlineMs: this.nextDeadline(now) };
@@ -406,6 +527,7 @@ export class GroupMembership {
   }
 
   private setSelf(group: Group, nowMs: number): void {
+    this.viewVersion += 1;
     this.departed.delete(group);
     this.dirty.add(group);
     const self = group.members.get(this.selfId);
@@ -461,7 +583,10 @@ export class GroupMembership {
     const member = group.members.get(id);
     if (id === this.selfId || (!member && group.members.size >= maxGroupMembers)) return 'ignore';
     const outcome = mergeOutcome(source, claimed, member);
-    if (member && address && source !== 'vouched') member.address = address;
+    if (member && address && source !== 'vouched' && (member.address?.host !== address.host || member.address.port !== address.port)) {
+      member.address = address;
+      this.viewVersion += 1;
+    }
     const next = afterOutcome(outcome, member, claimed, nowMs);
     if (next && member) this.setState(member, next);
     else if (next) this.addMember(group, id, address, next, nowMs);
@@ -474,7 +599,7 @@ export class GroupMembership {
     if (outcome === 'forget') this.removeMember(member);
     if (outcome !== 'suspect' && outcome !== 'mark-left') return;
     const status = outcome === 'suspect' ? memberStatus.suspected : memberStatus.left;
-    this.setState(member, { incarnation: member.incarnation, status, changedAtMs: nowMs, heardAtMs: member.heardAtMs });
+    this.setState(member, { incarnation: member.incarnation, status, changedAtMs: nowMs, heardAtMs: this.heardAt(member) });
   }
 
   /** Returns true when this node was shed (told it left by a higher member); refutes a suspicion otherwise. */
@@ -489,6 +614,7 @@ export class GroupMembership {
     if (outcome === 'refute') {
       // A higher incarnation, alive, overrides the stale claim everywhere.
       this.incarnationValue = claimed.incarnation + 1;
+      this.viewVersion += 1;
       this.beats.markUrgent(senderId);
     }
     return false;
@@ -499,12 +625,13 @@ export class GroupMembership {
   private addMember(group: Group, id: string, address: Address | undefined, state: MemberState, nowMs: number): void {
     let peer = this.peers.get(id);
     if (!peer) {
-      peer = { id, memberships: new Set(), alive: 0 };
+      peer = { id, memberships: new Set(), alive: 0, sent: undefined, received: undefined, askResync: false, wholeRepeatVersion: undefined, heardAllAtMs: -Infinity };
       this.peers.set(id, peer);
       this.beats.add(id, nowMs);
     }
     // A copy: the address may be part of a received message.
     const member: Member = { id, group, peer, address: address && addressOf(address), ...state, wanted: group.replicas, probeAtMs: 0 };
+    this.viewVersion += 1;
     group.members.set(id, member);
     peer.memberships.add(member);
     // Only alive members are added (view-merge.ts).
@@ -518,6 +645,7 @@ export class GroupMembership {
    */
   private setState(member: Member, next: MemberState): void {
     const { status, changedAtMs } = member;
+    if (next.incarnation !== member.incarnation || next.status !== status) this.viewVersion += 1;
     member.incarnation = next.incarnation;
     member.status = next.status;
     member.changedAtMs = next.changedAtMs;
@@ -548,6 +676,7 @@ export class GroupMembership {
     const { peer } = member;
     // A tombstone's queue entry is stale from now on (it is not in its group).
     if (member.group.members.get(member.id) !== member || !peer) return;
+    this.viewVersion += 1;
     member.group.members.delete(member.id);
     peer.memberships.delete(member);
     if (member.status === memberStatus.alive) peer.alive -= 1;
@@ -567,7 +696,7 @@ export class GroupMembership {
       for (const member of peer.memberships) {
         this.visited += 1;
         if (member.status !== memberStatus.alive) continue;
-        const deadlineMs = member.heardAtMs + this.options.failureTimeoutMs;
+        const deadlineMs = this.heardAt(member) + this.options.failureTimeoutMs;
         if (nowMs < deadlineMs) {
           nextMs = Math.min(nextMs, deadlineMs);
           continue;
@@ -618,6 +747,16 @@ export class GroupMembership {
     }
   }
 
+  /** A group whose popularity fell back to its base beats the same again from now on. */
+  private settlePopularity(nowMs: number): void {
+    for (const group of this.popular) {
+      this.visited += 1;
+      if (group.popularity.wanted(group.replicas, nowMs, this.options) > group.replicas) continue;
+      this.popular.delete(group);
+      this.viewVersion += 1;
+    }
+  }
+
   /** Beats the peers whose phase has come, and the urgent ones; one message per pair covers every shared group. */
   private buildHeartbeats(nowMs: number): HeartbeatToSend[] {
     const { scheduled, urgent } = this.beats.due(nowMs);
@@ -629,6 +768,14 @@ export class GroupMembership {
 
   /** The groups a beat to `peerId` covers: alive members, and suspected ones at their probe times (so they can refute). */
   private beatPeer(peerId: string, nowMs: number, urgent: boolean, heartbeats: HeartbeatToSend[]): void {
+    const peer = this.peers.get(peerId);
+    const sent = peer?.sent;
+    if (peer && sent && sent.version === this.viewVersion && peer.alive === peer.memberships.size && this.popular.size === 0) {
+      // Nothing a beat shows has changed, and nothing changes with time alone: the same beat again.
+      this.visited += 1;
+      heartbeats.push({ peerId, address: sent.address, message: this.repeatOf(peer, sent) });
+      return;
+    }
     let address: Address | undefined;
     const groups: BeatGroup[] = [];
     for (const member of this.peers.get(peerId)?.memberships ?? []) {
@@ -642,8 +789,35 @@ export class GroupMembership {
       this.visited += group.members.size;
       groups.push({ key: group.key, replicas: group.replicas, wanted: group.popularity.wanted(group.replicas, nowMs, this.options), members: group.members.values() });
     }
-    if (!address) return;
-    for (const message of heartbeatMessages(this.selfId, this.incarnationValue, groups)) heartbeats.push({ peerId, address, message });
+    if (!address || !peer) return;
+    const messages = heartbeatMessages(this.selfId, this.incarnationValue, groups);
+    const [only] = messages;
+    if (messages.length > 1 || !only) {
+      // Beats split over several messages always go in full.
+      peer.sent = undefined;
+      const resync = this.takeResync(peer);
+      for (const message of messages) heartbeats.push({ peerId, address, message: { ...message, ...resync } });
+      return;
+    }
+    if (peer.sent && sameBeat(peer.sent.message, only)) {
+      peer.sent = { ...peer.sent, address, version: this.viewVersion };
+      heartbeats.push({ peerId, address, message: this.repeatOf(peer, peer.sent) });
+      return;
+    }
+    const state = this.nextBeatState++;
+    peer.sent = { state, message: only, address, version: this.viewVersion };
+    heartbeats.push({ peerId, address, message: { ...only, state, ...this.takeResync(peer) } });
+  }
+
+  private repeatOf(peer: Peer, sent: { state: number; message: HeartbeatMessage }): HeartbeatMessage {
+    return { incarnation: sent.message.incarnation, members: [], groups: [], repeat: sent.state, ...this.takeResync(peer) };
+  }
+
+  /** Asks for a full beat once, with the next beat, when one of the peer's repeats named an unknown state. */
+  private takeResync(peer: Peer): { resync?: true } {
+    if (!peer.askResync) return {};
+    peer.askResync = false;
+    return { resync: true };
   }
 
   /** Groups this node left are forgotten once their members have had the last beats. */
@@ -654,6 +828,7 @@ export class GroupMembership {
       this.groups.delete(group.key);
       this.decisions.delete(group);
       this.dirty.delete(group);
+      this.popular.delete(group);
     }
     this.departed.clear();
   }

@@ -2,7 +2,7 @@ import { rankCandidates, type Candidate } from './candidates.js';
 import type { MemberRecord } from './group-messages.js';
 
 /**
- * Where blocks go (SPEC §5), as a sans-IO core: which hosts a block is offered to and in
+ * Where segments go (SPEC §5; a segment is a group's blocks, offered whole), as a sans-IO core: which hosts a segment is offered to and in
  * what order, how many offers are out at once, when to give up and when to retry. Fed with
  * candidate lists and offer outcomes, it returns the offers to make; the storage service
  * performs them (each bounded by `offerTimeoutMs`) and reports back. Three plans:
@@ -12,10 +12,10 @@ import type { MemberRecord } from './group-messages.js';
  *   candidate at once, at most `maxOfferAttempts` offers; the core may try again after
  *   `recruitRetryMs` while the group is still cold, and when every candidate was tried the
  *   service asks a few hosts for more (`refillTargets`);
- * - direct placement, for a block with no room here: one offer at a time down the ranked
- *   list, each telling the candidate who already took the block, until one host took it
+ * - direct placement, for a segment with no room here: one offer at a time down the ranked
+ *   list, each telling the candidate who already took the segment, until one host took it
  *   (or `replicas` did, for a durable store); the first to accept leads its group;
- * - hand-over, on a graceful leave: one host outside the group takes the block, one offer
+ * - hand-over, on a graceful leave: one host outside the group takes the segment, one offer
  *   at a time, at most `maxOfferAttempts` (if none does, the group hears this node left
  *   and its leader recruits).
  */
@@ -27,7 +27,7 @@ export interface PlacementOptions {
   recruitRetryMs: number;
 }
 
-/** Blocks placed or handed over at once by one store or leave. */
+/** Segments placed or handed over at once by one store or leave. */
 export const placementConcurrency = 8;
 /** Hosts asked for more hosts when a recruitment runs out of candidates. */
 export const refillFanout = 3;
@@ -167,8 +167,8 @@ export function directPlacementPlan(candidates: readonly Candidate[], replicas: 
 /** Why a direct placement failed, or undefined when it succeeded. */
 export function directPlacementShortfall(plan: OfferPlan, replicas: number, durable: boolean, key: string): string | undefined {
   const placed = plan.placed.length;
-  if (placed === 0) return `no host in reach has room for block ${key}`;
-  if (durable && placed < replicas) return `only ${placed} of ${replicas} replicas of block ${key} found room`;
+  if (placed === 0) return `no host in reach has room for segment ${key}`;
+  if (durable && placed < replicas) return `only ${placed} of ${replicas} replicas of segment ${key} found room`;
   return undefined;
 }
 

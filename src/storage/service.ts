@@ -1,9 +1,10 @@
-import { InvalidArgumentError, InvalidConfigError, NodeStoppedError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
+import { DurableStoreError, InvalidArgumentError, InvalidConfigError, NodeStoppedError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
 import { checkOptions, optionTypes, type OptionSchemas } from '../node/options.js';
 import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
+import { parseSegmentKey, segmentBlockKeys, segmentKeyOfBlockKey, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
 import type { Candidate } from './candidates.js';
 import {
@@ -19,10 +20,11 @@ import {
   shedCodec,
   walkCodec,
   walkReplyCodec,
+  withdrawCodec,
   type MemberRecord,
 } from './group-messages.js';
 import { defaultMembershipOptions, GroupMembership, intervalDefaults, type GroupSnapshot, type MembershipOptions, type Recruitment } from './membership.js';
-import { maxPersistedMembers, persistedGroupCodec, persistedView } from './persisted-group.js';
+import { maxPersistedMembers, persistedGroupCodec, persistedView, type PersistedGroup } from './persisted-group.js';
 import {
   chooseCandidates,
   directPlacementPlan,
@@ -36,7 +38,10 @@ import {
 } from './placement.js';
 
 export interface StorageOptions extends MembershipOptions {
-  /** Timeout of one offer to a candidate; a dead candidate costs at most this before the next is tried. */
+  /**
+   * Timeout of one offer to a candidate, plus a second per MB offered (a segment is up to
+   * 600 KB); a dead candidate costs at most this before the next is tried.
+   */
   offerTimeoutMs: number;
   /** Candidates tried per recruitment before giving up until the next retry. */
   maxOfferAttempts: number;
@@ -83,8 +88,21 @@ export interface StoreOptions {
   keywords?: readonly string[];
   /** Replication of this content's groups; default the service's `replicas`. */
   replicas?: number;
-  /** Resolve only once `replicas` members hold every block (a durable write). */
+  /**
+   * Resolve only once `replicas` members hold every block (a durable write). When that
+   * fails the store is rolled back and rejects with a DurableStoreError.
+   */
   durable?: boolean;
+  /** Called as each segment is placed (durable: once it has its replicas). */
+  onProgress?: (progress: StoreProgress) => void;
+}
+
+export interface StoreProgress {
+  contentId: string;
+  blocksPlaced: number;
+  blocks: number;
+  segmentsPlaced: number;
+  segments: number;
 }
 
 /** A host whose request failed is not offered blocks for this long. */
@@ -96,6 +114,16 @@ const maxUnreachable = 1024;
 const maxPreferences = 4096;
 /** Delay after start before announcing to known hosts (bootstrap introductions run just after start). */
 const announceDelayMs = 200;
+/** The slowest transfer an offer is given time for, beyond `offerTimeoutMs`. */
+const offerSlowestBytesPerSecond = 1_000_000;
+/** Segments placed at a time but not yet withdrawable, remembered at most (the oldest go first). */
+const maxProvisional = 65_536;
+
+/** What one store placed: the groups it made here, and the hosts that took segments with no room here. */
+type Placements = { joined: Set<string>; elsewhere: Map<string, MemberRecord[]> };
+
+/** A segment this node took from a placer, which may withdraw it until `untilMs` (a durable store rolling back). */
+type Provisional = { placedBy: string; untilMs: number };
 
 type DurableWaiter = { key: string; replicas: number; resolve: () => void; reject: (error: Error) => void };
 
@@ -132,6 +160,8 @@ export class StorageService implements Service {
   /** This node's own random but stable order of hosts, so that its recruitments keep picking the same ones. */
   private readonly preferences = new Map<string, number>();
   private readonly durableWaiters = new Set<DurableWaiter>();
+  /** In the order taken, so the expired ones are at the front. */
+  private readonly provisional = new Map<string, Provisional>();
   private unsubscribePeerFailure: (() => void) | undefined;
 
   constructor(
@@ -172,6 +202,7 @@ export class StorageService implements Service {
     components.route(routes.heartbeat, (payload, context) => this.onHeartbeat(payload, context));
     components.route(routes.offer, (payload, context) => this.onOffer(payload, context));
     components.route(routes.shed, (payload, context) => this.onShed(payload, context));
+    components.route(routes.withdraw, (payload, context) => this.onWithdraw(payload, context));
     components.route(routes.fetch, (payload) => this.onFetch(payload));
     components.route(routes.walk, (payload, context) => this.onWalk(payload, context));
     components.route(routes.announce, (payload, context) => this.onAnnounce(payload, context));
@@ -182,7 +213,7 @@ export class StorageService implements Service {
       : createMemoryBlockStore(capacity);
     this.storeInstance = store;
     const now = components.runtime.now();
-    const restored = [...store.keys()].map((key) => ({ key, record: this.readPersisted(key) }));
+    const restored = this.restoredSegments(store);
     const incarnation = restored.reduce((highest, entry) => Math.max(highest, entry.record?.incarnation ?? 0), 0);
     this.membershipInstance = new GroupMembership(components.nodeId, components.random.fork('membership'), this.options, now, incarnation + 1);
     for (const { key, record } of restored) {
@@ -199,8 +230,8 @@ export class StorageService implements Service {
     this.leaving = true;
     const keys = this.membership.keys().filter((key) => this.membership.has(key));
     await forEachLimited(keys, placementConcurrency, async (key) => {
-      const block = this.blocks.get(key);
-      if (block) await this.handOver(key, block);
+      const blocks = this.segmentBlocksHeld(key);
+      if (blocks) await this.handOver(key, blocks);
     });
     const now = this.components.runtime.now();
     for (const key of keys) this.membership.depart(key, now);
@@ -225,15 +256,35 @@ export class StorageService implements Service {
     await store?.close().catch((error: unknown) => this.components.logger.warn({ err: error }, 'block store close failed'));
   }
 
-  /** Stores `data`; returns its content id. Durable: resolves once `replicas` members hold every block. */
+  /**
+   * Stores `data`; returns its content id. Its segments are placed several at a time
+   * (`placementConcurrency`), each in one offer per host. Durable: resolves once
+   * `replicas` members hold every segment; otherwise rolls back and rejects with a
+   * DurableStoreError naming the content id and the replicas reached.
+   */
   async store(data: Uint8Array, options: StoreOptions = {}): Promise<string> {
     if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array');
     const replicas = options.replicas ?? this.options.replicas;
     if (!Number.isInteger(replicas) || replicas < 1 || replicas > this.options.maxReplicas) {
       throw new InvalidArgumentError(`replicas must be an integer from 1 to ${this.options.maxReplicas}`);
     }
+    const durable = options.durable === true;
     const { contentId, blocks } = splitContent(data, options.keywords ?? []);
-    await forEachLimited(blocks, placementConcurrency, (block) => this.place(block, replicas, options.durable === true));
+    const segments = segmentsOf(contentId, blocks);
+    const progress: StoreProgress = { contentId, blocksPlaced: 0, blocks: blocks.length, segmentsPlaced: 0, segments: segments.length };
+    const placements: Placements = { joined: new Set(), elsewhere: new Map() };
+    try {
+      await forEachLimited(segments, placementConcurrency, async (segment) => {
+        await this.place(segment.key, segment.blocks, replicas, durable, placements);
+        progress.blocksPlaced += segment.blocks.length;
+        progress.segmentsPlaced += 1;
+        options.onProgress?.({ ...progress });
+      });
+    } catch (error) {
+      if (!durable || !this.membershipInstance || !(error instanceof TimeoutError || error instanceof StorageFullError)) throw error;
+      const reached = this.rollBack(segments.map((segment) => segment.key), placements);
+      throw new DurableStoreError(`durable store of ${contentId} rolled back: ${error.message}`, contentId, replicas, reached, { cause: error });
+    }
     return contentId;
   }
 
@@ -301,22 +352,77 @@ export class StorageService implements Service {
 
   // ---- placement ---------------------------------------------------------
 
-  private async place(block: Block, replicas: number, durable: boolean): Promise<void> {
-    const key = blockKey(block);
-    if (this.blocks.put(block)) {
+  /** One segment: held here and recruited for, or (no room here) offered straight to other hosts, the first of which leads its group. */
+  private async place(key: string, blocks: Block[], replicas: number, durable: boolean, placements: Placements): Promise<void> {
+    if (this.putAll(blocks)) {
       const now = this.components.runtime.now();
-      if (!this.membership.has(key)) this.membership.join(key, replicas, [], now);
+      if (!this.membership.has(key)) {
+        this.membership.join(key, replicas, [], now);
+        placements.joined.add(key);
+      }
       this.persist(key);
       const waiter = durable ? this.waitForReplicas(key, replicas) : undefined;
       this.schedule(true);
       await waiter;
       return;
     }
-    // No room here: the block goes straight to other hosts, the first of which leads its group.
-    const plan = directPlacementPlan(this.rankedCandidates(new Set([this.components.nodeId]), blockStorageBytes(block)), replicas, durable);
-    await this.runOffers(plan, block, replicas);
+    const plan = directPlacementPlan(this.rankedCandidates(new Set([this.components.nodeId]), segmentStorageBytes(blocks)), replicas, durable);
+    await this.runOffers(plan, blocks, replicas);
+    placements.elsewhere.set(key, [...plan.placed]);
     const shortfall = directPlacementShortfall(plan, replicas, durable, key);
     if (shortfall) throw new StorageFullError(shortfall);
+  }
+
+  /** Stores every block of a segment, or none of them (false: no room). */
+  private putAll(blocks: readonly Block[]): boolean {
+    const added: string[] = [];
+    for (const block of blocks) {
+      const key = blockKey(block);
+      const held = this.blocks.has(key);
+      if (!this.blocks.put(block)) {
+        for (const addedKey of added) this.blocks.delete(addedKey);
+        return false;
+      }
+      if (!held) added.push(key);
+    }
+    return true;
+  }
+
+  /** The blocks of a segment held here, in part order; undefined unless every one is. */
+  private segmentBlocksHeld(key: string): Block[] | undefined {
+    const blocks: Block[] = [];
+    for (const blockKeyText of segmentBlockKeys(key)) {
+      const block = this.storeInstance?.get(blockKeyText);
+      if (!block) return undefined;
+      blocks.push(block);
+    }
+    return blocks.length > 0 ? blocks : undefined;
+  }
+
+  /**
+   * A failed durable store: this node leaves the groups this store made and drops their
+   * blocks, and every host it knows holds one of its segments (members, direct placements)
+   * is asked to drop it too; a segment held here before the store stays. Returns the fewest
+   * holders any segment had.
+   */
+  private rollBack(keys: readonly string[], placements: Placements): number {
+    let reached = Infinity;
+    const now = this.components.runtime.now();
+    for (const key of keys) {
+      const held = this.membership.has(key);
+      const holders = [...(held ? this.membership.aliveMembers(key) : []), ...(placements.elsewhere.get(key) ?? [])];
+      reached = Math.min(reached, holders.length + (held ? 1 : 0));
+      if (held && !placements.joined.has(key)) continue;
+      for (const holder of holders) this.withdrawFrom(holder, key);
+      if (held) this.membership.depart(key, now);
+      this.dropSegment(key);
+    }
+    this.schedule(true);
+    return reached === Infinity ? 0 : reached;
+  }
+
+  private withdrawFrom(holder: MemberRecord, key: string): void {
+    this.components.notify({ id: holder.id, address: { host: holder.host, port: holder.port } }, routes.withdraw, withdrawCodec.encode({ key })).catch(() => undefined);
   }
 
   private waitForReplicas(key: string, replicas: number): Promise<void> {
@@ -352,10 +458,11 @@ export class StorageService implements Service {
     }
   }
 
-  /** Offers `block` to one candidate; resolves with its incarnation when it joined, undefined when it refused. */
-  private async offer(candidate: Candidate, block: Block, replicas: number, view: MemberRecord[]): Promise<number | undefined> {
-    const payload = offerCodec.encode({ block, replicas, view });
-    const reply = offerReplyCodec.decode(await this.components.request(candidate, routes.offer, payload, { timeoutMs: this.offerTimeoutMs }));
+  /** Offers a segment (its encoded `storage/offer`) to one candidate; resolves with its incarnation when it joined, undefined when it refused. */
+  private async offer(candidate: Candidate, payload: Uint8Array): Promise<number | undefined> {
+    // A whole segment is up to 600 KB: it gets the time to cross a slow link (and queue behind the other offers out) on top.
+    const timeoutMs = this.offerTimeoutMs + (payload.length / offerSlowestBytesPerSecond) * 1000;
+    const reply = offerReplyCodec.decode(await this.components.request(candidate, routes.offer, payload, { timeoutMs }));
     this.contacts.set(candidate.id, candidate.address);
     return reply.accepted ? reply.incarnation : undefined;
   }
@@ -364,12 +471,19 @@ export class StorageService implements Service {
    * Makes the plan's offers and feeds each outcome back until it is done (placement.ts
    * decides which, and how many at once); `stopWhen` ends it early (no new offers).
    */
-  private runOffers(plan: OfferPlan, block: Block, replicas: number, onAccepted?: (record: MemberRecord) => void, stopWhen?: () => boolean): Promise<void> {
+  private runOffers(plan: OfferPlan, blocks: Block[], replicas: number, onAccepted?: (record: MemberRecord) => void, stopWhen?: () => boolean): Promise<void> {
+    // Offers with the same view carry the same bytes: a segment is encoded once per view, not once per candidate.
+    let encoded: { viewKey: string; payload: Uint8Array } | undefined;
+    const payloadFor = (view: MemberRecord[]) => {
+      const viewKey = view.map((member) => `${member.id}@${member.host}:${member.port}#${member.incarnation}`).join(',');
+      if (encoded?.viewKey !== viewKey) encoded = { viewKey, payload: offerCodec.encode({ blocks, replicas, view }) };
+      return encoded.payload;
+    };
     return new Promise<void>((resolve) => {
       const pump = () => {
         if (stopWhen?.()) plan.stop();
         for (const { candidate, view } of plan.next()) {
-          void this.offer(candidate, block, replicas, view)
+          void this.offer(candidate, payloadFor(view))
             .catch(() => undefined)
             .then((incarnation) => {
               try {
@@ -394,18 +508,21 @@ export class StorageService implements Service {
   /** Recruits for a cold group: the plan's offers, each acceptance admitted at once; the outcome sets the retry. */
   private async recruit(recruitment: Recruitment): Promise<void> {
     const { key, view } = recruitment;
-    const block = this.blocks.get(key);
+    const blocks = this.segmentBlocksHeld(key);
     let retryAfterMs = this.options.recruitRetryMs;
-    if (block) {
+    if (blocks) {
       const exclude = new Set([this.components.nodeId, ...view.map((member) => member.id)]);
-      const plan = recruitmentPlan(recruitment.needed, view, this.rankedCandidates(exclude, blockStorageBytes(block), view), this.options);
+      const plan = recruitmentPlan(recruitment.needed, view, this.rankedCandidates(exclude, segmentStorageBytes(blocks), view), this.options);
       const replicas = this.membership.record(key)?.replicas ?? this.options.replicas;
-      // The service may stop while offers are out: an acceptance then has no core to go to.
-      const admit = (record: MemberRecord) => this.membershipInstance?.admit(key, record, this.components.runtime.now());
-      await this.runOffers(plan, block, replicas, admit, () => this.leaving);
+      // The service may stop while offers are out: an acceptance then has no core to go to. A store rolled back meanwhile takes the segment back.
+      const admit = (record: MemberRecord) => {
+        if (this.membershipInstance?.has(key)) this.membershipInstance.admit(key, record, this.components.runtime.now());
+        else if (this.membershipInstance) this.withdrawFrom(record, key);
+      };
+      await this.runOffers(plan, blocks, replicas, admit, () => this.leaving);
       if (!this.membershipInstance) return;
       const outcome = recruitmentOutcome(plan, this.options);
-      if (outcome.refill) await this.refillContacts(key.slice(0, key.indexOf('/')));
+      if (outcome.refill) await this.refillContacts(parseSegmentKey(key)?.contentId ?? '');
       this.persist(key);
       retryAfterMs = outcome.retryAfterMs;
     }
@@ -414,12 +531,12 @@ export class StorageService implements Service {
     this.schedule(true);
   }
 
-  /** Graceful leave of one block: one host outside the group takes it (or the group is told and recruits). */
-  private async handOver(key: string, block: Block): Promise<void> {
+  /** Graceful leave of one segment: one host outside the group takes it (or the group is told and recruits). */
+  private async handOver(key: string, blocks: Block[]): Promise<void> {
     const view = this.membership.aliveMembers(key);
     const exclude = new Set([this.components.nodeId, ...view.map((member) => member.id)]);
     const replicas = this.membership.record(key)?.replicas ?? this.options.replicas;
-    await this.runOffers(handOverPlan(view, this.rankedCandidates(exclude, blockStorageBytes(block), view), this.options), block, replicas);
+    await this.runOffers(handOverPlan(view, this.rankedCandidates(exclude, segmentStorageBytes(blocks), view), this.options), blocks, replicas);
   }
 
   /** Up to `count` hosts to tell a peer about: hosts heard from moments ago first, then a random share of the rest. */
@@ -563,7 +680,7 @@ export class StorageService implements Service {
     const outcome = this.membership.receiveHeartbeat(context.peer.id, context.peer.address, message, now);
     // The sender does not hear us: our connection to it may be half-open while its own to us works.
     if (outcome.senderMissesSelf) this.components.disconnectIfSilent(context.peer.id, this.membership.options.failureTimeoutMs);
-    for (const key of outcome.shedFrom) this.dropBlock(key);
+    for (const key of outcome.shedFrom) this.dropSegment(key);
     this.checkDurableWaiters();
     this.schedule(outcome.shedFrom.length > 0);
     return new Uint8Array(0);
@@ -571,16 +688,19 @@ export class StorageService implements Service {
 
   private onOffer(payload: Uint8Array, context: RequestContext): Uint8Array {
     const offer = offerCodec.decode(payload);
-    if (!verifyBlock(offer.block)) throw new ProtocolError('offered block does not verify against its content hash');
+    const key = wholeSegmentKey(offer.blocks);
+    if (key === undefined) throw new ProtocolError('an offer must carry exactly the blocks of one segment, in order');
+    if (!verifySegment(offer.blocks)) throw new ProtocolError('offered block does not verify against its content hash');
     this.addContact(context);
     const membership = this.membershipInstance;
     if (!membership || this.leaving || !this.components.isRunning()) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
-    const key = blockKey(offer.block);
     if (!membership.has(key)) {
-      if (!this.blocks.put(offer.block)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
+      if (!this.putAll(offer.blocks)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
+      const now = this.components.runtime.now();
       const view = offer.view.filter((member) => member.id !== context.peer.id && member.id !== this.components.nodeId);
       if (context.peer.address) view.push({ id: context.peer.id, host: context.peer.address.host, port: context.peer.address.port, incarnation: 0 });
-      membership.join(key, offer.replicas, view, this.components.runtime.now());
+      membership.join(key, offer.replicas, view, now);
+      this.rememberProvisional(key, context.peer.id, now);
       this.persist(key);
       this.schedule(true);
     }
@@ -590,16 +710,48 @@ export class StorageService implements Service {
   private onShed(payload: Uint8Array, context: RequestContext): Uint8Array {
     const { key } = shedCodec.decode(payload);
     if (this.membershipInstance?.shedBy(key, context.peer.id, this.components.runtime.now())) {
-      this.dropBlock(key);
+      this.dropSegment(key);
       this.schedule(true);
     }
     return new Uint8Array(0);
   }
 
+  /**
+   * A durable store rolling back takes a segment back: obeyed only while the segment is
+   * provisional here (taken less than `durableTimeoutMs` + `offerTimeoutMs` ago) and only from the host that
+   * placed it or an alive member of its group; the other members hear of it in turn.
+   */
+  private onWithdraw(payload: Uint8Array, context: RequestContext): Uint8Array {
+    const { key } = withdrawCodec.decode(payload);
+    const membership = this.membershipInstance;
+    const now = this.components.runtime.now();
+    const provisional = this.provisional.get(key);
+    if (!membership || !provisional || provisional.untilMs < now || !membership.has(key)) return new Uint8Array(0);
+    const members = membership.aliveMembers(key);
+    if (provisional.placedBy !== context.peer.id && !members.some((member) => member.id === context.peer.id)) return new Uint8Array(0);
+    this.provisional.delete(key);
+    for (const member of members) if (member.id !== context.peer.id) this.withdrawFrom(member, key);
+    membership.depart(key, now);
+    this.dropSegment(key);
+    this.schedule(true);
+    return new Uint8Array(0);
+  }
+
+  private rememberProvisional(key: string, placedBy: string, nowMs: number): void {
+    for (const [oldKey, entry] of this.provisional) {
+      if (entry.untilMs >= nowMs && this.provisional.size < maxProvisional) break;
+      this.provisional.delete(oldKey);
+    }
+    this.provisional.delete(key);
+    // The author's durable timeout started before this join; an offer timeout covers the withdraw's way here.
+    this.provisional.set(key, { placedBy, untilMs: nowMs + this.options.durableTimeoutMs + this.options.offerTimeoutMs });
+  }
+
   private onFetch(payload: Uint8Array): Uint8Array {
     const { key } = fetchCodec.decode(payload);
     const block = this.storeInstance?.get(key);
-    if (block) this.membershipInstance?.recordQuery(key, this.components.runtime.now());
+    const segmentKey = block && segmentKeyOfBlockKey(key);
+    if (segmentKey) this.membershipInstance?.recordQuery(segmentKey, this.components.runtime.now());
     return fetchReplyCodec.encode(block ? { block } : {});
   }
 
@@ -620,21 +772,39 @@ export class StorageService implements Service {
     return new Uint8Array(0);
   }
 
-  private dropBlock(key: string): void {
-    this.storeInstance?.delete(key);
+  private dropSegment(key: string): void {
+    for (const blockKeyText of segmentBlockKeys(key)) this.storeInstance?.delete(blockKeyText);
   }
 
   // ---- persistence -----------------------------------------------------------
 
+  /** A group's record lives beside the first block of its segment. */
   private persist(key: string): void {
     const store = this.storeInstance;
     const record = this.membershipInstance?.record(key);
-    if (!store || !record || !store.has(key)) return;
-    store.setMeta(key, persistedGroupCodec.encode({ replicas: record.replicas, incarnation: this.membership.incarnation, view: record.view.slice(0, maxPersistedMembers) }));
+    const first = segmentBlockKeys(key)[0];
+    if (!store || !record || first === undefined || !store.has(first)) return;
+    store.setMeta(first, persistedGroupCodec.encode({ replicas: record.replicas, incarnation: this.membership.incarnation, view: record.view.slice(0, maxPersistedMembers) }));
   }
 
-  private readPersisted(key: string): ReturnType<typeof persistedGroupCodec.decode> | undefined {
-    const meta = this.storeInstance?.getMeta(key);
+  /** The segments held whole at open, with their records; blocks of a segment held only in part (an offer cut short) are dropped. */
+  private restoredSegments(store: BlockStore): Array<{ key: string; record: PersistedGroup | undefined }> {
+    const segments = new Set<string>();
+    for (const key of store.keys()) {
+      const segmentKey = segmentKeyOfBlockKey(key);
+      if (segmentKey) segments.add(segmentKey);
+    }
+    const restored: Array<{ key: string; record: PersistedGroup | undefined }> = [];
+    for (const key of segments) {
+      const keys = segmentBlockKeys(key);
+      if (keys.every((blockKeyText) => store.has(blockKeyText))) restored.push({ key, record: this.readPersisted(store, keys[0] as string) });
+      else for (const blockKeyText of keys) store.delete(blockKeyText);
+    }
+    return restored;
+  }
+
+  private readPersisted(store: BlockStore, key: string): PersistedGroup | undefined {
+    const meta = store.getMeta(key);
     if (!meta) return undefined;
     try {
       return persistedGroupCodec.decode(meta);
@@ -644,14 +814,25 @@ export class StorageService implements Service {
   }
 }
 
+/** Runs `body` on `limit` items at a time; after a failure starts no more, waits for those running, then throws the first failure. */
 async function forEachLimited<T>(items: readonly T[], limit: number, body: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) {
+    while (!failure && next < items.length) {
       const item = items[next++] as T;
-      await body(item);
+      try {
+        await body(item);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+}
+
+function segmentStorageBytes(blocks: readonly Block[]): number {
+  return blocks.reduce((sum, block) => sum + blockStorageBytes(block), 0);
 }
 

@@ -1,14 +1,17 @@
 /**
- * CPU spent on group maintenance (SPEC §5) when nothing changes:
+ * How storage costs grow with the data it holds (SPEC §5):
  *
  *  (a) the membership core alone, one node in `--groups` (1,000) groups of four shared with
  *      the same 3 peers: the cost of a poll when nothing is due (a wake-up for another
  *      reason), and of a poll when one peer's beat is due;
- *  (b) `--nodes` (8) simulated nodes storing `--blocks` (300) blocks each, steady
- *      maintenance for `--seconds` (30) simulated seconds: process CPU, CPU inside the
- *      core's `poll` and `receiveHeartbeat`, wake-ups, and maintenance messages.
+ *  (b) for each size of `--sizes` (1,1000,10000,100000 blocks held per node), `--nodes` (4)
+ *      simulated nodes, each storing a third of that durably at `r = 3` (so that each holds
+ *      about that many): CPU to store it, then steady maintenance for `--seconds` (30)
+ *      simulated seconds: process CPU, CPU inside the core's `poll` and `receiveHeartbeat`,
+ *      wake-ups, and storage messages and bytes per node per second. With `--disk`, the nodes
+ *      keep their blocks in the disk store (simulated disk): only an index on the heap.
  *
- *   node dist/bench/storage-maintenance.js [--groups 1000] [--nodes 8] [--blocks 300] [--seconds 30]
+ *   node --max-old-space-size=8000 dist/bench/storage-scale.js [--groups 1000] [--nodes 4] [--sizes 1,1000] [--seconds 30] [--disk]
  */
 import { performance } from 'node:perf_hooks';
 import { SeededRandom } from '../src/runtime/sim/index.js';
@@ -18,13 +21,17 @@ import { numberOption, report, round, settledStorageNetwork, type TargetCheck } 
 
 const args = process.argv.slice(2);
 const groupCount = numberOption(args, 'groups', 1000);
-const nodeCount = numberOption(args, 'nodes', 8);
-const blocksPerNode = numberOption(args, 'blocks', 300);
+const nodeCount = numberOption(args, 'nodes', 4);
+const sizesIndex = args.indexOf('--sizes');
+const sizes = (sizesIndex < 0 ? '1,1000,10000,100000' : String(args[sizesIndex + 1])).split(',').map(Number);
+if (sizes.some((size) => !(size >= 1))) throw new Error('--sizes needs positive numbers, e.g. 1,1000');
+/** `--disk`: every node keeps its blocks in the disk store (on its simulated host's disk), as a node with a data directory does. */
+const onDisk = args.includes('--disk');
 const seconds = numberOption(args, 'seconds', 30);
 
 const idOf = (letter: string) => letter.repeat(64);
 const peers = ['b', 'c', 'd'].map(idOf);
-const keyOf = (index: number) => `${'e'.repeat(64)}.${groupCount}/${index}`;
+const keyOf = (index: number) => `${'e'.repeat(64)}.${groupCount}:${index}`;
 
 /** What a peer beats: every shared group, naming this node alive at its incarnation. */
 function beatFrom(core: GroupMembership): HeartbeatMessage {
@@ -114,24 +121,48 @@ function timeMethod(name: 'poll' | 'receiveHeartbeat') {
   return totals;
 }
 
-async function simulatedNetwork() {
-  const { simulation, nodes } = await settledStorageNetwork(nodeCount, blocksPerNode);
-  const messages = () => {
-    let total = 0;
-    for (const node of nodes) for (const [label, entry] of Object.entries(node.traffic.byLabel())) if (label.includes('storage/')) total += entry.messages;
-    return total;
+const polls = timeMethod('poll');
+const receives = timeMethod('receiveHeartbeat');
+
+async function simulatedNetwork(heldPerNode: number) {
+  const storedPerNode = Math.ceil(heldPerNode / 3);
+  const storeCpuBefore = process.cpuUsage();
+  // Room for what each node holds (4 KiB and its overhead per block), on top of the 64 MiB the other benchmarks give a node.
+  const memoryMB = 64 + Math.ceil((heldPerNode * 2 * 5_000) / 2 ** 20);
+  const { simulation, nodes } = await settledStorageNetwork(nodeCount, storedPerNode, 3, memoryMB, onDisk ? '/var/butter' : undefined);
+  const storeCpu = process.cpuUsage(storeCpuBefore);
+  const traffic = () => {
+    let messages = 0;
+    let bytes = 0;
+    for (const node of nodes) {
+      for (const [label, entry] of Object.entries(node.traffic.byLabel())) {
+        if (!label.includes('storage/')) continue;
+        messages += entry.messages;
+        bytes += entry.bytes;
+      }
+    }
+    return { messages, bytes };
   };
-  const polls = timeMethod('poll');
-  const receives = timeMethod('receiveHeartbeat');
-  const messagesBefore = messages();
+  polls.calls = 0;
+  polls.ms = 0;
+  receives.calls = 0;
+  receives.ms = 0;
+  const trafficBefore = traffic();
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
   await simulation.runFor(seconds * 1000);
   const cpu = process.cpuUsage(cpuBefore);
   const wallMs = performance.now() - wallBefore;
   const groups = nodes.reduce((sum, node) => sum + node.services.storage.groups().length, 0);
+  const held = nodes.reduce((sum, node) => sum + node.services.storage.blocks.size, 0);
+  const trafficAfter = traffic();
+  // Not stopped: stopping needs simulated time; the whole simulation is garbage once this returns.
   return {
+    heldPerNode,
+    storedPerNode,
+    blocksHeldPerNode: round(held / nodeCount),
     groupsPerNode: round(groups / nodeCount),
+    storeCpuMs: round((storeCpu.user + storeCpu.system) / 1000),
     processCpuMs: round((cpu.user + cpu.system) / 1000),
     wallMs: round(wallMs),
     pollCalls: polls.calls,
@@ -139,14 +170,20 @@ async function simulatedNetwork() {
     pollMicrosecondsPerCall: round((polls.ms * 1000) / Math.max(1, polls.calls), 1),
     receiveHeartbeatCalls: receives.calls,
     receiveHeartbeatMs: round(receives.ms, 1),
-    maintenanceMessagesPerNodePerSecond: round((messages() - messagesBefore) / nodeCount / seconds, 2),
+    cpuPercentOfCorePerNode: round(((cpu.user + cpu.system) / 1000 / nodeCount / (seconds * 1000)) * 100, 3),
+    messagesPerNodePerSecond: round((trafficAfter.messages - trafficBefore.messages) / nodeCount / seconds, 2),
+    bytesPerNodePerSecond: round((trafficAfter.bytes - trafficBefore.bytes) / nodeCount / seconds),
   };
 }
 
 const alone = coreAlone();
 console.error(`core alone (${groupCount} groups, 3 peers): ${JSON.stringify(alone)}`);
-const network = await simulatedNetwork();
-console.error(`${nodeCount} nodes × ${blocksPerNode} blocks, ${seconds} s steady: ${JSON.stringify(network)}`);
+const networks: Array<Awaited<ReturnType<typeof simulatedNetwork>>> = [];
+for (const size of sizes) {
+  const network = await simulatedNetwork(size);
+  networks.push(network);
+  console.error(`${nodeCount} nodes × ${size} blocks held, ${seconds} s steady: ${JSON.stringify(network)}`);
+}
 
 const rows: Array<Record<string, string>> = [
   {
@@ -163,15 +200,17 @@ const rows: Array<Record<string, string>> = [
     case: `core, receiving one beat of ${groupCount} groups`,
     'µs/receive': String(alone.receiveMicrosecondsPerBeat),
   },
-  {
-    case: `${nodeCount} nodes × ${blocksPerNode} blocks, ${seconds} s steady`,
+  ...networks.map((network) => ({
+    case: `${nodeCount} nodes × ${network.heldPerNode} blocks held${onDisk ? " on disk" : ""} (${network.groupsPerNode} groups), ${seconds} s steady`,
+    'store CPU ms': String(network.storeCpuMs),
     'µs/poll': String(network.pollMicrosecondsPerCall),
     'process CPU ms': String(network.processCpuMs),
+    '% core/node': String(network.cpuPercentOfCorePerNode),
     'poll ms': String(network.pollMs),
     'receive ms': String(network.receiveHeartbeatMs),
-    polls: String(network.pollCalls),
-    'maint. msg/node/s': String(network.maintenanceMessagesPerNodePerSecond),
-  },
+    'msg/node/s': String(network.messagesPerNodePerSecond),
+    'bytes/node/s': String(network.bytesPerNodePerSecond),
+  })),
 ];
 const targets: TargetCheck[] = [
   {
@@ -181,4 +220,18 @@ const targets: TargetCheck[] = [
     met: alone.idleVisitsPerPoll !== undefined && alone.idleVisitsPerPoll <= 8,
   },
 ];
-await report({ name: 'storage-maintenance', rows, targets, metrics: { groupCount, nodeCount, blocksPerNode, seconds, coreAlone: alone, network } });
+const smallest = networks[0];
+const largest = networks[networks.length - 1];
+if (smallest && largest && largest !== smallest) {
+  type Network = (typeof networks)[number];
+  const growth = (of: (network: Network) => number) => round(of(largest) / Math.max(1e-9, of(smallest)), 2);
+  const cpuGrowth = growth((network) => network.processCpuMs);
+  const messageGrowth = growth((network) => network.messagesPerNodePerSecond);
+  targets.push({
+    name: `steady CPU and messages per node grow at most 1.5 × from ${smallest.heldPerNode} to ${largest.heldPerNode} blocks held`,
+    target: '≤ 1.5 ×',
+    actual: `CPU ${cpuGrowth} ×, messages ${messageGrowth} ×, bytes ${growth((network) => network.bytesPerNodePerSecond)} ×`,
+    met: cpuGrowth <= 1.5 && messageGrowth <= 1.5,
+  });
+}
+await report({ name: 'storage-scale', rows, targets, metrics: { groupCount, nodeCount, sizes, seconds, onDisk, coreAlone: alone, networks } });

@@ -1,0 +1,151 @@
+/**
+ * Store throughput on real loopback sockets: `--nodes` (4) nodes, each in its own process,
+ * one of which (this one) stores `--mib` (100) MiB durably at `r = 3`, with progress
+ * reported per segment; beside it, in the same run, raw `node:net` copying the same bytes
+ * three times (three connections at once, 64 KiB writes, to a sink in another process):
+ * the floor any protocol on this machine stands on.
+ *
+ *   node dist/bench/storage-throughput.js [--nodes 4] [--mib 100] [--rounds 2]
+ *
+ * Forked by itself with `holder <memoryMB> <host:port>` (a storage node bootstrapped from
+ * the writer) or `sink` (counts the bytes it receives); each tells the parent its port.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { createNode } from '../src/node/create.js';
+import { storage } from '../src/storage/service.js';
+import { bytesPerMebibyte, numberOption, report, round, type StorageNode } from './common.js';
+
+type ChildMessage = { port: number } | { received: number };
+
+async function runHolder(memoryMB: number, bootstrap: string): Promise<void> {
+  const [host, port] = bootstrap.split(':') as [string, string];
+  const node = await createNode({ host: '127.0.0.1', memoryMB, bootstrap: [{ host, port: Number(port) }], services: { storage: storage() } });
+  await node.spawn();
+  process.send?.({ port: node.address.port } satisfies ChildMessage);
+}
+
+async function runSink(): Promise<void> {
+  let received = 0;
+  const server = createServer((socket) => {
+    socket.on('data', (chunk) => {
+      received += chunk.length;
+      process.send?.({ received } satisfies ChildMessage);
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  process.send?.({ port: (server.address() as AddressInfo).port } satisfies ChildMessage);
+}
+
+const script = fileURLToPath(import.meta.url);
+
+function forkChild(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(script, args, { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`child ${args[0]} exited with ${code}`)));
+    child.once('message', (message: ChildMessage) => ('port' in message ? resolve({ child, port: message.port }) : reject(new Error('expected a port'))));
+  });
+}
+
+/** Sends `data` over `copies` loopback connections at once to a sink process; the seconds until it has every byte. */
+async function rawCopies(data: Uint8Array, copies: number): Promise<number> {
+  const { child, port } = await forkChild(['sink']);
+  try {
+    const total = data.length * copies;
+    const arrived = new Promise<void>((resolve) => child.on('message', (message: ChildMessage) => 'received' in message && message.received === total && resolve()));
+    const started = performance.now();
+    const sockets = Array.from({ length: copies }, () => connect(port, '127.0.0.1'));
+    for (const socket of sockets) {
+      socket.once('connect', function writeMore(this: typeof socket) {
+        let offset = 0;
+        const more = () => {
+          while (offset < data.length) {
+            const chunk = data.subarray(offset, offset + 65_536);
+            offset += chunk.length;
+            if (!socket.write(chunk)) return void socket.once('drain', more);
+          }
+        };
+        more();
+      });
+    }
+    await arrived;
+    const seconds = (performance.now() - started) / 1000;
+    for (const socket of sockets) socket.destroy();
+    return seconds;
+  } finally {
+    child.removeAllListeners('exit');
+    child.kill();
+  }
+}
+
+async function butterStore(data: Uint8Array, nodeCount: number, replicas: number, mebibytes: number): Promise<{ seconds: number; progressEvents: number; writerCpuSeconds: number }> {
+  // Room for a replica of everything, and its overhead, on every node.
+  const memoryMB = 64 + Math.ceil((mebibytes * 1.3 * bytesPerMebibyte) / 1e6);
+  const writer: StorageNode = await createNode({ host: '127.0.0.1', memoryMB, services: { storage: storage() } });
+  await writer.spawn();
+  const holders: ChildProcess[] = [];
+  try {
+    for (let index = 1; index < nodeCount; index += 1) holders.push((await forkChild(['holder', String(memoryMB), `127.0.0.1:${writer.address.port}`])).child);
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // introductions and announcements
+    let progressEvents = 0;
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    await writer.services.storage.store(data, { durable: true, replicas, onProgress: () => { progressEvents += 1; if (process.env.TRACE) console.error(`segment at ${(performance.now() - started).toFixed(0)} ms`); } });
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    return { seconds, progressEvents, writerCpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  } finally {
+    for (const holder of holders) {
+      holder.removeAllListeners('exit');
+      holder.kill();
+    }
+    await writer.stop({ graceful: false });
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const nodeCount = numberOption(args, 'nodes', 4);
+  const mebibytes = numberOption(args, 'mib', 100);
+  const rounds = numberOption(args, 'rounds', 2);
+  const replicas = 3;
+  const contentBytes = mebibytes * bytesPerMebibyte;
+  const runs: Array<{ rawSeconds: number; butter: Awaited<ReturnType<typeof butterStore>> }> = [];
+  for (let index = 0; index < rounds; index += 1) {
+    const data = randomBytes(contentBytes);
+    const rawSeconds = await rawCopies(data, replicas);
+    const butter = await butterStore(data, nodeCount, replicas, mebibytes);
+    runs.push({ rawSeconds, butter });
+    console.error(`round ${index + 1}: raw ${rawSeconds.toFixed(2)} s, butter ${butter.seconds.toFixed(2)} s (${butter.progressEvents} progress events, writer ${butter.writerCpuSeconds.toFixed(1)} CPU s)`);
+  }
+  const megabytes = contentBytes / 1e6;
+  const rawSeconds = Math.min(...runs.map((run) => run.rawSeconds));
+  const butterSeconds = Math.min(...runs.map((run) => run.butter.seconds));
+  const butterMBps = round(megabytes / butterSeconds, 1);
+  const rows: Array<Record<string, string>> = [
+    { case: `raw node:net, ${mebibytes} MiB × ${replicas} copies at once`, seconds: String(round(rawSeconds, 2)), 'MB/s of content': String(round(megabytes / rawSeconds, 1)) },
+    {
+      case: `durable store, ${mebibytes} MiB, r = ${replicas}, ${nodeCount} nodes (a process each)`,
+      seconds: String(round(butterSeconds, 2)),
+      'MB/s of content': String(butterMBps),
+      'writer CPU s': String(round(Math.min(...runs.map((run) => run.butter.writerCpuSeconds)), 1)),
+      'progress events': String(runs[0]?.butter.progressEvents ?? 0),
+    },
+  ];
+  await report({
+    name: 'storage-throughput',
+    rows,
+    targets: [{ name: `a durable ${mebibytes} MiB store at r = ${replicas} on loopback`, target: '≥ 30 MB/s', actual: `${butterMBps} MB/s (best of ${rounds})`, met: butterMBps >= 30 }],
+    metrics: { nodeCount, mebibytes, replicas, rounds, runs },
+  });
+}
+
+const [mode, ...rest] = process.argv.slice(2);
+if (mode === 'holder') await runHolder(Number(rest[0]), String(rest[1]));
+else if (mode === 'sink') await runSink();
+else await main();
