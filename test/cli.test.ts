@@ -224,7 +224,7 @@ describe('butter start, its API and its errors', () => {
     // 15 MiB of content needs more than the lone node's 16 MB once every block carries its proof.
     const file = join(temporary, 'large');
     writeFileSync(file, Buffer.alloc(15 * 1024 * 1024, 1));
-    await fails(['put', file, '--data-dir', dataDir, '--replicas', '1'], 1, /^butter: network full: no host in reach has room for block [0-9a-f]{64}\.\d+\/\d+/);
+    await fails(['put', file, '--data-dir', dataDir, '--replicas', '1'], 1, /^butter: network full: durable store of [0-9a-f]{64}\.\d+ rolled back: no host in reach has room for segment [0-9a-f]{64}\.\d+:\d+$/m);
   });
 
   it('stops on butter stop, handing its blocks over', { timeout: 30_000 }, async () => {

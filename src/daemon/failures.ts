@@ -1,4 +1,4 @@
-import { ButterError, type ErrorCode } from '../errors.js';
+import { ButterError, DurableStoreError, type ErrorCode } from '../errors.js';
 
 /** Failures of the command, its daemon and the control API (docs/API.md) on top of the node's own error codes. */
 export type CommandFailureCode =
@@ -83,7 +83,9 @@ const prefixes: Record<string, string> = {
 /** The code and the one line a failure is reported as. */
 export function describeFailure(error: unknown): { code: string; message: string } {
   if (error instanceof CommandError || error instanceof ButterError) {
-    const prefix = prefixes[error.code];
+    // A durable store rolled back for want of room is still, to the user, a full network.
+    const cause = error instanceof DurableStoreError && error.cause instanceof ButterError ? error.cause.code : undefined;
+    const prefix = prefixes[cause ?? error.code] ?? prefixes[error.code];
     return { code: error.code, message: prefix && !error.message.startsWith(prefix) ? `${prefix}: ${error.message}` : error.message };
   }
   return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
