@@ -1,65 +1,172 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createNode } from '../node/create.js';
-import type { ButterNode } from '../node/node.js';
 import { onShutdownSignal } from '../runtime/real/signals.js';
 import { formatAddress } from '../runtime/types.js';
+import { ArticleAuthor } from '../web/article.js';
+import { withTitle, type NetworkSnapshot, type NetworkSource } from '../web/network.js';
+import { startWebServer, type WebServer } from '../web/server.js';
+import { summariseGroup, Wiki, type WikiNode } from '../web/wiki.js';
 
 export interface DemoOptions {
   nodes: number;
   /** Stop after this many seconds; run until interrupted when absent. */
   seconds?: number;
-  intervalMs: number;
+  /** Node i serves its wiki on this port + i; 0 (the default) picks free ports. */
+  httpPort: number;
+  /** Articles published at start. */
+  seed: boolean;
   print: (line: string) => void;
 }
 
-const words = ['butter', 'peer', 'gossip', 'churn', 'group', 'ambassador', 'multicast', 'diversity'];
-const rechoRoute = 'recho';
+interface Member {
+  index: number;
+  node: WikiNode;
+  wiki: Wiki;
+  web: WebServer;
+}
+
+/** Articles the demo starts with: what Butter is, in its own wiki. */
+export const seedArticles: Array<{ title: string; body: string }> = [
+  {
+    title: 'Welcome to the Butter wiki',
+    body: `This wiki has **no central server** and **no database**. Every article is a content in the network's
+storage: its blocks live in a *Peer Content Group* of a few nodes, which keeps it at its size as nodes come and go.
+
+- Publish on any node's page, read it on any other.
+- Open the [network view](/network), kill the node you published on, and read the article again elsewhere.
+- Each article page lists the nodes that hold its blocks and the state of its groups.`,
+  },
+  {
+    title: 'Peer Content Groups',
+    body: `A group holds one segment of a content on a target number of members (3 here).
+
+| state | meaning |
+|---|---|
+| cold | fewer members than the target: the leader recruits |
+| goldilocks | exactly the target |
+| hot | more than the target: the extra members leave |
+
+Members beat to each other; a silent member is suspected, then replaced.`,
+  },
+  {
+    title: 'Unstructured networks',
+    body: `Butter has no DHT and no tracker. Each node knows a bounded set of hosts, exchanges them with its
+peers, and finds content by walking the network. See the project's \`docs/ARCHITECTURE.md\`.`,
+  },
+];
 
 /**
- * A small Butter network on loopback: every node serves the reverse-echo
- * route, and every node periodically sends a word to each host it knows and
- * prints the reversed reply.
+ * The demo network on loopback: every node runs the default services and
+ * serves the wiki and the network view; the network view can kill a node
+ * (no hand-over: a crash) and add one.
  */
-export async function runDemo(options: DemoOptions): Promise<void> {
-  const nodes: ButterNode[] = [];
-  for (let index = 0; index < options.nodes; index += 1) {
+export class DemoNetwork implements NetworkSource {
+  private readonly members: Member[] = [];
+  private readonly labels = new Map<string, string>();
+  private created = 0;
+
+  constructor(private readonly options: Pick<DemoOptions, 'httpPort' | 'print'>) {}
+
+  get size(): number {
+    return this.members.length;
+  }
+
+  member(index: number): Member | undefined {
+    return this.members.find((member) => member.index === index);
+  }
+
+  async add(): Promise<string> {
+    const index = this.created;
+    this.created += 1;
     const node = await createNode({
       host: '127.0.0.1',
       memoryMB: 32,
-      bootstrap: nodes.map((earlier) => earlier.address),
+      discovery: { enabled: false },
+      // A few of the live nodes; peer exchange introduces the rest.
+      bootstrap: this.members.slice(-4).map((member) => member.node.address),
     });
-    node.route(rechoRoute, (_node, payload) => Uint8Array.from(payload).reverse());
-    node.behaviour((self, signal) => chatter(self, signal, index, options));
+    const wiki = new Wiki(node, new ArticleAuthor(node.runtime.random.bytes(32)), { wallClockMs: () => Date.now() });
+    this.labels.set(node.id, `node ${index}`);
+    this.labels.set(wiki.author.publicKey, `node ${index}`);
     await node.spawn();
-    options.print(`node ${index} ${node.id.slice(0, 12)} listening on ${formatAddress(node.address)}`);
-    nodes.push(node);
+    const web = await startWebServer({ wiki, network: this, port: this.options.httpPort === 0 ? 0 : this.options.httpPort + index });
+    this.members.push({ index, node, wiki, web });
+    this.options.print(`node ${index}  wiki ${web.url}  network view ${web.url}network  (node ${node.id.slice(0, 12)} on ${formatAddress(node.address)})`);
+    return node.id;
   }
-  const stopAll = () => Promise.all(nodes.map((node) => node.stop()));
-  if (options.seconds === undefined) {
-    await new Promise<void>((resolve) => onShutdownSignal(resolve));
-  } else {
-    await sleep(options.seconds * 1000);
+
+  /** Removes the node from the network at once; its sockets close without a goodbye. */
+  async kill(id: string): Promise<void> {
+    const at = this.members.findIndex((member) => member.node.id === id);
+    if (at < 0) return;
+    const [member] = this.members.splice(at, 1) as [Member];
+    this.options.print(`node ${member.index} killed`);
+    // Its own page may have asked: answer first, then go.
+    setImmediate(() => void Promise.allSettled([member.web.close(), member.node.stop({ graceful: false })]));
   }
-  await stopAll();
-  options.print(`stopped ${nodes.length} nodes`);
+
+  label(id: string): string {
+    return this.labels.get(id) ?? id.slice(0, 8);
+  }
+
+  snapshot(selfId: string): NetworkSnapshot {
+    const live = new Set(this.members.map((member) => member.node.id));
+    const groups = new Map<string, ReturnType<typeof summariseGroup>>();
+    for (const { node } of this.members) {
+      for (const group of node.services.storage.groups()) {
+        // The leader's view of a group, or any member's until the leader is known.
+        if (!groups.has(group.key) || group.leader === node.id) groups.set(group.key, summariseGroup(group));
+      }
+    }
+    const titleOf = (contentId: string) => this.members.map((member) => member.wiki.knownTitle(contentId)).find((title) => title !== undefined);
+    return {
+      self: selfId,
+      nodes: this.members.map(({ node, web }) => ({ id: node.id, label: this.label(node.id), address: formatAddress(node.address), ambassador: node.quality().ambassador, wikiUrl: web.url })),
+      edges: this.members.flatMap(({ node }) => node.knownHosts.list().filter((host) => live.has(host.id)).map((host) => ({ from: node.id, to: host.id }))),
+      groups: [...groups.values()].sort((a, b) => a.key.localeCompare(b.key)).map((group) => withTitle(group, titleOf)),
+      canChange: true,
+    };
+  }
+
+  async stop(): Promise<void> {
+    const members = this.members.splice(0);
+    await Promise.allSettled(members.map((member) => member.web.close()));
+    await Promise.allSettled(members.map((member) => member.node.stop()));
+  }
 }
 
-async function chatter(node: ButterNode, signal: AbortSignal, index: number, options: DemoOptions): Promise<void> {
-  let round = 0;
-  while (!signal.aborted) {
-    try {
-      await sleep(options.intervalMs + index * 37, undefined, { signal });
-    } catch {
-      return; // aborted: the node is stopping
-    }
-    const word = `${words[(index + round) % words.length]}-${round}`;
-    round += 1;
-    for (const host of node.knownHosts.list()) {
+/** Brings up the demo network, seeds its articles, and runs until Ctrl-C (or `seconds`). */
+export async function runDemo(options: DemoOptions): Promise<void> {
+  const network = new DemoNetwork(options);
+  const stopped = new Promise<void>((resolve) => onShutdownSignal(resolve));
+  try {
+    for (let index = 0; index < options.nodes; index += 1) await network.add();
+    if (options.seed) await seed(network, options);
+    const first = network.member(0);
+    options.print(`ready: ${network.size} nodes; open ${first?.web.url ?? ''} (network view: ${first?.web.url ?? ''}network); Ctrl-C stops`);
+    await (options.seconds === undefined ? stopped : Promise.race([stopped, sleep(options.seconds * 1000)]));
+  } finally {
+    await network.stop();
+    options.print('stopped the demo network');
+  }
+}
+
+async function seed(network: DemoNetwork, options: DemoOptions): Promise<void> {
+  for (const [position, article] of seedArticles.entries()) {
+    const member = network.member(position % network.size);
+    if (!member) continue;
+    // A durable store needs its replicas among the hosts met so far: just after start, try again.
+    for (let attempt = 1; ; attempt += 1) {
       try {
-        const reply = await node.request(host.address, rechoRoute, new TextEncoder().encode(word), { timeoutMs: 2_000 });
-        options.print(`node ${index} -> ${host.id.slice(0, 8)}: "${word}" came back as "${new TextDecoder().decode(reply)}"`);
+        const published = await member.wiki.publish(article.title, article.body);
+        options.print(`seeded "${article.title}" on node ${member.index}: ${member.web.url}articles/${published.id}`);
+        break;
       } catch (error) {
-        options.print(`node ${index} -> ${host.id.slice(0, 8)}: ${(error as Error).message}`);
+        if (attempt >= 5) {
+          options.print(`could not seed "${article.title}": ${(error as Error).message}`);
+          break;
+        }
+        await sleep(1_000);
       }
     }
   }

@@ -15,12 +15,13 @@ const program = new Command('butter').description('Butter: decentralised applica
 
 program
   .command('demo')
-  .description('run a small local Butter network of reverse-echo nodes on loopback')
-  .option('-n, --nodes <count>', 'number of nodes', positiveInteger, 4)
+  .description('run a local Butter network on loopback, each node serving the wiki and the network view')
+  .option('-n, --nodes <count>', 'number of nodes', positiveInteger, 20)
   .option('-s, --seconds <seconds>', 'stop after this many seconds (default: run until Ctrl-C)', positiveInteger)
-  .option('--interval <ms>', 'time between messages of one node', positiveInteger, 1500)
-  .action(async (options: { nodes: number; seconds?: number; interval: number }) => {
-    await runDemo({ nodes: options.nodes, seconds: options.seconds, intervalMs: options.interval, print: (line) => console.log(line) });
+  .option('--http-port <port>', 'node i serves its pages on this port + i (default: free ports)', positiveInteger)
+  .option('--no-seed', 'start without the example articles')
+  .action(async (options: { nodes: number; seconds?: number; httpPort?: number; seed: boolean }) => {
+    await runDemo({ nodes: options.nodes, seconds: options.seconds, httpPort: options.httpPort ?? 0, seed: options.seed, print: (line) => console.log(line) });
   });
 
 for (const command of [startCommand(), putCommand(), getCommand(), peersCommand(), groupsCommand(), statusCommand(), stopCommand()]) program.addCommand(command);
