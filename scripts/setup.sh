@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs for the demo and the tests: system packages
-# (iproute2 for the network-namespace tests) and the locked npm dependencies.
+# (iproute2 for the network-namespace tests, Debian's chromium for the browser
+# test: never a browser download) and the locked npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -16,6 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# playwright-core drives /usr/bin/chromium; it must not fetch a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi

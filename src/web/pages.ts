@@ -28,7 +28,7 @@ export function layout(context: PageContext, title: string, main: string, query 
 </head>
 <body>
 <header>
-<a class="brand" href="/">🧈 Butter wiki</a>
+<a class="brand" href="/">Butter wiki</a>
 <a href="/new">Write</a>
 <a href="/network">Network</a>
 <form action="/" method="get" class="search"><input type="search" name="q" value="${escape(query)}" placeholder="search words" aria-label="search words"><button>Search</button></form>

@@ -76,6 +76,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     if (path === '/new') return send(response, 200, 'text/html', editorPage(context, { action: '/articles', heading: 'Write an article' }));
     if (path === '/network') return send(response, 200, 'text/html', networkPage(context));
     if (path === '/network/events') return openEventStream(response);
+    if (path === '/favicon.ico') return send(response, 204, 'image/x-icon', '', 'public, max-age=3600');
     if (path === '/assets/style.css') return send(response, 200, 'text/css', styleSheet, 'public, max-age=60');
     if (path === '/assets/network-view.js') return send(response, 200, 'text/javascript', networkViewScript, 'public, max-age=60');
     const match = /^\/articles\/([^/]+)(\/history|\/edit)?$/.exec(path);
@@ -169,7 +170,8 @@ function send(response: ServerResponse, status: number, type: string, body: stri
     'content-type': `${type}; charset=utf-8`,
     'content-security-policy': contentSecurityPolicy,
     'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
+    // Not no-referrer: with it a browser sends "Origin: null" on this site's own forms.
+    'referrer-policy': 'same-origin',
     'cache-control': cache,
   });
   response.end(body);
