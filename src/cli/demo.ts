@@ -82,8 +82,8 @@ export class DemoNetwork implements NetworkSource {
       host: '127.0.0.1',
       memoryMB: 32,
       discovery: { enabled: false },
-      // A few of the live nodes; peer exchange introduces the rest.
-      bootstrap: this.members.slice(-4).map((member) => member.node.address),
+      // A few live nodes drawn at random (not the last few: that makes a chain); peer exchange introduces the rest.
+      bootstrap: sample(this.members, 5).map((member) => member.node.address),
     });
     const wiki = new Wiki(node, new ArticleAuthor(node.runtime.random.bytes(32)), { wallClockMs: () => Date.now() });
     this.labels.set(node.id, `node ${index}`);
@@ -133,6 +133,15 @@ export class DemoNetwork implements NetworkSource {
     await Promise.allSettled(members.map((member) => member.web.close()));
     await Promise.allSettled(members.map((member) => member.node.stop()));
   }
+}
+
+function sample<T>(items: readonly T[], count: number): T[] {
+  const copy = [...items];
+  for (let index = copy.length - 1; index > 0; index -= 1) {
+    const other = Math.floor(Math.random() * (index + 1));
+    [copy[index], copy[other]] = [copy[other] as T, copy[index] as T];
+  }
+  return copy.slice(0, count);
 }
 
 /** Brings up the demo network, seeds its articles, and runs until Ctrl-C (or `seconds`). */

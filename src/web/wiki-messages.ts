@@ -8,6 +8,8 @@ import { maxNameLength, maxTitleLength } from './article.js';
 export const wikiRoutes = { list: 'wiki.list', holds: 'wiki.holds' } as const;
 
 export const maxSearchWords = 8;
+/** A list or holds request is passed on this many times at most (a bounded flood, as in Gnutella). */
+export const maxHops = 3;
 export const maxSummariesPerReply = 500;
 export const maxGroupsPerReply = 64;
 const maxMembersPerGroup = 16;
@@ -16,7 +18,10 @@ const contentId = Type.String({ pattern: contentIdPattern });
 
 export const listRequestCodec = messageCodec(
   'wiki list request',
-  Type.Object({ words: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: maxSearchWords }) }, { additionalProperties: false }),
+  Type.Object(
+    { words: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: maxSearchWords }), hops: Type.Integer({ minimum: 0, maximum: maxHops }) },
+    { additionalProperties: false },
+  ),
 );
 
 const summarySchema = Type.Object(
@@ -37,7 +42,7 @@ export type ArticleSummary = Static<typeof summarySchema>;
 
 export const listReplyCodec = messageCodec('wiki list reply', Type.Object({ articles: Type.Array(summarySchema, { maxItems: maxSummariesPerReply }) }, { additionalProperties: false }));
 
-export const holdsRequestCodec = messageCodec('wiki holds request', Type.Object({ contentId }, { additionalProperties: false }));
+export const holdsRequestCodec = messageCodec('wiki holds request', Type.Object({ contentId, hops: Type.Integer({ minimum: 0, maximum: maxHops }) }, { additionalProperties: false }));
 
 const groupSchema = Type.Object(
   {
@@ -53,4 +58,8 @@ const groupSchema = Type.Object(
 );
 export type GroupSummary = Static<typeof groupSchema>;
 
-export const holdsReplyCodec = messageCodec('wiki holds reply', Type.Object({ groups: Type.Array(groupSchema, { maxItems: maxGroupsPerReply }) }, { additionalProperties: false }));
+export const maxHoldingsPerReply = 64;
+const holdingSchema = Type.Object({ holder: nodeIdSchema, groups: Type.Array(groupSchema, { maxItems: maxGroupsPerReply }) }, { additionalProperties: false });
+export type Holding = Static<typeof holdingSchema>;
+
+export const holdsReplyCodec = messageCodec('wiki holds reply', Type.Object({ holdings: Type.Array(holdingSchema, { maxItems: maxHoldingsPerReply }) }, { additionalProperties: false }));

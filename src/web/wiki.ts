@@ -10,11 +10,14 @@ import {
   listReplyCodec,
   listRequestCodec,
   maxGroupsPerReply,
+  maxHoldingsPerReply,
+  maxHops,
   maxSearchWords,
   maxSummariesPerReply,
   wikiRoutes,
   type ArticleSummary,
   type GroupSummary,
+  type Holding,
 } from './wiki-messages.js';
 
 export type WikiNode = ButterNode<{ storage: StorageService }>;
@@ -22,23 +25,22 @@ export type WikiNode = ButterNode<{ storage: StorageService }>;
 /** One version of an article, with the content id it is stored under. */
 export type Article = ArticleRecord & { id: string };
 
-/** A node that holds blocks of a content, with its view of the content's groups. */
-export interface Holding {
-  holder: string;
-  groups: GroupSummary[];
-}
+export type { Holding };
 
 export interface WikiOptions {
-  /** Known hosts asked by one list, search or holders query. */
+  /** Known hosts one node asks, and passes a list, search or holders query on to. */
   peersAsked: number;
-  askTimeoutMs: number;
+  /** Times a query is passed on (1 to `maxHops`): the hosts known by the hosts this node knows, and so on. */
+  hops: number;
+  /** Time one node waits for the answers of one hop; a query passed on h times waits (h + 1) × this. */
+  hopTimeoutMs: number;
   /** Versions followed by one history at most. */
   maxHistory: number;
   /** Milliseconds since the epoch, for a version's date (the runtime's clock is monotonic, with no origin to show). */
   wallClockMs: () => number;
 }
 
-export const defaultWikiOptions: Omit<WikiOptions, 'wallClockMs'> = { peersAsked: 32, askTimeoutMs: 1_500, maxHistory: 100 };
+export const defaultWikiOptions: Omit<WikiOptions, 'wallClockMs'> = { peersAsked: 8, hops: 2, hopTimeoutMs: 700, maxHistory: 100 };
 
 /** Decoded records of the contents this node holds (null: not an article), bounded. */
 const maxRecordCache = 4_096;
@@ -59,6 +61,7 @@ const maxArticleParts = 128;
 export class Wiki {
   private readonly options: WikiOptions;
   private readonly records = new Map<string, ArticleRecord | null>();
+  private readonly random;
 
   constructor(
     private readonly node: WikiNode,
@@ -66,8 +69,16 @@ export class Wiki {
     options: Partial<WikiOptions> & Pick<WikiOptions, 'wallClockMs'>,
   ) {
     this.options = { ...defaultWikiOptions, ...options };
-    node.route(wikiRoutes.list, (_self, payload) => listReplyCodec.encode({ articles: this.heldSummaries(listRequestCodec.decode(payload).words) }));
-    node.route(wikiRoutes.holds, (_self, payload) => holdsReplyCodec.encode({ groups: this.groupsOf(holdsRequestCodec.decode(payload).contentId) }));
+    this.random = node.runtime.random.fork('wiki');
+    if (!Number.isInteger(this.options.hops) || this.options.hops < 0 || this.options.hops > maxHops) throw new InvalidArgumentError(`hops is an integer from 0 to ${maxHops}`);
+    node.route(wikiRoutes.list, async (_self, payload, context) => {
+      const { words, hops } = listRequestCodec.decode(payload);
+      return listReplyCodec.encode({ articles: (await this.summariesAround(words, hops, context.peer.id)).slice(0, maxSummariesPerReply) });
+    });
+    node.route(wikiRoutes.holds, async (_self, payload, context) => {
+      const { contentId, hops } = holdsRequestCodec.decode(payload);
+      return holdsReplyCodec.encode({ holdings: (await this.holdingsAround(contentId, hops, context.peer.id)).slice(0, maxHoldingsPerReply) });
+    });
   }
 
   get nodeId(): string {
@@ -116,32 +127,45 @@ export class Wiki {
     return versions;
   }
 
-  /** The latest version of every article known here and to the known hosts; with words, those whose latest version has them all. */
+  /** The latest version of every article held here or within `hops` of here; with words, those whose latest version has them all. */
   async list(words: readonly string[] = []): Promise<ArticleSummary[]> {
-    const searched = searchWords(words.join(' '));
-    const summaries = new Map<string, ArticleSummary>();
-    for (const summary of this.heldSummaries(searched)) summaries.set(summary.id, summary);
-    const request = listRequestCodec.encode({ words: searched });
-    await this.askPeers(async (peer) => {
-      for (const summary of listReplyCodec.decode(await this.node.request(peer, wikiRoutes.list, request, { timeoutMs: this.options.askTimeoutMs })).articles) {
-        summaries.set(summary.id, summary);
-      }
-    });
-    return latestVersions([...summaries.values()]).filter((summary) => !summary.deleted && summary.matches);
+    const summaries = await this.summariesAround(searchWords(words.join(' ')), this.options.hops);
+    return latestVersions(summaries).filter((summary) => !summary.deleted && summary.matches);
   }
 
-  /** The nodes holding blocks of `id` (this one and known hosts that answer), each with its view of the groups. */
+  /** The nodes holding blocks of `id`, here or within `hops` of here, each with its view of the groups. */
   async holders(id: string): Promise<Holding[]> {
     if (!parseContentId(id)) throw new InvalidArgumentError(`invalid article id ${JSON.stringify(id)}`);
-    const holdings: Holding[] = [];
-    const own = this.groupsOf(id);
-    if (own.length > 0) holdings.push({ holder: this.node.id, groups: own });
-    const request = holdsRequestCodec.encode({ contentId: id });
-    await this.askPeers(async (peer) => {
-      const { groups } = holdsReplyCodec.decode(await this.node.request(peer, wikiRoutes.holds, request, { timeoutMs: this.options.askTimeoutMs }));
-      if (groups.length > 0) holdings.push({ holder: peer, groups });
-    });
-    return holdings.sort((a, b) => a.holder.localeCompare(b.holder));
+    return (await this.holdingsAround(id, this.options.hops)).sort((a, b) => a.holder.localeCompare(b.holder));
+  }
+
+  private async summariesAround(words: string[], hops: number, askedBy?: string): Promise<ArticleSummary[]> {
+    const summaries = new Map<string, ArticleSummary>();
+    for (const summary of this.heldSummaries(words)) summaries.set(summary.id, summary);
+    if (hops > 0) {
+      const request = listRequestCodec.encode({ words, hops: hops - 1 });
+      await this.askPeers(hops, askedBy, async (peer, timeoutMs) => {
+        for (const summary of listReplyCodec.decode(await this.node.request(peer, wikiRoutes.list, request, { timeoutMs })).articles) {
+          if (summaries.size < maxSummariesPerReply) summaries.set(summary.id, summary);
+        }
+      });
+    }
+    return [...summaries.values()];
+  }
+
+  private async holdingsAround(contentId: string, hops: number, askedBy?: string): Promise<Holding[]> {
+    const holdings = new Map<string, Holding>();
+    const own = this.groupsOf(contentId);
+    if (own.length > 0) holdings.set(this.node.id, { holder: this.node.id, groups: own });
+    if (hops > 0) {
+      const request = holdsRequestCodec.encode({ contentId, hops: hops - 1 });
+      await this.askPeers(hops, askedBy, async (peer, timeoutMs) => {
+        for (const holding of holdsReplyCodec.decode(await this.node.request(peer, wikiRoutes.holds, request, { timeoutMs })).holdings) {
+          if (holdings.size < maxHoldingsPerReply) holdings.set(holding.holder, holding);
+        }
+      });
+    }
+    return [...holdings.values()];
   }
 
   /** The title of a version this node has read or holds, if any (labels in the network view). */
@@ -164,10 +188,17 @@ export class Wiki {
     return version;
   }
 
-  private async askPeers(ask: (peerId: string) => Promise<void>): Promise<void> {
-    const peers = this.node.knownHosts.list().slice(0, this.options.peersAsked);
+  /** Asks up to `peersAsked` known hosts (not the one that asked), each given the time its own hops need. */
+  private async askPeers(hops: number, askedBy: string | undefined, ask: (peerId: string, timeoutMs: number) => Promise<void>): Promise<void> {
+    const peers = this.node.knownHosts.list().filter((host) => host.id !== askedBy);
+    // A random few, so that repeated queries reach different parts of the network.
+    for (let index = 0; index < Math.min(peers.length, this.options.peersAsked); index += 1) {
+      const other = index + this.random.int(peers.length - index);
+      [peers[index], peers[other]] = [peers[other] as (typeof peers)[number], peers[index] as (typeof peers)[number]];
+    }
+    peers.length = Math.min(peers.length, this.options.peersAsked);
     // A peer that is gone, slow or not a wiki node only costs its timeout.
-    await Promise.all(peers.map((peer) => ask(peer.id).catch(() => undefined)));
+    await Promise.all(peers.map((peer) => ask(peer.id, hops * this.options.hopTimeoutMs).catch(() => undefined)));
   }
 
   /** Summaries of the article versions whose blocks are all held here. */
