@@ -23,7 +23,8 @@ async function storeItems(cluster: RetrievalCluster, count: number): Promise<Arr
 }
 
 describe('retrieval on the simulator', () => {
-  // A sparse network (3–4 known hosts each, diameter about 7): TTL 10 lets rbfs reach across it.
+  // A sparse network (3–4 known hosts each, diameter about 7). rbfs may miss by design (the original's 68 %):
+  // with TTL 10 and three quarters of the neighbours per hop it reaches across this one.
   it('every strategy finds what exists, byte for byte, without the bfs fallback', { timeout: 120_000 }, async () => {
     const cluster = new RetrievalCluster(11);
     await cluster.addMany(20);
@@ -31,7 +32,7 @@ describe('retrieval on the simulator', () => {
     const reader = cluster.nodes[19] as RetrievalNode;
     for (const strategy of ['informed', 'rbfs', 'bfs'] as const) {
       for (const { contentId, data } of items) {
-        const report = await cluster.settle(reader.services.retrieval.retrieveWithReport(contentId, { strategy, ttl: 10, fallback: false }));
+        const report = await cluster.settle(reader.services.retrieval.retrieveWithReport(contentId, { strategy, ttl: 10, fraction: 0.75, fallback: false }));
         assert.deepEqual(report.data, data, `${strategy} ${contentId}`);
         assert.equal(report.fallbacks, 0);
       }

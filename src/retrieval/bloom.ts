@@ -1,19 +1,25 @@
 /**
  * Bloom filters for neighbour summaries (docs/PROTOCOL.md, "Retrieval").
  *
- * A filter is sized from the number of entries it will hold: `bitsPerEntry` bits
- * each (9.6 give 1 % false positives at the best hash count, k = 0.7 · bits per
- * entry), rounded up to a power of two so two filters of one node and its
- * neighbours can be compared and folded, and capped at `maxBloomBytes`. Hashing
- * is FNV-1a with two seeds and Kirsch–Mitzenmacher double hashing: keys are
- * already SHA-256 based (segment keys) or normalised words, so no keyed hash is
- * needed, and no `node:*` import keeps the search core runtime-free.
+ * A node's own filter has `bitsPerEntry` bits per segment it holds (9.6 give 1 %
+ * false positives at the best hash count, k = 0.7 · bits per entry), rounded up to
+ * a power of two and at least `minBloomBytes`. The 2-hop filter ORs neighbours'
+ * filters into one as wide as the narrowest of them: a wider filter folds onto a
+ * narrower one without losing a key, whereas tiling a narrow one into a wider
+ * filter would copy its fill everywhere and a dozen of them saturate it (measured:
+ * 64-bit own filters made every 2-hop filter match everything). So the floor is
+ * what bounds the 2-hop false positives: 8,192 bits hold the ~50 segments two hops
+ * of 16 neighbours holding 3 each cover (at 10,000 nodes and as many items) at far
+ * below 1 %, and up to ~800 at 1 %. Hashing is FNV-1a with two seeds and
+ * Kirsch–Mitzenmacher double hashing: keys are SHA-256 based (segment keys) or
+ * normalised words, so no keyed hash is needed, and no `node:*` import keeps the
+ * search core runtime-free.
  */
 export const bitsPerEntry = 10;
 export const bloomHashCount = 7;
 /** Upper bound of one filter on the wire and in memory: 262,144 bits, 1 % false positives up to ~26,000 entries. */
 export const maxBloomBytes = 32_768;
-const minBloomBytes = 8;
+export const minBloomBytes = 1_024;
 
 export interface BloomFilter {
   readonly bits: Uint8Array;

@@ -1,6 +1,6 @@
 import type { Address, Random } from '../runtime/types.js';
 import type { HostEntry } from '../transport/vocabulary.js';
-import { bloomHas, bloomOf, bloomUnion, emptyBloom, isBloomShape, maxBloomBytes, type BloomFilter } from './bloom.js';
+import { bloomHas, bloomOf, bloomUnion, isBloomShape, type BloomFilter } from './bloom.js';
 import { maxBudget, maxTtl, strategyCodes, type HitMessage, type QueryMessage, type Strategy, type SummaryMessage } from './messages.js';
 
 /**
@@ -14,7 +14,7 @@ export interface SearchOptions {
   strategy: Strategy;
   /** Hops a query may make. */
   ttl: number;
-  /** Messages one search may send at most (queries; hits are one per holder reached). */
+  /** Messages one search may send at most (queries; hits are one per holder reached). The service's `floodBudget` applies to bfs and rbfs. */
   budget: number;
   /** Informed: random walkers the origin starts when no summary matches (bfs and rbfs ignore it). */
   fanout: number;
@@ -83,6 +83,8 @@ export class RetrievalCore {
   /** By last update, oldest first. */
   private readonly summaries = new Map<string, NeighbourSummary>();
   private pushTargets: Peer[] = [];
+  /** Push targets added since the last send, who have not had our summary yet. */
+  private newTargets: Peer[] = [];
   private ownKeys: string[] = [];
   private ownSignature = '';
   private summaryChanged = false;
@@ -129,7 +131,7 @@ export class RetrievalCore {
     const exclude = new Set([this.selfId, fromId, query.origin.id]);
     if (this.seen.has(query.id)) {
       // A flood stops at a node it reached before; a random walk goes on (walkers cross in small graphs), bounded by TTL and budget.
-      if (strategy !== 'informed' || query.ttl <= 0 || query.budget <= 0) return { sends: [] };
+      if (strategy !== 'informed' || holders !== undefined || query.ttl <= 0 || query.budget <= 0) return { sends: [] };
       return { sends: this.forward(query, exclude, peers, { ...search, strategy }, false) };
     }
     this.remember(query.id, nowMs);
@@ -159,11 +161,17 @@ export class RetrievalCore {
 
   receiveSummary(from: Peer, summary: SummaryMessage, nowMs: number): boolean {
     if (from.id === this.selfId || !isBloomShape(summary.own) || !isBloomShape(summary.near)) return false;
+    // Summaries go both ways: a neighbour that sends one gets ours (the partial view is directed, coverage should not be).
+    if (this.pushTargets.length < this.options.summaryPeers && !this.pushTargets.some((peer) => peer.id === from.id)) {
+      this.pushTargets.push(from);
+      this.newTargets.push(from);
+    }
+    const previous = this.summaries.get(from.id);
     this.summaries.delete(from.id);
     if (this.summaries.size >= this.options.maxSummaries) this.summaries.delete(this.summaries.keys().next().value as string);
     this.summaries.set(from.id, { address: from.address, own: summary.own, near: summary.near, expiresAtMs: nowMs + this.options.summaryLifetimeMs });
-    // Only what a neighbour holds itself goes into the 2-hop summary sent on.
-    this.summaryChanged = true;
+    // Only what a neighbour holds itself goes into the 2-hop summary sent on: a refresh of the same filter changes nothing.
+    if (!previous || !sameBits(previous.own.bits, summary.own.bits)) this.summaryChanged = true;
     return true;
   }
 
@@ -195,22 +203,28 @@ export class RetrievalCore {
 
   private summary(): SummaryMessage {
     const own = bloomOf(this.ownKeys, this.ownKeys.length);
+    // The 2-hop filter is as wide as the narrowest it unites, so every source folds into it (bloom.ts).
     let nearBytes = own.bits.length;
-    for (const neighbour of this.summaries.values()) nearBytes += neighbour.own.bits.length;
-    const near = emptyBloom((Math.min(nearBytes, maxBloomBytes) * 8) / 10);
+    for (const neighbour of this.summaries.values()) nearBytes = Math.min(nearBytes, neighbour.own.bits.length);
+    const near: BloomFilter = { bits: new Uint8Array(nearBytes), hashCount: own.hashCount };
     bloomUnion(near, own);
     for (const neighbour of this.summaries.values()) bloomUnion(near, neighbour.own);
     return { own, near };
   }
 
-  /** Keeps the push targets that are still known, topped up at random; returns the new ones. */
+  /**
+   * Keeps the push targets that are still known or still send summaries, topped up at
+   * random from the known hosts; returns the new ones (sent to at once).
+   */
   private refreshPushTargets(peers: readonly Peer[]): Peer[] {
-    const known = new Map(peers.map((peer) => [peer.id, peer]));
-    this.pushTargets = this.pushTargets.filter((peer) => known.has(peer.id));
+    const known = new Set(peers.map((peer) => peer.id));
+    this.pushTargets = this.pushTargets.filter((peer) => known.has(peer.id) || this.summaries.has(peer.id));
     const kept = new Set(this.pushTargets.map((peer) => peer.id));
     const added = sample(peers.filter((peer) => !kept.has(peer.id) && peer.id !== this.selfId), this.options.summaryPeers - this.pushTargets.length, this.random);
     this.pushTargets.push(...added);
-    return added;
+    const fresh = [...this.newTargets.filter((peer) => this.pushTargets.includes(peer)), ...added];
+    this.newTargets = [];
+    return fresh;
   }
 
   private expireSummaries(nowMs: number): void {
@@ -230,7 +244,10 @@ export class RetrievalCore {
   }
 
   private targets(key: string, exclude: Set<string>, peers: readonly Peer[], search: SearchOptions, atOrigin: boolean): Peer[] {
+    // Neighbours are the known hosts and those that send us summaries: the partial view is directed, a search should not be.
     const candidates = peers.filter((peer) => !exclude.has(peer.id));
+    const listed = new Set(candidates.map((peer) => peer.id));
+    for (const [id, neighbour] of this.summaries) if (!exclude.has(id) && !listed.has(id)) candidates.push({ id, address: neighbour.address });
     if (search.strategy === 'bfs') return candidates;
     if (search.strategy === 'rbfs') return sample(candidates, Math.ceil(candidates.length * search.fraction), this.random);
     const holders: Peer[] = [];
@@ -240,9 +257,10 @@ export class RetrievalCore {
       if (bloomHas(neighbour.own, key)) holders.push({ id, address: neighbour.address });
       else if (bloomHas(neighbour.near, key)) near.push({ id, address: neighbour.address });
     }
-    // One likely holder is enough, two cover a false positive; then 2-hop matches; then a random walk.
-    if (holders.length > 0) return sample(holders, 2, this.random);
-    if (near.length > 0) return sample(near, 2, this.random);
+    // One likely holder is enough (its hit names the group's other members); at the origin a second
+    // 2-hop match covers a stale or false one; with no match, random walkers.
+    if (holders.length > 0) return sample(holders, 1, this.random);
+    if (near.length > 0) return sample(near, 1, this.random);
     return sample(candidates, atOrigin ? search.fanout : 1, this.random);
   }
 
@@ -286,6 +304,12 @@ function keySignature(keys: readonly string[]): string {
     sum = (sum + hash) >>> 0;
   }
   return `${keys.length}:${xor}:${sum}`;
+}
+
+function sameBits(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index += 1) if (a[index] !== b[index]) return false;
+  return true;
 }
 
 function hex(bytes: Uint8Array): string {

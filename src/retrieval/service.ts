@@ -13,9 +13,14 @@ import { hitCodec, maxBudget, maxHitHolders, maxTtl, queryCodec, routes, strateg
 export interface RetrievalOptions extends SearchOptions, CoreOptions {
   /** How long one search waits for its first hit before it counts as a miss. */
   searchTimeoutMs: number;
-  /** A search that misses is run once more as `bfs` with `fallbackBudget`. */
+  /** A search that misses is run once more as `bfs`. */
   fallback: boolean;
-  fallbackBudget: number;
+  /**
+   * Budget of a flood (`bfs`, `rbfs` and the fallback) unless a call gives one. Each node splits what it
+   * got among its forwards, so a branch that runs into nodes reached before loses its share: a flood
+   * needs many times the messages it ends up sending to reach its TTL.
+   */
+  floodBudget: number;
   /** Block fetches in flight for one retrieval. */
   fetchConcurrency: number;
   /** Searches one segment may cost (dead or lying holders make another). */
@@ -31,7 +36,7 @@ export const defaultRetrievalOptions: RetrievalOptions = {
   ...defaultCoreOptions,
   searchTimeoutMs: 2_000,
   fallback: true,
-  fallbackBudget: 4_096,
+  floodBudget: 4_096,
   fetchConcurrency: 32,
   maxSearchesPerSegment: 3,
   maxDistrusted: 1_024,
@@ -54,7 +59,7 @@ const retrievalSchemas: OptionSchemas<RetrievalOptions> = {
   summaryLifetimeMs: optionTypes.positive(),
   searchTimeoutMs: optionTypes.positive(),
   fallback: optionTypes.boolean(),
-  fallbackBudget: optionTypes.integer(1, maxBudget),
+  floodBudget: optionTypes.integer(1, maxBudget),
   fetchConcurrency: optionTypes.integer(1, 1_024),
   maxSearchesPerSegment: optionTypes.integer(1, 16),
   maxDistrusted: optionTypes.integer(1, 1_000_000),
@@ -216,7 +221,7 @@ export class RetrievalService implements Service {
     for (let attempt = 0; attempt < this.options.maxSearchesPerSegment; attempt += 1) {
       let hit = await this.search(key, search, options.signal, report);
       if (!hit && fallback && search.strategy !== 'bfs') {
-        hit = await this.search(key, { ...search, strategy: 'bfs', budget: this.options.fallbackBudget }, options.signal, report);
+        hit = await this.search(key, { ...search, strategy: 'bfs', budget: this.options.floodBudget }, options.signal, report);
         if (hit) report.fallbacks += 1;
       }
       if (!hit) return false;
@@ -307,10 +312,11 @@ export class RetrievalService implements Service {
   }
 
   private searchOptions(options: RetrieveOptions): SearchOptions {
+    const strategy = options.strategy ?? this.options.strategy;
     const merged: SearchOptions = {
-      strategy: options.strategy ?? this.options.strategy,
+      strategy,
       ttl: options.ttl ?? this.options.ttl,
-      budget: options.budget ?? this.options.budget,
+      budget: options.budget ?? (strategy === 'informed' ? this.options.budget : this.options.floodBudget),
       fanout: options.fanout ?? this.options.fanout,
       fraction: options.fraction ?? this.options.fraction,
     };
