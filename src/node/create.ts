@@ -6,6 +6,7 @@ import { defaultHostManagementOptions, type HostManagementOptions } from '../hos
 import { qualityLimits } from '../hosts/quality.js';
 import { createRealRuntime } from '../runtime/real.js';
 import { parseAddress, type Address, type Runtime } from '../runtime/types.js';
+import { retrieval, type RetrievalService } from '../retrieval/service.js';
 import { storage, type StorageService } from '../storage/service.js';
 import { maxNetworkIdLength } from '../transport/envelope.js';
 import { networkKeyBytes, parseNetworkKey } from '../transport/network-key.js';
@@ -20,13 +21,14 @@ import type { FactoryMap, ServiceFactories, ServiceMap, ServicesOf } from './ser
 /** The services a node runs unless `services` says otherwise. */
 export interface DefaultServices extends ServiceMap {
   storage: StorageService;
+  retrieval: RetrievalService;
 }
 
 export type DefaultFactories = ServiceFactories<DefaultServices>;
 
 /** A fresh set of the default services' factories, with their default options. */
 export function defaultServices(): DefaultFactories {
-  return { storage: storage() };
+  return { storage: storage(), retrieval: retrieval() };
 }
 
 export interface NodeOptions<F extends FactoryMap = DefaultFactories> {
@@ -66,7 +68,7 @@ export interface NodeOptions<F extends FactoryMap = DefaultFactories> {
   logger?: Logger;
   /**
    * The node's services by name, as factories: `{ storage: storage({ replicas: 5 }) }`.
-   * Default: `defaultServices()` (storage); `{}` for a node that runs none.
+   * Default: `defaultServices()` (storage and retrieval); `{}` for a node that runs none.
    */
   services?: F;
 }

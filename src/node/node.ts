@@ -194,6 +194,8 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
       knownHosts: this.knownHosts,
       dataDir: this.components.dataDir,
       isRunning: () => this.isRunning,
+      listenAddress: () => this.address,
+      service: (other) => (Object.hasOwn(this.services, other) ? (this.services as ServiceMap)[other] : undefined),
       route: (route, handler) => this.serviceRoute(name, route, handler),
       request: (peer, route, payload, options) => this.request(peer, route, payload, options),
       notify: (peer, route, payload) => this.notify(peer, route, payload),

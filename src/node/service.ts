@@ -1,5 +1,5 @@
 import type { KnownHosts } from '../hosts/known-hosts.js';
-import type { Random, Runtime } from '../runtime/types.js';
+import type { Address, Random, Runtime } from '../runtime/types.js';
 import type { PeerFailureListener, PeerInfo, PeerRef } from '../transport/vocabulary.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory.js';
@@ -34,6 +34,10 @@ export interface ServiceComponents {
   readonly knownHosts: Pick<KnownHosts, 'list' | 'get' | 'size'>;
   /** The node's data directory, when it has one: services keep their state under it. */
   readonly dataDir: string | undefined;
+  /** Where this node accepts connections (throws NodeStoppedError before spawn): what a peer can answer to. */
+  listenAddress(): Address;
+  /** Another service of the same node by name (retrieval finds storage so), undefined when the node runs none. */
+  service(name: string): Service | undefined;
   /** True from spawn until stop begins. */
   isRunning(): boolean;
   /**

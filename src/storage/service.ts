@@ -301,6 +301,20 @@ export class StorageService implements Service {
     return this.membershipInstance?.snapshot() ?? [];
   }
 
+  /** The segments (`<content id>:<segment>`) this node holds whole, as their groups' members: what retrieval summarises. */
+  heldSegmentKeys(): string[] {
+    const membership = this.membershipInstance;
+    if (!membership || this.leaving) return [];
+    return membership.keys().filter((key) => membership.has(key));
+  }
+
+  /** The other alive members of segment `key`'s group, when this node holds it (a hit names them). */
+  holdersOf(key: string): MemberRecord[] | undefined {
+    const membership = this.membershipInstance;
+    if (!membership || this.leaving || !membership.has(key)) return undefined;
+    return membership.aliveMembers(key);
+  }
+
   /** Asks one peer for a block; the reply is verified against the key. */
   async fetch(peer: PeerRef, key: string): Promise<Block | undefined> {
     const reply = fetchReplyCodec.decode(await this.components.request(peer, routes.fetch, fetchCodec.encode({ key })));

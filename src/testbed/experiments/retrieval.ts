@@ -1,0 +1,173 @@
+import { InvalidArgumentError } from '../../errors.js';
+import type { NodeOptions } from '../../node/create.js';
+import type { ButterNode } from '../../node/node.js';
+import type { FactoryMap } from '../../node/service.js';
+import { routes, strategies, type Strategy } from '../../retrieval/messages.js';
+import { retrieval, RetrievalService } from '../../retrieval/service.js';
+import { storage } from '../../storage/service.js';
+import type { Experiment, ExperimentCase, Figures, Params } from '../experiment.js';
+import type { TestNetwork, TrafficTotals } from '../network.js';
+import { mean, percentile } from '../statistics.js';
+import { storageOf } from './storage-items.js';
+
+/** Bootstrap addresses per joining node, as in the storage experiments. */
+const bootstrapPeers = 8;
+const searchRoutes = [routes.query, routes.hit];
+
+const items = new WeakMap<TestNetwork, string[]>();
+
+function strategyList(text: string): Strategy[] {
+  const names = text.split(',').map((name) => name.trim());
+  for (const name of names) if (!strategies.includes(name as Strategy)) throw new InvalidArgumentError(`strategies are ${strategies.join(', ')}`);
+  return names as Strategy[];
+}
+
+function onOff(text: string): boolean {
+  if (text !== 'on' && text !== 'off') throw new InvalidArgumentError('expected on or off');
+  return text === 'on';
+}
+
+function retrievalOf(node: ButterNode): RetrievalService {
+  const service = node.services.retrieval;
+  if (!(service instanceof RetrievalService)) throw new TypeError(`node ${node.id} runs no retrieval service`);
+  return service;
+}
+
+/** Messages and bytes of the search routes (queries and hits) in a traffic total. */
+function searchTraffic(traffic: TrafficTotals): { messages: number; bytes: number } {
+  let messages = 0;
+  let bytes = 0;
+  for (const [label, count] of Object.entries(traffic.byLabel)) {
+    if (label.startsWith('response:') || !searchRoutes.some((route) => label.endsWith(`:${route}`))) continue;
+    messages += count.messages;
+    bytes += count.bytes;
+  }
+  return { messages, bytes };
+}
+
+function routeTraffic(traffic: TrafficTotals, route: string): { messages: number; bytes: number } {
+  let messages = 0;
+  let bytes = 0;
+  for (const [label, count] of Object.entries(traffic.byLabel)) {
+    if (label.startsWith('response:') || !label.endsWith(`:${route}`)) continue;
+    messages += count.messages;
+    bytes += count.bytes;
+  }
+  return { messages, bytes };
+}
+
+/**
+ * SPEC §6 and the original's table: N nodes store M items (3 copies each),
+ * then Q queries from random nodes that do not hold the item, one strategy per
+ * case, each on a network of its own built from the same seed.
+ */
+export const retrievalExperiment: Experiment = {
+  name: 'retrieval',
+  description: 'found %, messages, hops and latency per query for bfs, rbfs and informed search (the original retrieval table)',
+  options: [
+    { flag: '--items <count>', key: 'items', description: 'items stored, from random nodes', defaultValue: 100, parse: Number },
+    { flag: '--queries <count>', key: 'queries', description: 'retrievals, each from a random node not holding the item', defaultValue: 10, parse: Number },
+    { flag: '--strategies <list>', key: 'strategies', description: 'strategies compared, one case each', defaultValue: [...strategies], parse: strategyList },
+    { flag: '--item-bytes <bytes>', key: 'itemBytes', description: 'size of each item', defaultValue: 4096, parse: Number },
+    { flag: '--replicas <r>', key: 'replicas', description: 'copies of every item', defaultValue: 3, parse: Number },
+    { flag: '--ttl <hops>', key: 'ttl', description: 'hops a query may make', defaultValue: 7, parse: Number },
+    { flag: '--fanout <walkers>', key: 'fanout', description: 'informed: random walkers when no summary matches', defaultValue: 4, parse: Number },
+    { flag: '--fraction <share>', key: 'fraction', description: 'rbfs: share of known hosts a query goes to', defaultValue: 0.5, parse: Number },
+    { flag: '--budget <messages>', key: 'budget', description: 'messages one informed search may send', defaultValue: 512, parse: Number },
+    { flag: '--flood-budget <messages>', key: 'floodBudget', description: 'messages one bfs or rbfs search (or fallback) may send', defaultValue: 4096, parse: Number },
+    { flag: '--fallback <on|off>', key: 'fallback', description: 'a miss is searched again by bfs', defaultValue: false, parse: onOff },
+    { flag: '--memory <MB>', key: 'memory', description: 'memory allocation per node', defaultValue: 32, parse: Number },
+  ],
+  defaults: { nodes: 100, joinIntervalMs: 20, warmupSeconds: 20, recoverySeconds: 5 },
+
+  cases(params: Params): ExperimentCase[] {
+    return (params.strategies as Strategy[]).map((strategy) => ({ label: strategy, overrides: { strategy } }));
+  },
+
+  nodeOptions(_index: number, params: Params, network: TestNetwork): NodeOptions<FactoryMap> {
+    const earlier = network.nodes;
+    const bootstrap = [];
+    for (let count = 0; count < Math.min(bootstrapPeers, earlier.length); count += 1) bootstrap.push(earlier[network.random.int(earlier.length)]!.address);
+    const services = {
+      storage: storage({ replicas: params.replicas as number }),
+      retrieval: retrieval({
+        strategy: params.strategy as Strategy,
+        ttl: params.ttl as number,
+        fanout: params.fanout as number,
+        fraction: params.fraction as number,
+        budget: params.budget as number,
+        floodBudget: params.floodBudget as number,
+        fallback: params.fallback as boolean,
+      }),
+    };
+    return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: params.runtime === 'sim' }, services };
+  },
+
+  async afterJoin(network: TestNetwork, params: Params): Promise<void> {
+    const random = network.random.fork('items');
+    const stored: string[] = [];
+    const nodes = network.nodes;
+    for (let index = 0; index < (params.items as number); index += 1) {
+      const writer = nodes[random.int(nodes.length)] as ButterNode;
+      stored.push(await network.settle(storageOf(writer).store(random.bytes(params.itemBytes as number), { durable: true })));
+    }
+    items.set(network, stored);
+  },
+
+  sample(network: TestNetwork): Figures {
+    let summaries = 0;
+    for (const node of network.nodes) summaries += retrievalOf(node).counters.summariesReceived;
+    return { summariesReceived: summaries };
+  },
+
+  async measure(network: TestNetwork, params: Params): Promise<Figures> {
+    const stored = items.get(network) ?? [];
+    const random = network.random.fork('queries');
+    const messages: number[] = [];
+    const bytes: number[] = [];
+    const latencies: number[] = [];
+    const hops: number[] = [];
+    let found = 0;
+    let fallbacks = 0;
+    const queries = params.queries as number;
+    for (let query = 0; query < queries; query += 1) {
+      const contentId = stored[random.int(stored.length)] as string;
+      const key = `${contentId}:0`;
+      const readers = network.nodes.filter((node) => !storageOf(node).heldSegmentKeys().includes(key));
+      const reader = readers[random.int(readers.length)] as ButterNode;
+      const before = searchTraffic(network.traffic());
+      const beganAt = network.now();
+      const report = await network.settle(retrievalOf(reader).retrieveWithReport(contentId), 120_000).catch(() => undefined);
+      latencies.push(network.now() - beganAt);
+      const after = searchTraffic(network.traffic());
+      messages.push(after.messages - before.messages);
+      bytes.push(after.bytes - before.bytes);
+      if (report?.data) {
+        found += 1;
+        hops.push(...report.hops);
+      }
+      fallbacks += report?.fallbacks ?? 0;
+    }
+    const summaries = routeTraffic(network.traffic(), routes.summary);
+    const seconds = Math.max(1e-3, network.now() / 1000);
+    return {
+      queries,
+      foundPercent: round((100 * found) / queries),
+      fallbackPercent: round((100 * fallbacks) / queries),
+      messagesPerQueryMean: round(mean(messages)),
+      messagesPerQueryP99: percentile(messages, 0.99),
+      bytesPerQueryMean: round(mean(bytes)),
+      hopsP50: percentile(hops, 0.5),
+      hopsMean: round(mean(hops)),
+      latencyP50Ms: round(percentile(latencies, 0.5)),
+      latencyP95Ms: round(percentile(latencies, 0.95)),
+      // Summaries are the price of informed search: sent all along (every strategy's nodes send them), over the whole run.
+      summaryMessagesPerNodePerSecond: round(summaries.messages / (network.size * seconds)),
+      summaryBytesPerNodePerSecond: round(summaries.bytes / (network.size * seconds)),
+    };
+  },
+};
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
