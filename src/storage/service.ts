@@ -4,7 +4,9 @@ import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, S
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
-import { parseSegmentKey, segmentBlockKeys, segmentKeyOfBlockKey, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
+import { parseSegmentKey, segmentBlockKeys, segmentCount, segmentKeyOf, segmentKeyOfBlockKey, segmentRange, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
+import { AuthoredContent, defaultAuthorshipOptions, type AuthorshipOptions, type UpdateOptions } from './authored-content.js';
+import type { NameRecord, Tombstone } from './authorship.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
 import type { Candidate } from './candidates.js';
 import {
@@ -37,7 +39,7 @@ import {
   type OfferPlan,
 } from './placement.js';
 
-export interface StorageOptions extends MembershipOptions {
+export interface StorageOptions extends MembershipOptions, AuthorshipOptions {
   /**
    * Timeout of one offer to a candidate, plus a second per MB offered (a segment is up to
    * 600 KB); a dead candidate costs at most this before the next is tried.
@@ -59,6 +61,7 @@ export interface StorageOptions extends MembershipOptions {
  */
 export const defaultStorageOptions: StorageOptions = {
   ...defaultMembershipOptions,
+  ...defaultAuthorshipOptions,
   offerTimeoutMs: 500,
   maxOfferAttempts: 12,
   durableTimeoutMs: 30_000,
@@ -82,6 +85,9 @@ const storageSchemas: OptionSchemas<StorageOptions> = {
   durableTimeoutMs: optionTypes.positive(),
   maxWalkVisits: optionTypes.integer(1),
   walkConcurrency: optionTypes.integer(1, 1_000),
+  contentTombstoneLifetimeMs: optionTypes.positive(),
+  maxTombstones: optionTypes.integer(1, 1_000_000),
+  maxNameRecords: optionTypes.integer(1, 1_000_000),
 };
 
 export interface StoreOptions {
@@ -163,12 +169,27 @@ export class StorageService implements Service {
   /** In the order taken, so the expired ones are at the front. */
   private readonly provisional = new Map<string, Provisional>();
   private unsubscribePeerFailure: (() => void) | undefined;
+  /** Mutable names and tombstones (authored-content.ts). */
+  private readonly authored: AuthoredContent;
 
   constructor(
     private readonly components: ServiceComponents,
     readonly options: StorageOptions,
   ) {
     this.timer = new DeadlineTimer(components.runtime, () => this.onTimer());
+    this.authored = new AuthoredContent(
+      {
+        components,
+        store: (data, storeOptions) => this.store(data, storeOptions),
+        findContent: (contentId) => this.findContent(contentId),
+        heldBlock: (contentId) => this.heldBlockOf(contentId),
+        holders: (contentId) => this.heldSegmentKeys(contentId).flatMap((key) => this.membershipInstance?.aliveMembers(key) ?? []),
+        dropContent: (contentId) => this.dropContent(contentId),
+        candidates: () => this.candidatePool(),
+        concurrency: options.walkConcurrency,
+      },
+      options,
+    );
   }
 
   private get offerTimeoutMs(): number {
@@ -206,6 +227,7 @@ export class StorageService implements Service {
     components.route(routes.fetch, (payload) => this.onFetch(payload));
     components.route(routes.walk, (payload, context) => this.onWalk(payload, context));
     components.route(routes.announce, (payload, context) => this.onAnnounce(payload, context));
+    this.authored.registerRoutes();
     this.unsubscribePeerFailure = components.onPeerFailure((peer) => this.onPeerFailure(peer));
     const capacity = components.memory.storageBytes;
     const store = components.dataDir
@@ -270,6 +292,7 @@ export class StorageService implements Service {
     }
     const durable = options.durable === true;
     const { contentId, blocks } = splitContent(data, options.keywords ?? []);
+    this.authored.checkNotDeleted(contentId, options.keywords ?? []);
     const segments = segmentsOf(contentId, blocks);
     const progress: StoreProgress = { contentId, blocksPlaced: 0, blocks: blocks.length, segmentsPlaced: 0, segments: segments.length };
     const placements: Placements = { joined: new Set(), elsewhere: new Map() };
@@ -290,6 +313,88 @@ export class StorageService implements Service {
 
   has(key: string): boolean {
     return this.storeInstance?.has(key) ?? false;
+  }
+
+  // ---- update and delete by the author (authored-content.ts) ---------------------------------------
+
+  /** This node's author key (its identity's Ed25519 public key): readers name its mutable names by it. */
+  get authorKey(): Uint8Array {
+    return this.components.signer.publicKey;
+  }
+
+  /**
+   * Stores `data` as the next version of this node's mutable `name` (authored by its key) and
+   * spreads the signed name record; resolves with it. Throws InvalidArgumentError for a bad name.
+   */
+  update(name: string, data: Uint8Array, options: UpdateOptions = {}): Promise<NameRecord> {
+    return this.authored.update(name, data, options);
+  }
+
+  /** The newest verified version of `author`'s `name` that this node or the hosts it asks know. */
+  resolveName(author: Uint8Array, name: string): Promise<NameRecord | undefined> {
+    return this.authored.resolve(author, name);
+  }
+
+  /** The newest verified version of `author`'s `name` and its content. */
+  readName(author: Uint8Array, name: string): Promise<{ record: NameRecord; data: Uint8Array } | undefined> {
+    return this.authored.read(author, name);
+  }
+
+  /** Deletes content this node authored (a signed tombstone); throws SignatureError for content by another author. */
+  delete(contentId: string): Promise<Tombstone> {
+    return this.authored.delete(contentId);
+  }
+
+  /** Sends a name record or tombstone to one peer; SignatureError or StaleVersionError when it refuses. */
+  publishTo(peer: PeerRef, item: { record: NameRecord } | { tombstone: Tombstone }): Promise<void> {
+    return this.authored.publishTo(peer, item);
+  }
+
+  /** Takes a name record as if a peer sent it; SignatureError (forged) or StaleVersionError (not newer). */
+  acceptNameRecord(record: NameRecord): void {
+    this.authored.accept({ record });
+  }
+
+  /** Takes a tombstone as if a peer sent it; SignatureError (forged, or not by the content's author) or StaleVersionError (held). */
+  acceptTombstone(tombstone: Tombstone): void {
+    this.authored.accept({ tombstone });
+  }
+
+  /** Segment keys of `contentId` whose groups this node is in. */
+  private heldSegmentKeys(contentId: string): string[] {
+    const parsed = parseContentId(contentId);
+    const membership = this.membershipInstance;
+    if (!parsed || !membership) return [];
+    const keys: string[] = [];
+    for (let segment = 0; segment < segmentCount(parsed.parts); segment += 1) {
+      const key = segmentKeyOf(contentId, segment);
+      if (membership.has(key)) keys.push(key);
+    }
+    return keys;
+  }
+
+  /** The first block of any segment of `contentId` held here. */
+  private heldBlockOf(contentId: string): Block | undefined {
+    const parsed = parseContentId(contentId);
+    if (!parsed || !this.storeInstance) return undefined;
+    for (let segment = 0; segment < segmentCount(parsed.parts); segment += 1) {
+      const block = this.storeInstance.get(blockKeyOf(contentId, segmentRange(parsed.parts, segment).first));
+      if (block) return block;
+    }
+    return undefined;
+  }
+
+  /** A tombstone took the content: this node leaves its groups (the members hear it) and drops every block. */
+  private dropContent(contentId: string): void {
+    const now = this.components.runtime.now();
+    for (const key of this.heldSegmentKeys(contentId)) this.membership.depart(key, now);
+    const parsed = parseContentId(contentId);
+    for (let segment = 0; parsed && segment < segmentCount(parsed.parts); segment += 1) {
+      const key = segmentKeyOf(contentId, segment);
+      this.provisional.delete(key);
+      this.dropSegment(key);
+    }
+    this.schedule(true);
   }
 
   get(key: string): Block | undefined {
@@ -694,6 +799,7 @@ export class StorageService implements Service {
     this.addContact(context);
     const membership = this.membershipInstance;
     if (!membership || this.leaving || !this.components.isRunning()) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
+    if (this.authored.refuses(offer.blocks[0] as Block)) return offerReplyCodec.encode({ accepted: false, reason: 'deleted', incarnation: membership.incarnation });
     if (!membership.has(key)) {
       if (!this.putAll(offer.blocks)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
       const now = this.components.runtime.now();
