@@ -7,6 +7,7 @@ import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, s
 import { parseSegmentKey, segmentBlockKeys, segmentCount, segmentKeyOf, segmentKeyOfBlockKey, segmentRange, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
 import { AuthoredContent, defaultAuthorshipOptions, type AuthorshipOptions, type UpdateOptions } from './authored-content.js';
 import type { NameRecord, Tombstone } from './authorship.js';
+import { challengeCodec, challengeReplyCodec, challengeRoute, possessionDigest, PossessionChallenges, type ChallengeToSend, type HeldSegments } from './challenges.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
 import type { Candidate } from './candidates.js';
 import {
@@ -53,6 +54,8 @@ export interface StorageOptions extends MembershipOptions, AuthorshipOptions {
   maxWalkVisits: number;
   /** Requests one walk keeps in flight. */
   walkConcurrency: number;
+  /** Each peer sharing a group with this node is challenged to prove possession once per this interval (challenges.ts). */
+  challengeIntervalMs: number;
 }
 
 /**
@@ -67,6 +70,7 @@ export const defaultStorageOptions: StorageOptions = {
   durableTimeoutMs: 30_000,
   maxWalkVisits: 10_000,
   walkConcurrency: 8,
+  challengeIntervalMs: 60_000,
 };
 
 const storageSchemas: OptionSchemas<StorageOptions> = {
@@ -85,6 +89,7 @@ const storageSchemas: OptionSchemas<StorageOptions> = {
   durableTimeoutMs: optionTypes.positive(),
   maxWalkVisits: optionTypes.integer(1),
   walkConcurrency: optionTypes.integer(1, 1_000),
+  challengeIntervalMs: optionTypes.positive(),
   contentTombstoneLifetimeMs: optionTypes.positive(),
   maxTombstones: optionTypes.integer(1, 1_000_000),
   maxNameRecords: optionTypes.integer(1, 1_000_000),
@@ -156,6 +161,7 @@ export function storage(options: Partial<StorageOptions> = {}): ServiceFactory<S
 export class StorageService implements Service {
   private storeInstance: BlockStore | undefined;
   private membershipInstance: GroupMembership | undefined;
+  private challenges: PossessionChallenges | undefined;
   /** Polls the membership core at the deadline it reports. */
   private readonly timer: DeadlineTimer;
   private starting: Promise<void> | undefined;
@@ -228,6 +234,7 @@ export class StorageService implements Service {
     components.route(routes.walk, (payload, context) => this.onWalk(payload, context));
     components.route(routes.announce, (payload, context) => this.onAnnounce(payload, context));
     this.authored.registerRoutes();
+    components.route(challengeRoute, (payload) => this.onChallenge(payload));
     this.unsubscribePeerFailure = components.onPeerFailure((peer) => this.onPeerFailure(peer));
     const capacity = components.memory.storageBytes;
     const store = components.dataDir
@@ -238,6 +245,7 @@ export class StorageService implements Service {
     const restored = this.restoredSegments(store);
     const incarnation = restored.reduce((highest, entry) => Math.max(highest, entry.record?.incarnation ?? 0), 0);
     this.membershipInstance = new GroupMembership(components.nodeId, components.random.fork('membership'), this.options, now, incarnation + 1);
+    this.challenges = new PossessionChallenges(components.random.fork('challenges'), this.options.challengeIntervalMs, now);
     for (const { key, record } of restored) {
       // A restarted node rejoins with the views it persisted; members that moved on simply time out.
       this.membership.join(key, record?.replicas ?? this.options.replicas, persistedView(record), now);
@@ -275,6 +283,7 @@ export class StorageService implements Service {
     const store = this.storeInstance;
     this.storeInstance = undefined;
     this.membershipInstance = undefined;
+    this.challenges = undefined;
     await store?.close().catch((error: unknown) => this.components.logger.warn({ err: error }, 'block store close failed'));
   }
 
@@ -728,8 +737,86 @@ export class StorageService implements Service {
     }
     for (const recruitment of result.recruitments) void this.recruit(recruitment);
     this.checkDurableWaiters();
+    const challenges = this.challenges;
+    if (challenges) for (const challenge of challenges.poll(now, () => this.membership.peerSeats(), this.heldSegments)) void this.challenge(challenges, challenge);
     // At least a millisecond: a deadline that rounds to now must not spin the timer at one instant.
-    this.timer.armAt(Math.max(result.nextDeadlineMs, now + 1));
+    this.timer.armAt(Math.max(Math.min(result.nextDeadlineMs, challenges?.nextDeadlineMs ?? Infinity), now + 1));
+  }
+
+  // ---- possession challenges (challenges.ts) ---------------------------------------------------
+
+  /** What the challenge planner sees of the segments held here. */
+  private readonly heldSegments: HeldSegments = {
+    parts: (key) => {
+      const parsed = parseSegmentKey(key);
+      if (!parsed || !this.segmentBlocksHeld(key)) return undefined;
+      const { first, count } = segmentRange(parsed.parts, parsed.segment);
+      return Array.from({ length: count }, (_, index) => first + index);
+    },
+    blockLength: (key, part) => this.storeInstance?.get(blockKeyOf(parseSegmentKey(key)?.contentId ?? '', part))?.data.byteLength,
+  };
+
+  /**
+   * Sends one challenge and judges the answer against this node's own copy: a wrong or empty
+   * digest takes the peer's seat in that group; no answer within the failure timeout suspects
+   * the peer (as any failed request does). Items whose block left this node meanwhile are not judged.
+   */
+  private async challenge(challenges: PossessionChallenges, challenge: ChallengeToSend): Promise<void> {
+    const expected = challenge.items.map((item) => {
+      const blockKeyText = blockKeyOf(parseSegmentKey(item.key)?.contentId ?? '', item.part);
+      const block = this.storeInstance?.get(blockKeyText);
+      return block && possessionDigest(challenge.nonce, blockKeyText, block.data, item.offset, item.length);
+    });
+    const peer = { id: challenge.peerId, address: challenge.address };
+    let digests: Uint8Array[];
+    try {
+      const payload = challengeCodec.encode({ nonce: challenge.nonce, items: challenge.items });
+      digests = challengeReplyCodec.decode(await this.components.request(peer, challengeRoute, payload, { timeoutMs: this.options.failureTimeoutMs })).digests;
+    } catch {
+      if (this.membershipInstance) this.membershipInstance.peerUnreachable(challenge.peerId, this.components.runtime.now());
+      this.schedule(true);
+      return;
+    }
+    const membership = this.membershipInstance;
+    if (!membership || this.challenges !== challenges) return;
+    const failed = challenge.items.filter((item, index) => {
+      const want = expected[index];
+      const got = digests[index];
+      return want !== undefined && (got === undefined || Buffer.compare(want, got) !== 0);
+    });
+    if (failed.length === 0) {
+      challenges.passed(challenge);
+      return;
+    }
+    const now = this.components.runtime.now();
+    for (const item of failed) membership.dispossess(item.key, challenge.peerId, now);
+    this.components.logger.debug({ peer: challenge.peerId, segments: failed.length }, 'a member failed a possession challenge and lost its seat');
+    this.schedule(true);
+  }
+
+  /**
+   * Answers a challenge from this node's blocks. A segment this node is a member of but no
+   * longer holds whole (a disk lost blocks) is answered empty and left: its group recruits.
+   */
+  private onChallenge(payload: Uint8Array): Uint8Array {
+    const { nonce, items } = challengeCodec.decode(payload);
+    const digests = items.map((item) => {
+      const parsed = parseSegmentKey(item.key);
+      const range = parsed && segmentRange(parsed.parts, parsed.segment);
+      const inSegment = range !== undefined && item.part >= range.first && item.part < range.first + range.count;
+      const blockKeyText = blockKeyOf(parsed?.contentId ?? '', item.part);
+      const block = inSegment ? this.storeInstance?.get(blockKeyText) : undefined;
+      if (block && item.offset + item.length <= block.data.byteLength) return possessionDigest(nonce, blockKeyText, block.data, item.offset, item.length);
+      if (inSegment && this.membershipInstance?.has(item.key) && !this.segmentBlocksHeld(item.key)) this.leaveLostSegment(item.key);
+      return new Uint8Array(0);
+    });
+    return challengeReplyCodec.encode({ digests });
+  }
+
+  private leaveLostSegment(key: string): void {
+    this.membership.depart(key, this.components.runtime.now());
+    this.dropSegment(key);
+    this.schedule(true);
   }
 
   private sendHeartbeats(heartbeats: ReturnType<GroupMembership['poll']>['heartbeats']): Promise<void>[] {
