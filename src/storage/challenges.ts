@@ -88,20 +88,36 @@ export class PossessionChallenges {
     this.verifiedBefore.set(challenge.peerId, Math.max(this.verifiedBefore.get(challenge.peerId) ?? -Infinity, challenge.verifiesBeforeMs));
   }
 
-  /** Unverified seats first, oldest first (up to maxChallengeItems − 1), then one verified seat at random. */
+  /**
+   * Unverified seats first, oldest first (up to maxChallengeItems − 1), then one verified seat
+   * at random; only seats whose segment this node holds whole (it could not judge the others),
+   * looked up for the chosen seats alone.
+   */
   private plan(peer: PeerSeats, held: HeldSegments, nowMs: number): { items: ChallengeItem[]; verifiesBeforeMs: number } {
     const since = this.verifiedBefore.get(peer.peerId) ?? -Infinity;
-    const checkable = peer.seats.filter((seat) => held.parts(seat.key) !== undefined);
-    const unverified = checkable.filter((seat) => seat.sinceMs >= since).sort((a, b) => a.sinceMs - b.sinceMs);
-    const verified = checkable.filter((seat) => seat.sinceMs < since);
-    const chosen = unverified.slice(0, maxChallengeItems - 1);
-    const waiting = unverified[chosen.length];
-    if (verified.length > 0) chosen.push(verified[this.random.int(verified.length)] as { key: string; sinceMs: number });
-    return { items: chosen.map((seat) => this.item(seat.key, held)), verifiesBeforeMs: waiting?.sinceMs ?? nowMs };
+    const unverified = peer.seats.filter((seat) => seat.sinceMs >= since).sort((a, b) => a.sinceMs - b.sinceMs);
+    const items: ChallengeItem[] = [];
+    let next = 0;
+    for (; next < unverified.length && items.length < maxChallengeItems - 1; next += 1) {
+      const item = this.item((unverified[next] as { key: string }).key, held);
+      if (item) items.push(item);
+    }
+    const verifiedCount = peer.seats.length - unverified.length;
+    // A few tries at most: a verified seat this node no longer holds whole is skipped.
+    for (let attempt = 0; attempt < 3 && verifiedCount > 0; attempt += 1) {
+      const seat = peer.seats[this.random.int(peer.seats.length)] as { key: string; sinceMs: number };
+      const item = seat.sinceMs < since ? this.item(seat.key, held) : undefined;
+      if (item) {
+        items.push(item);
+        break;
+      }
+    }
+    return { items, verifiesBeforeMs: unverified[next]?.sinceMs ?? nowMs };
   }
 
-  private item(key: string, held: HeldSegments): ChallengeItem {
-    const parts = held.parts(key) as readonly number[];
+  private item(key: string, held: HeldSegments): ChallengeItem | undefined {
+    const parts = held.parts(key);
+    if (!parts || parts.length === 0) return undefined;
     const part = parts[this.random.int(parts.length)] as number;
     const length = held.blockLength(key, part) ?? 0;
     if (length === 0) return { key, part, offset: 0, length: 0 };
