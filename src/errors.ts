@@ -16,7 +16,10 @@ export type ErrorCode =
   | 'INVALID_CONFIG'
   | 'NODE_STOPPED'
   | 'STORAGE_FULL'
-  | 'DURABLE_STORE_FAILED';
+  | 'DURABLE_STORE_FAILED'
+  | 'BAD_SIGNATURE'
+  | 'STALE_VERSION'
+  | 'CONTENT_DELETED';
 
 export class ButterError extends Error {
   override readonly name: string = 'ButterError';
@@ -134,6 +137,33 @@ export class DurableStoreError extends ButterError {
     options: { cause: Error },
   ) {
     super('DURABLE_STORE_FAILED', message, options);
+  }
+}
+
+/** A name record or tombstone whose signature does not verify, or that is signed by someone other than the content's author. */
+export class SignatureError extends ButterError {
+  override readonly name = 'SignatureError';
+  constructor(message: string) {
+    super('BAD_SIGNATURE', message);
+  }
+}
+
+/** A name record no newer than the one held (an older version or a replay), or a tombstone already held. */
+export class StaleVersionError extends ButterError {
+  override readonly name = 'StaleVersionError';
+  constructor(message: string) {
+    super('STALE_VERSION', message);
+  }
+}
+
+/** The content was deleted by its author and its tombstone still lives here: it is not stored again. */
+export class ContentDeletedError extends ButterError {
+  override readonly name = 'ContentDeletedError';
+  constructor(
+    message: string,
+    readonly contentId: string,
+  ) {
+    super('CONTENT_DELETED', message);
   }
 }
 

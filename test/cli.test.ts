@@ -139,6 +139,27 @@ describe('butter start, its API and its errors', () => {
     assert.match(missing.stderr, /^butter: not found: no host in reach holds every part of 0{64}\.1 \(this node knows no other host\)\n$/);
   });
 
+  it('update stores a new version of a name, delete drops it, and putting it again is refused while the tombstone lives', async () => {
+    const file = join(temporary, 'page');
+    writeFileSync(file, 'a page by this node');
+    const first = await runProgram(butter, ['update', 'wiki/page', file, '--data-dir', dataDir, '--replicas', '1', '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const second = await runProgram(butter, ['update', 'wiki/page', file, '--data-dir', dataDir, '--replicas', '1', '--keyword', 'v2', '--json']);
+    assert.equal(second.code, 0, second.stderr);
+    const updated = JSON.parse(second.stdout) as { contentId: string; sequence: number; author: string };
+    assert.equal(updated.sequence, 2);
+    const deleted = await runProgram(butter, ['delete', updated.contentId, '--data-dir', dataDir]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, `deleted ${updated.contentId}\n`);
+    const gone = await runProgram(butter, ['get', updated.contentId, '--data-dir', dataDir]);
+    assert.equal(gone.code, 1);
+    const again = await runProgram(butter, ['put', file, '--data-dir', dataDir, '--replicas', '1', '--keyword', 'v2', '--keyword', `author:${updated.author}`]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^butter: content .* was deleted by its author\n$/);
+    const notMine = await runProgram(butter, ['delete', `${'0'.repeat(64)}.1`, '--data-dir', dataDir]);
+    assert.equal(notMine.code, 0, 'deleting content held nowhere only leaves a tombstone');
+  });
+
   it('puts through a short-lived node, which joins, stores and leaves the blocks with the network', { timeout: 30_000 }, async () => {
     const file = join(temporary, 'handed-over');
     writeFileSync(file, 'stored by a node that is gone');

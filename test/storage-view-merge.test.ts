@@ -120,15 +120,28 @@ describe('view merge: what this node observes itself', () => {
   it('has one row per event, covering every status', () => {
     assert.deepEqual(
       localRows.map(([event]) => event),
-      ['silent', 'unreachable', 'shed', 'expired'],
+      ['silent', 'unreachable', 'shed', 'expired', 'dispossessed'],
     );
   });
   for (const [event, status, name] of cases) {
     it(name, () => {
       const outcome = localOutcome(event, status);
       const alive = status === memberStatus.alive;
-      // Only an alive member is suspected or shed; only a tombstone is forgotten.
-      const wanted = event === 'expired' ? (alive ? 'ignore' : 'forget') : !alive ? 'ignore' : event === 'shed' ? 'mark-left' : 'suspect';
+      // Only an alive member is suspected or shed; only a tombstone is forgotten; a failed challenge ends any seat not already left.
+      const wanted =
+        event === 'dispossessed'
+          ? status === memberStatus.left
+            ? 'ignore'
+            : 'mark-left'
+          : event === 'expired'
+            ? alive
+              ? 'ignore'
+              : 'forget'
+            : !alive
+              ? 'ignore'
+              : event === 'shed'
+                ? 'mark-left'
+                : 'suspect';
       assert.equal(outcome, wanted);
     });
   }

@@ -20,7 +20,7 @@ export class ApiClient {
     private readonly token: string,
   ) {}
 
-  async json<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async json<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const response = await this.send(method, path, text === undefined ? {} : { 'content-type': 'application/json' }, (outgoing) => outgoing.end(text));
     return (await readJsonReply(response)) as T;

@@ -156,6 +156,45 @@ export function putCommand(): Command {
     });
 }
 
+export function updateCommand(): Command {
+  return withClientOptions(withNodeOptions(new Command('update')))
+    .description("store a file (or stdin: -) durably as the next version of this node's mutable name, signed by its key")
+    .argument('<name>', 'the name (1 to 128 characters); readers name it with the author key printed')
+    .argument('<file>', 'the file, or - for stdin')
+    .option('--keyword <word>', 'a keyword to find the content by; repeatable', collect)
+    .option('--replicas <n>', 'copies the network keeps (default 3)', number)
+    .option('--join-timeout <seconds>', 'with no node running: how long the short-lived node waits for a first peer', number, 10)
+    .action(async (name: string, file: string, options: CommandOptions & { keyword?: string[]; replicas?: number }, command: Command) => {
+      const settings = settingsOf(options, command);
+      const size = file === '-' ? undefined : sizeOf(file);
+      const query = new URLSearchParams();
+      for (const keyword of options.keyword ?? []) query.append('keyword', keyword);
+      if (options.replicas !== undefined) query.set('replicas', String(options.replicas));
+      const updated = await withNode(settings, targetOf(options), secondsToMs(options.joinTimeout), (client) =>
+        client.upload<{ name: string; author: string; sequence: number; contentId: string }>(
+          `/v1/names/${encodeURIComponent(name)}?${query}`,
+          file === '-' ? process.stdin : createReadStream(file),
+          size,
+          progressBar('sending', waitingText(options.replicas ?? defaultStorageOptions.replicas)),
+        ),
+      );
+      print(options, updated, () => [`${updated.contentId}`, `version ${updated.sequence} of "${updated.name}" by author ${updated.author}`]);
+    });
+}
+
+export function deleteCommand(): Command {
+  return withClientOptions(withNodeOptions(new Command('delete')))
+    .description('delete content this node authored (put by update): its holders drop it and refuse it while the tombstone lives')
+    .argument('<id>', 'the content id')
+    .option('--join-timeout <seconds>', 'with no node running: how long the short-lived node waits for a first peer', number, 10)
+    .action(async (id: string, options: CommandOptions, command: Command) => {
+      if (!contentIdRegExp.test(id)) throw new CommandError('INVALID_ARGUMENT', `invalid content id ${JSON.stringify(id.slice(0, 80))}: expected 64 hex digits, a dot and the number of parts`);
+      const settings = settingsOf(options, command);
+      const deleted = await withNode(settings, targetOf(options), secondsToMs(options.joinTimeout), (client) => client.json<{ contentId: string; deleted: boolean }>('DELETE', `/v1/content/${id}`));
+      print(options, deleted, () => [`deleted ${deleted.contentId}`]);
+    });
+}
+
 export function getCommand(): Command {
   return withClientOptions(withNodeOptions(new Command('get')))
     .description('fetch content by id, verified, to a file (-o) or stdout')

@@ -9,6 +9,7 @@ import type { ButterNode } from '../node/node.js';
 import { formatAddress } from '../runtime/types.js';
 import { blockSizeBytes, contentIdPattern, maxKeywordLength, maxKeywords, maxParts } from '../storage/block.js';
 import { maxReplicas } from '../storage/group-messages.js';
+import { nameProblem } from '../storage/authorship.js';
 import { findContentBytes } from './content.js';
 import { closeServer, listenOnLoopback } from './http.js';
 import { CommandError, describeFailure, NoPeersError, noPeersHint, NotFoundError } from './failures.js';
@@ -80,7 +81,7 @@ export async function startApi(components: ApiComponents, port: number): Promise
     refuseForeign(request, listening);
     checkToken(request.headers.authorization, tokenDigest);
     const url = new URL(request.url ?? '/', `http://127.0.0.1:${listening}`);
-    const route = `${request.method ?? 'GET'} ${url.pathname.replace(/^\/v1\/content\/[^/]+$/, '/v1/content/:id')}`;
+    const route = `${request.method ?? 'GET'} ${url.pathname.replace(/^\/v1\/content\/[^/]+$/, '/v1/content/:id').replace(/^\/v1\/names\/[^/]+$/, '/v1/names/:name')}`;
     switch (route) {
       case 'GET /v1/status':
         return sendJson(response, 200, status(components.node));
@@ -99,6 +100,17 @@ export async function startApi(components: ApiComponents, port: number): Promise
       }
       case 'GET /v1/content/:id':
         return get(components, response, decodeURIComponent(url.pathname.slice('/v1/content/'.length)));
+      case 'DELETE /v1/content/:id':
+        return sendJson(response, 200, await remove(components.node, decodeURIComponent(url.pathname.slice('/v1/content/'.length))));
+      case 'POST /v1/names/:name': {
+        if (uploads >= maxConcurrentUploads) throw new HttpFailure(503, 'OVERLOADED', `${maxConcurrentUploads} uploads are in progress; try again when one ends`);
+        uploads += 1;
+        try {
+          return sendJson(response, 201, await update(components.node, request, decodeURIComponent(url.pathname.slice('/v1/names/'.length)), url.searchParams));
+        } finally {
+          uploads -= 1;
+        }
+      }
       case 'POST /v1/stop': {
         const body = await readJson(request, stopBodySchema);
         response.once('finish', () => components.onStopRequested(body.graceful !== false));
@@ -180,6 +192,26 @@ async function put(node: ButterNode<DefaultServices>, request: IncomingMessage, 
   const data = await readBody(request, limit, `content is limited to this node's storage allocation of ${limit} bytes`);
   const contentId = await node.services.storage.store(data, { durable: true, keywords: query.keyword, replicas });
   return { contentId, bytes: data.byteLength, replicas };
+}
+
+/** A new version of this node's mutable name: the content is stored durably as for put, then the signed record spreads. */
+async function update(node: ButterNode<DefaultServices>, request: IncomingMessage, name: string, parameters: URLSearchParams) {
+  const problem = nameProblem(name);
+  if (problem) throw new HttpFailure(400, 'INVALID_ARGUMENT', problem);
+  const query = checkQuery(parameters);
+  const replicas = query.replicas ?? node.services.storage.options.replicas;
+  if (replicas > 1 && node.knownHosts.size === 0) throw new NoPeersError(`this node knows no other host to hold ${replicas} replicas; ${noPeersHint}`);
+  const limit = Math.min(maxContentBytes, node.memory.storageBytes);
+  const data = await readBody(request, limit, `content is limited to this node's storage allocation of ${limit} bytes`);
+  const record = await node.services.storage.update(name, data, { durable: true, keywords: query.keyword, replicas });
+  return { name, author: Buffer.from(record.author).toString('base64url'), sequence: record.sequence, contentId: record.contentId, bytes: data.byteLength, replicas };
+}
+
+/** Deletes content this node authored (a signed tombstone to its holders). */
+async function remove(node: ButterNode<DefaultServices>, contentId: string) {
+  if (!contentIdRegExp.test(contentId)) throw new HttpFailure(400, 'INVALID_ARGUMENT', `invalid content id ${JSON.stringify(contentId.slice(0, 80))}`);
+  await node.services.storage.delete(contentId);
+  return { contentId, deleted: true };
 }
 
 function checkQuery(parameters: URLSearchParams): Static<typeof putQuerySchema> {
@@ -269,6 +301,9 @@ const statusByCode: Record<string, number> = {
   NODE_STOPPED: 503,
   TIMEOUT: 504,
   STORAGE_FULL: 507,
+  BAD_SIGNATURE: 403,
+  STALE_VERSION: 409,
+  CONTENT_DELETED: 410,
 };
 
 function fail(response: ServerResponse, error: unknown): void {

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { Disk } from '../runtime/disk.js';
 import type { Random } from '../runtime/types.js';
@@ -38,6 +38,11 @@ export async function loadOrCreateIdentity(dataDirectory: string, disk: Disk, ra
   // Exclusive: two nodes starting on one folder cannot both write a key; readable by the owner only.
   await disk.createFile(path, new TextEncoder().encode(pem), { mode: 0o600 });
   return identity;
+}
+
+/** Signs with the identity's key (Ed25519); what a service gets instead of the private key. */
+export function signerOf(identity: Identity): { publicKey: Uint8Array; sign(message: Uint8Array): Uint8Array } {
+  return { publicKey: identity.publicKey, sign: (message) => new Uint8Array(sign(null, message, identity.privateKey)) };
 }
 
 function identityFromPrivateKey(privateKey: KeyObject): Identity {

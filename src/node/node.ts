@@ -24,7 +24,7 @@ import { knownHostsDirectory, PersistedHosts } from '../hosts/persisted-hosts.js
 import { AddressBook } from './address-book.js';
 import { ObservedAddresses } from './observed-addresses.js';
 import { TrafficCounters } from '../transport/traffic.js';
-import { nodeIdFromPublicKey, type Identity } from './identity.js';
+import { nodeIdFromPublicKey, signerOf, type Identity } from './identity.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory.js';
 import type {
@@ -187,6 +187,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   private serviceComponents(name: string): ServiceComponents {
     return {
       nodeId: this.id,
+      signer: signerOf(this.components.identity),
       runtime: this.runtime,
       random: this.runtime.random.fork(name),
       memory: this.memory,

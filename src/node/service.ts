@@ -25,6 +25,8 @@ export type { FailedPeer, PeerFailureListener, PeerInfo, PeerRef } from '../tran
  */
 export interface ServiceComponents {
   readonly nodeId: string;
+  /** Signs with the node's identity key (Ed25519), e.g. authored content; the key itself stays in the node. */
+  readonly signer: { readonly publicKey: Uint8Array; sign(message: Uint8Array): Uint8Array };
   readonly runtime: Runtime;
   /** This service's own random stream. */
   readonly random: Random;

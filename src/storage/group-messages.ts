@@ -126,8 +126,8 @@ export const offerCodec = messageCodec('storage offer', offerSchema);
 export const offerReplySchema = Type.Object(
   {
     accepted: Type.Boolean(),
-    /** Why not: `full` (no room) or `leaving`. */
-    reason: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('leaving')])),
+    /** Why not: `full` (no room), `leaving`, or `deleted` (a live tombstone by the content's author). */
+    reason: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('leaving'), Type.Literal('deleted')])),
     incarnation,
   },
   { additionalProperties: false },

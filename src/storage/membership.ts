@@ -318,6 +318,34 @@ export class GroupMembership {
     for (const member of this.peers.get(peerId)?.memberships ?? []) this.applyLocal(member, 'unreachable', now);
   }
 
+  /**
+   * `peerId` failed a possession challenge for `key`: it loses its seat here (marked left at its
+   * incarnation) and the other members hear it at once; the group recruits when it is short.
+   */
+  dispossess(key: string, peerId: string, nowMs: number): void {
+    const now = this.advance(nowMs);
+    const member = this.groups.get(key)?.members.get(peerId);
+    if (!member || peerId === this.selfId) return;
+    this.applyLocal(member, 'dispossessed', now);
+    for (const other of member.group.members.values()) if (other.id !== this.selfId && other.status === memberStatus.alive) this.beats.markUrgent(other.id);
+  }
+
+  /** Every peer alive in a group with this node, with its seats and since when it has held each (alive at that incarnation): what possession challenges cover. */
+  peerSeats(): Array<{ peerId: string; address: Address; seats: Array<{ key: string; sinceMs: number }> }> {
+    const out: Array<{ peerId: string; address: Address; seats: Array<{ key: string; sinceMs: number }> }> = [];
+    for (const [peerId, peer] of this.peers) {
+      let address: Address | undefined;
+      const seats: Array<{ key: string; sinceMs: number }> = [];
+      for (const member of peer.memberships) {
+        if (member.status !== memberStatus.alive || !this.has(member.group.key)) continue;
+        address ??= member.address;
+        seats.push({ key: member.group.key, sinceMs: member.changedAtMs });
+      }
+      if (address && seats.length > 0) out.push({ peerId, address, seats });
+    }
+    return out;
+  }
+
   /** A query for this block was served here: it feeds the popularity estimate. */
   recordQuery(key: string, nowMs: number): void {
     const now = this.advance(nowMs);

@@ -4,7 +4,10 @@ import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, S
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
-import { parseSegmentKey, segmentBlockKeys, segmentKeyOfBlockKey, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
+import { parseSegmentKey, segmentBlockKeys, segmentCount, segmentKeyOf, segmentKeyOfBlockKey, segmentRange, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
+import { AuthoredContent, defaultAuthorshipOptions, type AuthorshipOptions, type UpdateOptions } from './authored-content.js';
+import type { NameRecord, Tombstone } from './authorship.js';
+import { challengeCodec, challengeReplyCodec, challengeRoute, possessionDigest, PossessionChallenges, type ChallengeToSend, type HeldSegments } from './challenges.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
 import type { Candidate } from './candidates.js';
 import {
@@ -37,7 +40,7 @@ import {
   type OfferPlan,
 } from './placement.js';
 
-export interface StorageOptions extends MembershipOptions {
+export interface StorageOptions extends MembershipOptions, AuthorshipOptions {
   /**
    * Timeout of one offer to a candidate, plus a second per MB offered (a segment is up to
    * 600 KB); a dead candidate costs at most this before the next is tried.
@@ -51,6 +54,8 @@ export interface StorageOptions extends MembershipOptions {
   maxWalkVisits: number;
   /** Requests one walk keeps in flight. */
   walkConcurrency: number;
+  /** Each peer sharing a group with this node is challenged to prove possession once per this interval (challenges.ts). */
+  challengeIntervalMs: number;
 }
 
 /**
@@ -59,11 +64,13 @@ export interface StorageOptions extends MembershipOptions {
  */
 export const defaultStorageOptions: StorageOptions = {
   ...defaultMembershipOptions,
+  ...defaultAuthorshipOptions,
   offerTimeoutMs: 500,
   maxOfferAttempts: 12,
   durableTimeoutMs: 30_000,
   maxWalkVisits: 10_000,
   walkConcurrency: 8,
+  challengeIntervalMs: 60_000,
 };
 
 const storageSchemas: OptionSchemas<StorageOptions> = {
@@ -82,6 +89,10 @@ const storageSchemas: OptionSchemas<StorageOptions> = {
   durableTimeoutMs: optionTypes.positive(),
   maxWalkVisits: optionTypes.integer(1),
   walkConcurrency: optionTypes.integer(1, 1_000),
+  challengeIntervalMs: optionTypes.positive(),
+  contentTombstoneLifetimeMs: optionTypes.positive(),
+  maxTombstones: optionTypes.integer(1, 1_000_000),
+  maxNameRecords: optionTypes.integer(1, 1_000_000),
 };
 
 export interface StoreOptions {
@@ -150,6 +161,7 @@ export function storage(options: Partial<StorageOptions> = {}): ServiceFactory<S
 export class StorageService implements Service {
   private storeInstance: BlockStore | undefined;
   private membershipInstance: GroupMembership | undefined;
+  private challenges: PossessionChallenges | undefined;
   /** Polls the membership core at the deadline it reports. */
   private readonly timer: DeadlineTimer;
   private starting: Promise<void> | undefined;
@@ -163,12 +175,27 @@ export class StorageService implements Service {
   /** In the order taken, so the expired ones are at the front. */
   private readonly provisional = new Map<string, Provisional>();
   private unsubscribePeerFailure: (() => void) | undefined;
+  /** Mutable names and tombstones (authored-content.ts). */
+  private readonly authored: AuthoredContent;
 
   constructor(
     private readonly components: ServiceComponents,
     readonly options: StorageOptions,
   ) {
     this.timer = new DeadlineTimer(components.runtime, () => this.onTimer());
+    this.authored = new AuthoredContent(
+      {
+        components,
+        store: (data, storeOptions) => this.store(data, storeOptions),
+        findContent: (contentId) => this.findContent(contentId),
+        heldBlock: (contentId) => this.heldBlockOf(contentId),
+        holders: (contentId) => this.heldSegmentKeys(contentId).flatMap((key) => this.membershipInstance?.aliveMembers(key) ?? []),
+        dropContent: (contentId) => this.dropContent(contentId),
+        candidates: () => this.candidatePool(),
+        concurrency: options.walkConcurrency,
+      },
+      options,
+    );
   }
 
   private get offerTimeoutMs(): number {
@@ -206,6 +233,8 @@ export class StorageService implements Service {
     components.route(routes.fetch, (payload) => this.onFetch(payload));
     components.route(routes.walk, (payload, context) => this.onWalk(payload, context));
     components.route(routes.announce, (payload, context) => this.onAnnounce(payload, context));
+    this.authored.registerRoutes();
+    components.route(challengeRoute, (payload) => this.onChallenge(payload));
     this.unsubscribePeerFailure = components.onPeerFailure((peer) => this.onPeerFailure(peer));
     const capacity = components.memory.storageBytes;
     const store = components.dataDir
@@ -216,6 +245,7 @@ export class StorageService implements Service {
     const restored = this.restoredSegments(store);
     const incarnation = restored.reduce((highest, entry) => Math.max(highest, entry.record?.incarnation ?? 0), 0);
     this.membershipInstance = new GroupMembership(components.nodeId, components.random.fork('membership'), this.options, now, incarnation + 1);
+    this.challenges = new PossessionChallenges(components.random.fork('challenges'), this.options.challengeIntervalMs, now);
     for (const { key, record } of restored) {
       // A restarted node rejoins with the views it persisted; members that moved on simply time out.
       this.membership.join(key, record?.replicas ?? this.options.replicas, persistedView(record), now);
@@ -253,6 +283,7 @@ export class StorageService implements Service {
     const store = this.storeInstance;
     this.storeInstance = undefined;
     this.membershipInstance = undefined;
+    this.challenges = undefined;
     await store?.close().catch((error: unknown) => this.components.logger.warn({ err: error }, 'block store close failed'));
   }
 
@@ -270,6 +301,7 @@ export class StorageService implements Service {
     }
     const durable = options.durable === true;
     const { contentId, blocks } = splitContent(data, options.keywords ?? []);
+    this.authored.checkNotDeleted(contentId, options.keywords ?? []);
     const segments = segmentsOf(contentId, blocks);
     const progress: StoreProgress = { contentId, blocksPlaced: 0, blocks: blocks.length, segmentsPlaced: 0, segments: segments.length };
     const placements: Placements = { joined: new Set(), elsewhere: new Map() };
@@ -290,6 +322,88 @@ export class StorageService implements Service {
 
   has(key: string): boolean {
     return this.storeInstance?.has(key) ?? false;
+  }
+
+  // ---- update and delete by the author (authored-content.ts) ---------------------------------------
+
+  /** This node's author key (its identity's Ed25519 public key): readers name its mutable names by it. */
+  get authorKey(): Uint8Array {
+    return this.components.signer.publicKey;
+  }
+
+  /**
+   * Stores `data` as the next version of this node's mutable `name` (authored by its key) and
+   * spreads the signed name record; resolves with it. Throws InvalidArgumentError for a bad name.
+   */
+  update(name: string, data: Uint8Array, options: UpdateOptions = {}): Promise<NameRecord> {
+    return this.authored.update(name, data, options);
+  }
+
+  /** The newest verified version of `author`'s `name` that this node or the hosts it asks know. */
+  resolveName(author: Uint8Array, name: string): Promise<NameRecord | undefined> {
+    return this.authored.resolve(author, name);
+  }
+
+  /** The newest verified version of `author`'s `name` and its content. */
+  readName(author: Uint8Array, name: string): Promise<{ record: NameRecord; data: Uint8Array } | undefined> {
+    return this.authored.read(author, name);
+  }
+
+  /** Deletes content this node authored (a signed tombstone); throws SignatureError for content by another author. */
+  delete(contentId: string): Promise<Tombstone> {
+    return this.authored.delete(contentId);
+  }
+
+  /** Sends a name record or tombstone to one peer; SignatureError or StaleVersionError when it refuses. */
+  publishTo(peer: PeerRef, item: { record: NameRecord } | { tombstone: Tombstone }): Promise<void> {
+    return this.authored.publishTo(peer, item);
+  }
+
+  /** Takes a name record as if a peer sent it; SignatureError (forged) or StaleVersionError (not newer). */
+  acceptNameRecord(record: NameRecord): void {
+    this.authored.accept({ record });
+  }
+
+  /** Takes a tombstone as if a peer sent it; SignatureError (forged, or not by the content's author) or StaleVersionError (held). */
+  acceptTombstone(tombstone: Tombstone): void {
+    this.authored.accept({ tombstone });
+  }
+
+  /** Segment keys of `contentId` whose groups this node is in. */
+  private heldSegmentKeys(contentId: string): string[] {
+    const parsed = parseContentId(contentId);
+    const membership = this.membershipInstance;
+    if (!parsed || !membership) return [];
+    const keys: string[] = [];
+    for (let segment = 0; segment < segmentCount(parsed.parts); segment += 1) {
+      const key = segmentKeyOf(contentId, segment);
+      if (membership.has(key)) keys.push(key);
+    }
+    return keys;
+  }
+
+  /** The first block of any segment of `contentId` held here. */
+  private heldBlockOf(contentId: string): Block | undefined {
+    const parsed = parseContentId(contentId);
+    if (!parsed || !this.storeInstance) return undefined;
+    for (let segment = 0; segment < segmentCount(parsed.parts); segment += 1) {
+      const block = this.storeInstance.get(blockKeyOf(contentId, segmentRange(parsed.parts, segment).first));
+      if (block) return block;
+    }
+    return undefined;
+  }
+
+  /** A tombstone took the content: this node leaves its groups (the members hear it) and drops every block. */
+  private dropContent(contentId: string): void {
+    const now = this.components.runtime.now();
+    for (const key of this.heldSegmentKeys(contentId)) this.membership.depart(key, now);
+    const parsed = parseContentId(contentId);
+    for (let segment = 0; parsed && segment < segmentCount(parsed.parts); segment += 1) {
+      const key = segmentKeyOf(contentId, segment);
+      this.provisional.delete(key);
+      this.dropSegment(key);
+    }
+    this.schedule(true);
   }
 
   get(key: string): Block | undefined {
@@ -637,8 +751,86 @@ export class StorageService implements Service {
     }
     for (const recruitment of result.recruitments) void this.recruit(recruitment);
     this.checkDurableWaiters();
+    const challenges = this.challenges;
+    if (challenges) for (const challenge of challenges.poll(now, () => this.membership.peerSeats(), this.heldSegments)) void this.challenge(challenges, challenge);
     // At least a millisecond: a deadline that rounds to now must not spin the timer at one instant.
-    this.timer.armAt(Math.max(result.nextDeadlineMs, now + 1));
+    this.timer.armAt(Math.max(Math.min(result.nextDeadlineMs, challenges?.nextDeadlineMs ?? Infinity), now + 1));
+  }
+
+  // ---- possession challenges (challenges.ts) ---------------------------------------------------
+
+  /** What the challenge planner sees of the segments held here. */
+  private readonly heldSegments: HeldSegments = {
+    parts: (key) => {
+      const parsed = parseSegmentKey(key);
+      if (!parsed || !this.segmentBlocksHeld(key)) return undefined;
+      const { first, count } = segmentRange(parsed.parts, parsed.segment);
+      return Array.from({ length: count }, (_, index) => first + index);
+    },
+    blockLength: (key, part) => this.storeInstance?.get(blockKeyOf(parseSegmentKey(key)?.contentId ?? '', part))?.data.byteLength,
+  };
+
+  /**
+   * Sends one challenge and judges the answer against this node's own copy: a wrong or empty
+   * digest takes the peer's seat in that group; no answer within the failure timeout suspects
+   * the peer (as any failed request does). Items whose block left this node meanwhile are not judged.
+   */
+  private async challenge(challenges: PossessionChallenges, challenge: ChallengeToSend): Promise<void> {
+    const expected = challenge.items.map((item) => {
+      const blockKeyText = blockKeyOf(parseSegmentKey(item.key)?.contentId ?? '', item.part);
+      const block = this.storeInstance?.get(blockKeyText);
+      return block && possessionDigest(challenge.nonce, blockKeyText, block.data, item.offset, item.length);
+    });
+    const peer = { id: challenge.peerId, address: challenge.address };
+    let digests: Uint8Array[];
+    try {
+      const payload = challengeCodec.encode({ nonce: challenge.nonce, items: challenge.items });
+      digests = challengeReplyCodec.decode(await this.components.request(peer, challengeRoute, payload, { timeoutMs: this.options.failureTimeoutMs })).digests;
+    } catch {
+      if (this.membershipInstance) this.membershipInstance.peerUnreachable(challenge.peerId, this.components.runtime.now());
+      this.schedule(true);
+      return;
+    }
+    const membership = this.membershipInstance;
+    if (!membership || this.challenges !== challenges) return;
+    const failed = challenge.items.filter((item, index) => {
+      const want = expected[index];
+      const got = digests[index];
+      return want !== undefined && (got === undefined || Buffer.compare(want, got) !== 0);
+    });
+    if (failed.length === 0) {
+      challenges.passed(challenge);
+      return;
+    }
+    const now = this.components.runtime.now();
+    for (const item of failed) membership.dispossess(item.key, challenge.peerId, now);
+    this.components.logger.debug({ peer: challenge.peerId, segments: failed.length }, 'a member failed a possession challenge and lost its seat');
+    this.schedule(true);
+  }
+
+  /**
+   * Answers a challenge from this node's blocks. A segment this node is a member of but no
+   * longer holds whole (a disk lost blocks) is answered empty and left: its group recruits.
+   */
+  private onChallenge(payload: Uint8Array): Uint8Array {
+    const { nonce, items } = challengeCodec.decode(payload);
+    const digests = items.map((item) => {
+      const parsed = parseSegmentKey(item.key);
+      const range = parsed && segmentRange(parsed.parts, parsed.segment);
+      const inSegment = range !== undefined && item.part >= range.first && item.part < range.first + range.count;
+      const blockKeyText = blockKeyOf(parsed?.contentId ?? '', item.part);
+      const block = inSegment ? this.storeInstance?.get(blockKeyText) : undefined;
+      if (block && item.offset + item.length <= block.data.byteLength) return possessionDigest(nonce, blockKeyText, block.data, item.offset, item.length);
+      if (inSegment && this.membershipInstance?.has(item.key) && !this.segmentBlocksHeld(item.key)) this.leaveLostSegment(item.key);
+      return new Uint8Array(0);
+    });
+    return challengeReplyCodec.encode({ digests });
+  }
+
+  private leaveLostSegment(key: string): void {
+    this.membership.depart(key, this.components.runtime.now());
+    this.dropSegment(key);
+    this.schedule(true);
   }
 
   private sendHeartbeats(heartbeats: ReturnType<GroupMembership['poll']>['heartbeats']): Promise<void>[] {
@@ -708,6 +900,7 @@ export class StorageService implements Service {
     this.addContact(context);
     const membership = this.membershipInstance;
     if (!membership || this.leaving || !this.components.isRunning()) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
+    if (this.authored.refuses(offer.blocks[0] as Block)) return offerReplyCodec.encode({ accepted: false, reason: 'deleted', incarnation: membership.incarnation });
     if (!membership.has(key)) {
       if (!this.putAll(offer.blocks)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
       const now = this.components.runtime.now();

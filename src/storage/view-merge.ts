@@ -160,7 +160,9 @@ export type LocalEvent =
   /** This node, leading a hot group, sheds it. */
   | 'shed'
   /** Its tombstone outlived the tombstone lifetime. */
-  | 'expired';
+  | 'expired'
+  /** It failed a possession challenge for the group (challenges.ts): it does not hold the segment. */
+  | 'dispossessed';
 
 export type LocalOutcome = 'ignore' | 'suspect' | 'mark-left' | 'forget';
 
@@ -173,6 +175,8 @@ export const localRows: readonly (readonly [LocalEvent, alive: LocalOutcome, sus
   ['shed', 'mark-left', 'ignore', 'ignore'],
   // Only tombstones expire; an alive member is suspected first.
   ['expired', 'ignore', 'forget', 'forget'],
+  // Proof that it holds nothing: final for its incarnation, suspected or not (a rejoin comes with a higher one, and is challenged again).
+  ['dispossessed', 'mark-left', 'mark-left', 'ignore'],
 ];
 
 const localIndex = new Map(localRows.map(([event, ...outcomes]) => [event, outcomes]));
