@@ -189,7 +189,7 @@ export class StorageService implements Service {
         store: (data, storeOptions) => this.store(data, storeOptions),
         findContent: (contentId) => this.findContent(contentId),
         heldBlock: (contentId) => this.heldBlockOf(contentId),
-        holders: (contentId) => this.heldSegmentKeys(contentId).flatMap((key) => this.membershipInstance?.aliveMembers(key) ?? []),
+        holders: (contentId) => this.heldSegmentKeysOf(contentId).flatMap((key) => this.membershipInstance?.aliveMembers(key) ?? []),
         dropContent: (contentId) => this.dropContent(contentId),
         candidates: () => this.candidatePool(),
         concurrency: options.walkConcurrency,
@@ -370,7 +370,7 @@ export class StorageService implements Service {
   }
 
   /** Segment keys of `contentId` whose groups this node is in. */
-  private heldSegmentKeys(contentId: string): string[] {
+  private heldSegmentKeysOf(contentId: string): string[] {
     const parsed = parseContentId(contentId);
     const membership = this.membershipInstance;
     if (!parsed || !membership) return [];
@@ -396,7 +396,7 @@ export class StorageService implements Service {
   /** A tombstone took the content: this node leaves its groups (the members hear it) and drops every block. */
   private dropContent(contentId: string): void {
     const now = this.components.runtime.now();
-    for (const key of this.heldSegmentKeys(contentId)) this.membership.depart(key, now);
+    for (const key of this.heldSegmentKeysOf(contentId)) this.membership.depart(key, now);
     const parsed = parseContentId(contentId);
     for (let segment = 0; parsed && segment < segmentCount(parsed.parts); segment += 1) {
       const key = segmentKeyOf(contentId, segment);
