@@ -184,7 +184,7 @@ describe('butter start, its API and its errors', () => {
       /^butter_groups\{state="goldilocks"\} [1-9]\d*$/m,
       /^butter_bytes_sent_total\{label="response:storage\/offer"\} [1-9]\d*$/m,
       /^butter_content_queries_total\{outcome="found"\} [1-9]\d*$/m,
-      /^butter_content_queries_total\{outcome="not_found"\} 1$/m,
+      /^butter_content_queries_total\{outcome="not_found"\} 2$/m, // the "not found" get and the get after delete
       /^butter_content_query_duration_seconds_count\{outcome="found"\} [1-9]\d*$/m,
       /^process_cpu_seconds_total /m,
     ]) {
