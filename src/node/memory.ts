@@ -11,12 +11,20 @@ export const bytesPerKnownHost = 4 * 1024;
 const megabytesPerKnownHost = 8;
 const minimumKnownHosts = 4;
 const maximumKnownHosts = 256;
+/**
+ * The share of the allocation that partial frames received from peers may hold, all
+ * connections together: without one global cap, 1,100 peers each holding one partial 1 MiB
+ * frame grew a 64 MB node to 1.1 GB.
+ */
+const inboundBufferShare = 1 / 8;
 
-/** How a node's memory allocation is split between the known-host list and block storage. */
+/** How a node's memory allocation is split between the known-host list, inbound buffers and block storage. */
 export interface MemoryBudget {
   readonly totalBytes: number;
   readonly knownHostsCapacity: number;
   readonly knownHostsBytes: number;
+  /** Bytes of partial inbound frames all connections may hold together (docs/SECURITY.md). */
+  readonly inboundBufferBytes: number;
   readonly storageBytes: number;
 }
 
@@ -44,5 +52,6 @@ export function planMemory(memoryMB: number, machineMemoryBytes: number, knownHo
   if (knownHostsBytes >= totalBytes / 2) {
     throw new InvalidConfigError(`known-host capacity ${capacity} leaves too little of ${memoryMB} MB for storage`);
   }
-  return { totalBytes, knownHostsCapacity: capacity, knownHostsBytes, storageBytes: totalBytes - knownHostsBytes };
+  const inboundBufferBytes = Math.floor(totalBytes * inboundBufferShare);
+  return { totalBytes, knownHostsCapacity: capacity, knownHostsBytes, inboundBufferBytes, storageBytes: totalBytes - knownHostsBytes - inboundBufferBytes };
 }

@@ -234,6 +234,24 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     return this.state === 'running';
   }
 
+  /** A known host or a peer a service works with: admission control never closes it for a stranger. */
+  private isProtected(peerId: string): boolean {
+    if (this.knownHosts.get(peerId) !== undefined) return true;
+    for (const service of Object.values(this.services)) if (service.usesPeer?.(peerId)) return true;
+    return false;
+  }
+
+  /** Admission control now: connections, handshakes before a valid HELLO, and partial inbound frames held against their cap. */
+  get admission(): { connections: number; handshakes: number; inboundBufferBytes: number; inboundBufferCapacityBytes: number } {
+    const buffers = this.pool?.inboundBuffers;
+    return {
+      connections: this.pool?.size ?? 0,
+      handshakes: this.pool?.handshakes ?? 0,
+      inboundBufferBytes: buffers?.usedBytes ?? 0,
+      inboundBufferCapacityBytes: buffers?.capacityBytes ?? this.memory.inboundBufferBytes,
+    };
+  }
+
   /**
    * Connections closed because the peer proved another network key, or none
    * while this node has one (or the reverse): a node that knows no host but
@@ -337,6 +355,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
       transport,
       this.traffic,
       (connection, hello) => this.identified(connection, hello),
+      { inboundBufferBytes: this.memory.inboundBufferBytes, isProtected: (peerId) => this.isProtected(peerId) },
     );
     this.state = 'running';
     this.spawnedAt = runtime.now();

@@ -69,6 +69,11 @@ export interface Service {
   stop?(): Promise<void> | void;
   /** Bytes of storage still free, announced in the node's host quality. */
   availableStorageBytes?(): number;
+  /**
+   * The service works with peer `peerId` (e.g. a fellow group member): the node never closes
+   * its connection to make room for a stranger. Called often when the node is full: keep it cheap.
+   */
+  usesPeer?(peerId: string): boolean;
 }
 
 /** `(init) => (components) => service`: a service's options are bound first, its components at node creation. */

@@ -254,6 +254,11 @@ export class GroupMembership {
     return [...this.groups.keys()];
   }
 
+  /** Peer `peerId` is an alive fellow member of some group of this node's. */
+  hasPeer(peerId: string): boolean {
+    return (this.peers.get(peerId)?.alive ?? 0) > 0;
+  }
+
   /**
    * This node now holds the block of `key`: it joins (or rejoins) the group
    * with `view` as the members it was told about (e.g. by the recruiting leader).

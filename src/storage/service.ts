@@ -216,6 +216,11 @@ export class StorageService implements Service {
     return this.storeInstance?.freeBytes() ?? this.components.memory.storageBytes;
   }
 
+  /** Fellow group members: the node keeps their connections when it must make room. */
+  usesPeer(peerId: string): boolean {
+    return this.membershipInstance?.hasPeer(peerId) ?? false;
+  }
+
   /** Registers the storage routes, opens the block store (on disk with the node's `dataDir`) and rejoins persisted groups. */
   async start(): Promise<void> {
     this.starting ??= this.open();

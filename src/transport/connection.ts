@@ -10,6 +10,7 @@ import {
 import type { Address, ChannelIdentity, Runtime, Stream, TimerHandle } from '../runtime/types.js';
 import { decodeEnvelope, EnvelopeError, encodeEnvelopeFrame, maxErrorMessageLength, maxHelloFrameBytes, type Envelope, type HelloMessage } from './envelope.js';
 import { FrameDecoder } from './frames.js';
+import { TokenBucket } from './token-bucket.js';
 import { NetworkKeyCheck, networkKeyProof, startsWithNetworkKeyProof } from './network-key.js';
 import { tcpAddress } from './vocabulary.js';
 import type { TransportOptions } from './options.js';
@@ -38,6 +39,13 @@ export interface InboundDispatcher {
   acceptHello(hello: RemoteHello, connection: Connection): void;
   /** A peer failed the network key proof and was dropped: for the log (a refused HELLO is acceptHello's to log). */
   networkKeyRefused(error: Error, connection: Connection): void;
+}
+
+/** Where a connection charges the partial frame it holds: the pool's one cap for all of them. */
+export interface InboundCharges {
+  /** Charges `bytes` more held by `connection`; false when they cannot be had (the connection is then closed). */
+  charge(connection: Connection, bytes: number): boolean;
+  release(bytes: number): void;
 }
 
 interface PendingRequest {
@@ -79,6 +87,9 @@ export class Connection {
   private settleReady!: { resolve(hello: RemoteHello): void; reject(error: Error): void };
   /** On a private network: the peer's key proof, still awaited; nothing else is read or sent before it. */
   private networkKeyCheck: NetworkKeyCheck | undefined;
+  /** Bytes of the partial frame charged to the pool's inbound cap. */
+  private chargedBytes = 0;
+  private readonly requestRate: TokenBucket;
 
   constructor(
     private readonly runtime: Runtime,
@@ -87,9 +98,11 @@ export class Connection {
     private readonly dispatcher: InboundDispatcher,
     private readonly options: TransportOptions,
     private readonly traffic: TrafficCounters,
+    private readonly inbound: InboundCharges,
   ) {
     this.decoder = new FrameDecoder(options.maxFrameBytes, maxHelloFrameBytes);
     this.lastActivityAt = runtime.now();
+    this.requestRate = new TokenBucket(options.maxRequestsPerSecond, options.requestBurst, this.lastActivityAt);
     this.ready = new Promise<RemoteHello>((resolve, reject) => {
       this.settleReady = { resolve, reject };
     });
@@ -145,6 +158,11 @@ export class Connection {
     return this.pending.size;
   }
 
+  /** Bytes of a partial frame from the peer this connection holds (charged to the node's inbound cap). */
+  get heldInboundBytes(): number {
+    return this.chargedBytes;
+  }
+
   onClose(listener: () => void): void {
     this.closeListeners.push(listener);
   }
@@ -182,6 +200,11 @@ export class Connection {
     if (this.state === 'closed') return;
     this.stream.end();
     this.closed(() => new ConnectionClosedError('connection closed locally'));
+  }
+
+  /** Drops the connection at once to make room for another (admission control): nothing is flushed. */
+  evict(reason: string): void {
+    this.abort(new ConnectionClosedError(reason));
   }
 
   private allocateRequestId(): number {
@@ -260,10 +283,23 @@ export class Connection {
       this.fail(error as Error);
       return;
     }
+    if (!this.chargeHeldBytes()) return;
     for (const body of bodies) {
       if (!this.isOpen) return; // an earlier frame of this chunk closed the connection
       this.receiveFrame(body);
     }
+  }
+
+  /** Brings the charge to what the decoder holds now; false (and the connection dropped) when the cap has no room. */
+  private chargeHeldBytes(): boolean {
+    const held = this.decoder.pendingBytes();
+    if (held < this.chargedBytes) this.inbound.release(this.chargedBytes - held);
+    else if (held > this.chargedBytes && !this.inbound.charge(this, held - this.chargedBytes)) {
+      this.abort(new OverloadedError(`no room for ${held} more inbound bytes: the node's inbound buffers are full`));
+      return false;
+    }
+    this.chargedBytes = held;
+    return true;
   }
 
   private receiveFrame(body: Uint8Array): void {
@@ -344,6 +380,10 @@ export class Connection {
       this.sendError(requestId, { code: 'UNKNOWN_ROUTE', message: `no route "${route}"` });
       return;
     }
+    if (!this.requestRate.take(this.runtime.now())) {
+      this.sendError(requestId, new OverloadedError(`more than ${this.options.maxRequestsPerSecond} requests per second`));
+      return;
+    }
     if (this.activeHandlers >= this.options.maxConcurrentHandlers) {
       this.sendError(requestId, new OverloadedError(`${this.activeHandlers} requests already being handled`));
       return;
@@ -369,7 +409,8 @@ export class Connection {
   }
 
   private receiveNotify(route: string, payload: Uint8Array): void {
-    if (payload.length > this.options.maxPayloadBytes || !this.dispatcher.hasRoute(route)) return; // one-way: nobody to tell
+    // One-way: nobody to tell of a refusal.
+    if (payload.length > this.options.maxPayloadBytes || !this.dispatcher.hasRoute(route) || !this.requestRate.take(this.runtime.now())) return;
     this.dispatcher.handleNotify(route, payload, this);
   }
 
@@ -406,6 +447,8 @@ export class Connection {
     if (this.state === 'closed') return;
     const handshaking = this.state === 'handshaking';
     this.state = 'closed';
+    this.inbound.release(this.chargedBytes);
+    this.chargedBytes = 0;
     this.handshakeTimer?.cancel();
     this.timeoutTimer?.cancel();
     if (handshaking || this.pending.size > 0) {

@@ -12,11 +12,23 @@ export interface TransportOptions {
   maxBufferedWriteBytes: number;
   /** Protocol violations tolerated on one connection before it is closed. */
   maxProtocolViolations: number;
-  /** Open connections per node; the idle one with the oldest traffic makes room. */
+  /**
+   * Open connections per node. When all are taken the least valuable makes room: an
+   * unfinished handshake, then an anonymous peer, then the idle stranger quiet the longest;
+   * never a known host or a service's peer for a stranger (docs/SECURITY.md, "Admission").
+   */
   maxConnections: number;
+  /** Inbound connections still before a valid HELLO, in all: the oldest makes room for a new one. */
+  maxHandshakes: number;
+  /** Inbound connections still before a valid HELLO from one remote address: more are closed at once. */
+  maxHandshakesPerAddress: number;
   connectTimeoutMs: number;
   /** Time allowed for the peer's HELLO after the stream opens. */
   handshakeTimeoutMs: number;
+  /** Requests and notifications a peer may send per second on one connection, on average; more are answered OVERLOADED. */
+  maxRequestsPerSecond: number;
+  /** How many requests and notifications a quiet peer may send at once before `maxRequestsPerSecond` applies. */
+  requestBurst: number;
   /** A connection with no traffic and no pending request for this long is closed. */
   idleTimeoutMs: number;
 }
@@ -29,7 +41,11 @@ export const defaultTransportOptions: TransportOptions = {
   maxBufferedWriteBytes: 16 * 1024 * 1024,
   maxProtocolViolations: 16,
   maxConnections: 1024,
+  maxHandshakes: 128,
+  maxHandshakesPerAddress: 8,
   connectTimeoutMs: 5_000,
-  handshakeTimeoutMs: 5_000,
+  handshakeTimeoutMs: 3_000,
+  maxRequestsPerSecond: 5_000,
+  requestBurst: 10_000,
   idleTimeoutMs: 120_000,
 };

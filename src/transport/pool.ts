@@ -1,6 +1,8 @@
 import { OverloadedError, PeerUnreachableError } from '../errors.js';
 import { ConnectError, formatAddress, type Address, type Runtime, type Stream, type TimerHandle } from '../runtime/types.js';
-import { Connection, type InboundDispatcher, type LocalHello, type RemoteHello } from './connection.js';
+import { Connection, type InboundCharges, type InboundDispatcher, type LocalHello, type RemoteHello } from './connection.js';
+import { chooseEviction, type EvictionCandidate } from './eviction.js';
+import { InboundBudget } from './inbound-budget.js';
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
 
@@ -15,6 +17,16 @@ export interface DialTarget {
 
 /** Told of every peer whose HELLO was accepted: its id, where it accepts connections, and how it sees us. */
 export type IdentifiedListener = (connection: Connection, hello: RemoteHello) => void;
+
+/** What the node tells the pool for admission control. */
+export interface PoolAdmission {
+  /** Bytes of partial inbound frames all connections may hold together (the node's `memory.inboundBufferBytes`). */
+  readonly inboundBufferBytes: number;
+  /** A known host or a service's peer: never closed to make room for a stranger. */
+  isProtected(peerId: string): boolean;
+}
+
+const unlimitedAdmission: PoolAdmission = { inboundBufferBytes: Infinity, isProtected: () => false };
 
 /**
  * The node's connections, one per peer, keyed by the peer's id: dialled on
@@ -32,6 +44,11 @@ export class ConnectionPool {
   private readonly diallerOf = new WeakMap<Connection, string>();
   /** Duplicates that lost the tie-break: unused for new requests, closed once idle. */
   private readonly retired = new Set<Connection>();
+  /** Inbound connections before a valid HELLO, oldest first, and how many come from each remote host. */
+  private readonly handshaking = new Set<Connection>();
+  private readonly handshakesByHost = new Map<string, number>();
+  private readonly inboundBudget: InboundBudget;
+  private readonly inboundCharges: InboundCharges;
   private sweepTimer: TimerHandle | undefined;
   private stopped = false;
 
@@ -42,12 +59,28 @@ export class ConnectionPool {
     private readonly options: TransportOptions,
     private readonly traffic: TrafficCounters,
     private readonly onIdentified: IdentifiedListener = () => undefined,
+    private readonly admission: PoolAdmission = unlimitedAdmission,
   ) {
+    this.inboundBudget = new InboundBudget(admission.inboundBufferBytes);
+    this.inboundCharges = {
+      charge: (connection, bytes) => this.chargeInbound(connection, bytes),
+      release: (bytes) => this.inboundBudget.release(bytes),
+    };
     this.scheduleSweep();
   }
 
   get size(): number {
     return this.open.size;
+  }
+
+  /** Inbound connections still before a valid HELLO. */
+  get handshakes(): number {
+    return this.handshaking.size;
+  }
+
+  /** Bytes of partial inbound frames held now, all connections together, and the cap. */
+  get inboundBuffers(): { usedBytes: number; capacityBytes: number } {
+    return { usedBytes: this.inboundBudget.usedBytes, capacityBytes: this.inboundBudget.capacityBytes };
   }
 
   /** The open connection to peer `id`, if there is one. */
@@ -96,11 +129,19 @@ export class ConnectionPool {
 
   /** Takes an inbound stream from the listener. */
   accept(stream: Stream): void {
-    if (this.stopped || !this.makeRoom()) {
+    const host = stream.remoteAddress.host;
+    if (this.stopped || (this.handshakesByHost.get(host) ?? 0) >= this.options.maxHandshakesPerAddress) {
+      stream.destroy();
+      return;
+    }
+    // The oldest unfinished handshake makes room: it has had the longest to say HELLO.
+    if (this.handshaking.size >= this.options.maxHandshakes) this.handshaking.values().next().value?.evict('the oldest handshake in progress made room for a new one');
+    if (!this.makeRoom(false)) {
       stream.destroy();
       return;
     }
     const connection = this.track(stream);
+    this.trackHandshake(connection, host);
     connection.ready.then(
       (hello) => {
         connection.peerAddress = dialableAddress(hello, stream.remoteAddress);
@@ -134,7 +175,7 @@ export class ConnectionPool {
 
   private async dial(address: Address, key: string, timeoutMs: number): Promise<Connection> {
     if (this.stopped) throw new PeerUnreachableError('the node is stopping');
-    if (!this.makeRoom()) throw new OverloadedError(`all ${this.options.maxConnections} connections are busy`);
+    if (!this.makeRoom(true)) throw new OverloadedError(`all ${this.options.maxConnections} connections are busy`);
     const startedAt = this.runtime.now();
     let stream: Stream;
     try {
@@ -186,7 +227,7 @@ export class ConnectionPool {
   }
 
   private track(stream: Stream): Connection {
-    const connection = new Connection(this.runtime, stream, this.local, this.dispatcher, this.options, this.traffic);
+    const connection = new Connection(this.runtime, stream, this.local, this.dispatcher, this.options, this.traffic, this.inboundCharges);
     this.open.add(connection);
     connection.onClose(() => {
       this.open.delete(connection);
@@ -197,19 +238,69 @@ export class ConnectionPool {
     return connection;
   }
 
+  /** Counts an inbound connection among the handshakes in progress until its HELLO is accepted or it closes. */
+  private trackHandshake(connection: Connection, host: string): void {
+    this.handshaking.add(connection);
+    this.handshakesByHost.set(host, (this.handshakesByHost.get(host) ?? 0) + 1);
+    const done = (): void => {
+      if (!this.handshaking.delete(connection)) return;
+      const left = (this.handshakesByHost.get(host) ?? 1) - 1;
+      if (left === 0) this.handshakesByHost.delete(host);
+      else this.handshakesByHost.set(host, left);
+    };
+    connection.ready.then(done, done);
+  }
+
   /**
-   * Ensures one more connection fits, closing the idle connection quiet the longest if
-   * needed: a scan, but only when the pool is full, where keeping the pool in recency order
-   * cost a map delete and insert on every request.
+   * Ensures one more connection fits, closing the least valuable one if needed (see
+   * `evictionClass`): a scan, but only when the pool is full, where keeping the pool in
+   * order cost work on every request. Only the node's own dials may displace a protected peer.
    */
-  private makeRoom(): boolean {
+  private makeRoom(forOwnDial: boolean): boolean {
     if (this.open.size < this.options.maxConnections) return true;
-    let quietest: Connection | undefined;
-    for (const connection of this.byId.values()) {
-      if (connection.pendingRequests === 0 && (quietest === undefined || connection.lastActivityAt < quietest.lastActivityAt)) quietest = connection;
+    const chosen = chooseEviction(this.evictionCandidates(), forOwnDial);
+    chosen?.connection.evict('closed to make room for another connection');
+    return chosen !== undefined;
+  }
+
+  private *evictionCandidates(): Generator<EvictionCandidate & { connection: Connection }> {
+    for (const connection of this.open) {
+      const peerId = connection.remote?.nodeId;
+      // A dial of our own still in its handshake is not a candidate: it is about to be used.
+      if (peerId === undefined && !this.handshaking.has(connection)) continue;
+      yield {
+        connection,
+        unauthenticated: peerId === undefined,
+        anonymous: connection.peerAddress === undefined,
+        protected: peerId !== undefined && this.admission.isProtected(peerId),
+        pendingRequests: connection.pendingRequests,
+        lastActivityAt: connection.lastActivityAt,
+      };
     }
-    quietest?.close();
-    return quietest !== undefined;
+  }
+
+  /**
+   * Charges bytes of a partial frame to the one inbound cap. When it is full, a protected
+   * peer's frame (a group peer's block) may take the room strangers' partial frames hold,
+   * largest first; anyone else's connection is dropped instead.
+   */
+  private chargeInbound(connection: Connection, bytes: number): boolean {
+    if (this.inboundBudget.tryCharge(bytes)) return true;
+    const peerId = connection.remote?.nodeId;
+    if (peerId === undefined || !this.admission.isProtected(peerId)) return false;
+    const holders = [...this.open]
+      .filter((other) => other !== connection && other.heldInboundBytes > 0 && !this.isProtectedConnection(other))
+      .sort((a, b) => b.heldInboundBytes - a.heldInboundBytes);
+    for (const holder of holders) {
+      holder.evict('its partial frame made room for a protected peer\'s');
+      if (this.inboundBudget.tryCharge(bytes)) return true;
+    }
+    return false;
+  }
+
+  private isProtectedConnection(connection: Connection): boolean {
+    const peerId = connection.remote?.nodeId;
+    return peerId !== undefined && this.admission.isProtected(peerId);
   }
 
   private scheduleSweep(): void {
