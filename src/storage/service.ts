@@ -659,6 +659,8 @@ export class StorageService implements Service {
       this.persist(key);
       retryAfterMs = outcome.retryAfterMs;
     }
+    // The refill above awaits too: the service may have stopped since.
+    if (!this.membershipInstance) return;
     this.membership.recruitmentDone(key, this.components.runtime.now(), retryAfterMs);
     this.checkDurableWaiters();
     this.schedule(true);
