@@ -80,6 +80,23 @@ describe('update and delete by the author, on the simulator', () => {
     assert.equal(await cluster.settle(storageOf(other).store(data, { keywords })), contentId);
   });
 
+  it('a holder cut off during the delete learns the tombstone from the first host it tries to recruit, and drops its copy', async () => {
+    const cluster = new StorageCluster(75);
+    const [author] = (await cluster.addMany(7, fast)) as [StorageNode];
+    const { contentId } = await cluster.settle(storageOf(author).update('draft', new Uint8Array(3_000).fill(3), { durable: true }));
+    await cluster.run(2_000);
+    const missed = holdersOf(cluster, contentId).find((node) => node !== author) as StorageNode;
+    const others = cluster.alive().filter((node) => node !== missed);
+    cluster.simulation.partition([missed.runtime as never], others.map((node) => node.runtime as never));
+    await cluster.settle(storageOf(author).delete(contentId));
+    await cluster.run(3_000);
+    assert.deepEqual(holdersOf(cluster, contentId), [missed], 'only the cut-off holder still has it');
+    cluster.simulation.heal();
+    // Hosts whose requests failed during the partition are not offered anything for a minute.
+    await cluster.run(70_000);
+    assert.deepEqual(holdersOf(cluster, contentId), [], 'its recruitment met the tombstone');
+  });
+
   it('a forged delete (another key, tampered, replayed) is refused and the content stays', async () => {
     const cluster = new StorageCluster(74);
     const [author] = (await cluster.addMany(6, fast)) as [StorageNode];

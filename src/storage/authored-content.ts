@@ -93,14 +93,14 @@ export class AuthoredContent {
     route(authorshipRoutes.tombstone, (payload, context) => this.onTombstone(payload, context));
   }
 
-  /** True when a live tombstone by the content's own author covers this block's content. */
-  refuses(block: Block): boolean {
-    return this.tombstones.covers(contentIdOf(block.contentHash, block.parts), authorOfBlock(block), this.components.runtime.now());
+  /** The live tombstone by the content's own author that covers this block's content, if any. */
+  tombstoneFor(block: Block): Tombstone | undefined {
+    return this.tombstones.covering(contentIdOf(block.contentHash, block.parts), authorOfBlock(block), this.components.runtime.now());
   }
 
   /** Throws ContentDeletedError when the author deleted this content and its tombstone lives here. */
   checkNotDeleted(contentId: string, keywords: readonly string[]): void {
-    if (this.tombstones.covers(contentId, authorOfKeywords(keywords), this.components.runtime.now())) throw new ContentDeletedError(`content ${contentId} was deleted by its author`, contentId);
+    if (this.tombstones.covering(contentId, authorOfKeywords(keywords), this.components.runtime.now())) throw new ContentDeletedError(`content ${contentId} was deleted by its author`, contentId);
   }
 
   /**

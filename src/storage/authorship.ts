@@ -215,10 +215,10 @@ export class TombstoneTable {
     return undefined;
   }
 
-  /** True while a live tombstone by `author` covers `contentId`. */
-  covers(contentId: string, author: Uint8Array | undefined, nowMs: number): boolean {
+  /** The live tombstone by `author` that covers `contentId`, if any. */
+  covering(contentId: string, author: Uint8Array | undefined, nowMs: number): Tombstone | undefined {
     const entry = this.entries.get(contentId);
-    return entry !== undefined && entry.expiresAtMs > nowMs && sameKey(entry.tombstone.author, author);
+    return entry !== undefined && entry.expiresAtMs > nowMs && sameKey(entry.tombstone.author, author) ? entry.tombstone : undefined;
   }
 
   private expire(nowMs: number): void {

@@ -578,6 +578,8 @@ export class StorageService implements Service {
     const timeoutMs = this.offerTimeoutMs + (payload.length / offerSlowestBytesPerSecond) * 1000;
     const reply = offerReplyCodec.decode(await this.components.request(candidate, routes.offer, payload, { timeoutMs }));
     this.contacts.set(candidate.id, candidate.address);
+    // A member that missed a delete learns it from the host it recruits (checked like any tombstone: by the content's own author).
+    if (reply.tombstone) this.authored.takeTombstone(reply.tombstone);
     return reply.accepted ? reply.incarnation : undefined;
   }
 
@@ -633,7 +635,7 @@ export class StorageService implements Service {
         if (this.membershipInstance?.has(key)) this.membershipInstance.admit(key, record, this.components.runtime.now());
         else if (this.membershipInstance) this.withdrawFrom(record, key);
       };
-      await this.runOffers(plan, blocks, replicas, admit, () => this.leaving);
+      await this.runOffers(plan, blocks, replicas, admit, () => this.leaving || !this.membershipInstance?.has(key));
       if (!this.membershipInstance) return;
       const outcome = recruitmentOutcome(plan, this.options);
       if (outcome.refill) await this.refillContacts(parseSegmentKey(key)?.contentId ?? '');
@@ -886,7 +888,8 @@ export class StorageService implements Service {
     this.addContact(context);
     const membership = this.membershipInstance;
     if (!membership || this.leaving || !this.components.isRunning()) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
-    if (this.authored.refuses(offer.blocks[0] as Block)) return offerReplyCodec.encode({ accepted: false, reason: 'deleted', incarnation: membership.incarnation });
+    const tombstone = this.authored.tombstoneFor(offer.blocks[0] as Block);
+    if (tombstone) return offerReplyCodec.encode({ accepted: false, reason: 'deleted', tombstone, incarnation: membership.incarnation });
     if (!membership.has(key)) {
       if (!this.putAll(offer.blocks)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
       const now = this.components.runtime.now();
