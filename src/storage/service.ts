@@ -2,6 +2,8 @@ import { DurableStoreError, InvalidArgumentError, InvalidConfigError, NodeStoppe
 import { checkOptions, optionTypes, type OptionSchemas } from '../node/options.js';
 import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
+import { join } from 'node:path';
+import type { KeyValueEnvironment } from '../runtime/disk.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
 import { parseSegmentKey, segmentBlockKeys, segmentCount, segmentKeyOf, segmentKeyOfBlockKey, segmentRange, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
@@ -177,6 +179,8 @@ export class StorageService implements Service {
   private unsubscribePeerFailure: (() => void) | undefined;
   /** Mutable names and tombstones (authored-content.ts). */
   private readonly authored: AuthoredContent;
+  /** With a data directory: where `authored` keeps its records. */
+  private authorshipEnvironment: KeyValueEnvironment | undefined;
 
   constructor(
     private readonly components: ServiceComponents,
@@ -241,6 +245,11 @@ export class StorageService implements Service {
       ? await openDiskBlockStore(components.runtime.disk, blockStoreDirectory(components.dataDir), capacity, { logger: components.logger })
       : createMemoryBlockStore(capacity);
     this.storeInstance = store;
+    if (components.dataDir) {
+      const environment = await components.runtime.disk.openKeyValue(join(components.dataDir, 'authorship'));
+      this.authorshipEnvironment = environment;
+      this.authored.restore({ names: environment.database('names'), tombstones: environment.database('tombstones') });
+    }
     const now = components.runtime.now();
     const restored = this.restoredSegments(store);
     const incarnation = restored.reduce((highest, entry) => Math.max(highest, entry.record?.incarnation ?? 0), 0);
@@ -284,6 +293,10 @@ export class StorageService implements Service {
     this.storeInstance = undefined;
     this.membershipInstance = undefined;
     this.challenges = undefined;
+    this.authored.detach();
+    const environment = this.authorshipEnvironment;
+    this.authorshipEnvironment = undefined;
+    await environment?.close().catch((error: unknown) => this.components.logger.warn({ err: error }, 'authorship store close failed'));
     await store?.close().catch((error: unknown) => this.components.logger.warn({ err: error }, 'block store close failed'));
   }
 
