@@ -80,6 +80,45 @@ describe('update and delete by the author, on the simulator', () => {
     assert.equal(await cluster.settle(storageOf(other).store(data, { keywords })), contentId);
   });
 
+  it('a holder cut off during the delete learns the tombstone from the first host it tries to recruit, and drops its copy', async () => {
+    const cluster = new StorageCluster(75);
+    const [author] = (await cluster.addMany(7, fast)) as [StorageNode];
+    const { contentId } = await cluster.settle(storageOf(author).update('draft', new Uint8Array(3_000).fill(3), { durable: true }));
+    await cluster.run(2_000);
+    const missed = holdersOf(cluster, contentId).find((node) => node !== author) as StorageNode;
+    const others = cluster.alive().filter((node) => node !== missed);
+    cluster.simulation.partition([missed.runtime as never], others.map((node) => node.runtime as never));
+    await cluster.settle(storageOf(author).delete(contentId));
+    await cluster.run(3_000);
+    assert.deepEqual(holdersOf(cluster, contentId), [missed], 'only the cut-off holder still has it');
+    cluster.simulation.heal();
+    // Hosts whose requests failed during the partition are not offered anything for a minute.
+    await cluster.run(70_000);
+    assert.deepEqual(holdersOf(cluster, contentId), [], 'its recruitment met the tombstone');
+  });
+
+  it('a node restarted on its data directory keeps its name records and tombstones', async () => {
+    const directory = '/var/butter';
+    const cluster = new StorageCluster(76);
+    const [author] = (await cluster.addMany(4, fast)) as [StorageNode];
+    const durableNode = await cluster.add(fast, { dataDir: directory });
+    await cluster.run(500);
+    const data = new Uint8Array(2_000).fill(9);
+    const first = await cluster.settle(storageOf(author).update('kept', data, { durable: true }));
+    const contentId = first.contentId;
+    await cluster.settle(storageOf(author).update('kept', new Uint8Array([1, 2, 3])));
+    const tombstone = await cluster.settle(storageOf(author).delete(contentId));
+    await cluster.run(1_000);
+    await cluster.settle(durableNode.stop({ graceful: false }));
+    const restarted = await cluster.add(fast, { dataDir: directory, runtime: durableNode.runtime });
+    // Its own tables, not the network's: it still holds version 2 and the tombstone.
+    assert.throws(() => storageOf(restarted).acceptNameRecord(first), StaleVersionError);
+    assert.throws(() => storageOf(restarted).acceptTombstone(tombstone), StaleVersionError);
+    const keywords = [authorKeyword(storageOf(author).authorKey)];
+    await assert.rejects(cluster.settle(storageOf(restarted).store(data, { keywords })), ContentDeletedError);
+    await cluster.settle(restarted.stop());
+  });
+
   it('a forged delete (another key, tampered, replayed) is refused and the content stays', async () => {
     const cluster = new StorageCluster(74);
     const [author] = (await cluster.addMany(6, fast)) as [StorageNode];

@@ -1,5 +1,6 @@
 import { ContentDeletedError, InvalidArgumentError, SignatureError, StaleVersionError } from '../errors.js';
 import type { PeerRef, RequestContext, ServiceComponents } from '../node/service.js';
+import type { KeyValueDatabase } from '../runtime/disk.js';
 import {
   authorKeyword,
   authorOfBlock,
@@ -70,16 +71,51 @@ export interface AuthorshipHost {
  * signs, checks, keeps and spreads name records and tombstones; authorship.ts holds the
  * formats, the signatures and the bounded tables.
  */
+/** Where a node with a data directory keeps its name records and tombstones (`<dataDir>/authorship`), written through. */
+export interface AuthorshipPersistence {
+  names: KeyValueDatabase;
+  tombstones: KeyValueDatabase;
+}
+
 export class AuthoredContent {
   readonly names: NameTable;
   readonly tombstones: TombstoneTable;
+  private persistence: AuthorshipPersistence | undefined;
 
   constructor(
     private readonly host: AuthorshipHost,
     options: AuthorshipOptions,
   ) {
-    this.names = new NameTable(options.maxNameRecords);
-    this.tombstones = new TombstoneTable(options.maxTombstones, options.contentTombstoneLifetimeMs);
+    this.names = new NameTable(options.maxNameRecords, {
+      kept: (key, record) => this.persistence?.names.put(key, publishNameCodec.encode({ record })),
+      forgot: (key) => this.persistence?.names.remove(key),
+    });
+    this.tombstones = new TombstoneTable(options.maxTombstones, options.contentTombstoneLifetimeMs, {
+      kept: (contentId, tombstone) => this.persistence?.tombstones.put(contentId, tombstoneCodec.encode({ tombstone })),
+      forgot: (contentId) => this.persistence?.tombstones.remove(contentId),
+    });
+  }
+
+  /**
+   * Takes back what an earlier run kept, checked again like input from a peer (a record that
+   * no longer decodes or verifies is removed), then writes every change through. A tombstone
+   * restored lives its whole lifetime again from now: the runtime's clock does not span restarts.
+   */
+  restore(persistence: AuthorshipPersistence): void {
+    this.persistence = persistence;
+    for (const { key, value } of persistence.names.entries()) {
+      const record = decodeOrUndefined(() => publishNameCodec.decode(value).record);
+      if (!record || this.takeNameRecord(record) === 'forged') persistence.names.remove(key);
+    }
+    for (const { key, value } of persistence.tombstones.entries()) {
+      const tombstone = decodeOrUndefined(() => tombstoneCodec.decode(value).tombstone);
+      if (!tombstone || tombstone.contentId !== key || this.takeTombstone(tombstone) === 'forged') persistence.tombstones.remove(key);
+    }
+  }
+
+  /** Stops writing through (the service closes the environment). */
+  detach(): void {
+    this.persistence = undefined;
   }
 
   private get components(): ServiceComponents {
@@ -93,14 +129,14 @@ export class AuthoredContent {
     route(authorshipRoutes.tombstone, (payload, context) => this.onTombstone(payload, context));
   }
 
-  /** True when a live tombstone by the content's own author covers this block's content. */
-  refuses(block: Block): boolean {
-    return this.tombstones.covers(contentIdOf(block.contentHash, block.parts), authorOfBlock(block), this.components.runtime.now());
+  /** The live tombstone by the content's own author that covers this block's content, if any. */
+  tombstoneFor(block: Block): Tombstone | undefined {
+    return this.tombstones.covering(contentIdOf(block.contentHash, block.parts), authorOfBlock(block), this.components.runtime.now());
   }
 
   /** Throws ContentDeletedError when the author deleted this content and its tombstone lives here. */
   checkNotDeleted(contentId: string, keywords: readonly string[]): void {
-    if (this.tombstones.covers(contentId, authorOfKeywords(keywords), this.components.runtime.now())) throw new ContentDeletedError(`content ${contentId} was deleted by its author`, contentId);
+    if (this.tombstones.covering(contentId, authorOfKeywords(keywords), this.components.runtime.now())) throw new ContentDeletedError(`content ${contentId} was deleted by its author`, contentId);
   }
 
   /**
@@ -217,6 +253,14 @@ export class AuthoredContent {
       if (!targets.has(candidate.id)) targets.set(candidate.id, { id: candidate.id, address: candidate.address });
     }
     await forEachInWaves([...targets.values()], this.host.concurrency, (peer) => this.components.request(peer, route, payload).then(() => undefined));
+  }
+}
+
+function decodeOrUndefined<T>(decode: () => T): T | undefined {
+  try {
+    return decode();
+  } catch {
+    return undefined;
   }
 }
 

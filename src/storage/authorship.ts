@@ -151,6 +151,12 @@ export function verifyTombstone(tombstone: Tombstone): boolean {
 /** Why a record or tombstone was refused: its signature does not hold (or names another author), or it is no newer than what is held. */
 export type Refusal = 'forged' | 'stale';
 
+/** Hears what a table keeps and forgets, by its key (a name's, or a content id). */
+export interface TableListener<Entry> {
+  kept?(key: string, entry: Entry): void;
+  forgot?(key: string): void;
+}
+
 /** `<author hex>/<name>`: one entry per mutable name. */
 function nameKey(author: Uint8Array, name: string): string {
   return `${Buffer.from(author).toString('hex')}/${name}`;
@@ -163,7 +169,11 @@ function nameKey(author: Uint8Array, name: string): string {
 export class NameTable {
   private readonly records = new Map<string, NameRecord>();
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    /** Told of each record kept and each name forgotten (persistence). */
+    private readonly listener: TableListener<NameRecord> = {},
+  ) {}
 
   get size(): number {
     return this.records.size;
@@ -180,8 +190,14 @@ export class NameTable {
     if (held && held.sequence >= record.sequence) return 'stale';
     this.records.delete(key);
     this.records.set(key, record);
-    if (this.records.size > this.capacity) this.records.delete(this.records.keys().next().value as string);
+    this.listener.kept?.(key, record);
+    if (this.records.size > this.capacity) this.forget(this.records.keys().next().value as string);
     return undefined;
+  }
+
+  private forget(key: string): void {
+    this.records.delete(key);
+    this.listener.forgot?.(key);
   }
 }
 
@@ -198,6 +214,8 @@ export class TombstoneTable {
   constructor(
     readonly capacity: number,
     readonly lifetimeMs: number,
+    /** Told of each tombstone kept and each forgotten (persistence). */
+    private readonly listener: TableListener<Tombstone> = {},
   ) {}
 
   get size(): number {
@@ -211,21 +229,27 @@ export class TombstoneTable {
     if (held && sameKey(held.tombstone.author, tombstone.author)) return 'stale';
     this.entries.delete(tombstone.contentId);
     this.entries.set(tombstone.contentId, { tombstone, expiresAtMs: nowMs + this.lifetimeMs });
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+    this.listener.kept?.(tombstone.contentId, tombstone);
+    if (this.entries.size > this.capacity) this.forget(this.entries.keys().next().value as string);
     return undefined;
   }
 
-  /** True while a live tombstone by `author` covers `contentId`. */
-  covers(contentId: string, author: Uint8Array | undefined, nowMs: number): boolean {
+  /** The live tombstone by `author` that covers `contentId`, if any. */
+  covering(contentId: string, author: Uint8Array | undefined, nowMs: number): Tombstone | undefined {
     const entry = this.entries.get(contentId);
-    return entry !== undefined && entry.expiresAtMs > nowMs && sameKey(entry.tombstone.author, author);
+    return entry !== undefined && entry.expiresAtMs > nowMs && sameKey(entry.tombstone.author, author) ? entry.tombstone : undefined;
   }
 
   private expire(nowMs: number): void {
     for (const [contentId, entry] of this.entries) {
       if (entry.expiresAtMs > nowMs) break;
-      this.entries.delete(contentId);
+      this.forget(contentId);
     }
+  }
+
+  private forget(contentId: string): void {
+    this.entries.delete(contentId);
+    this.listener.forgot?.(contentId);
   }
 }
 

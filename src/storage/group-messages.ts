@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { messageCodec, tupleCodec } from '../transport/codec.js';
 import { entryFromTuple, entryToTuple, hostEntryTupleSchema, hostNameSchema, listenPortSchema, nodeIdSchema, type HostEntry } from '../transport/vocabulary.js';
+import { tombstoneSchema } from './authorship.js';
 import { blockSchema, contentIdPattern } from './block.js';
 import { segmentBlocks } from './segment.js';
 
@@ -128,6 +129,8 @@ export const offerReplySchema = Type.Object(
     accepted: Type.Boolean(),
     /** Why not: `full` (no room), `leaving`, or `deleted` (a live tombstone by the content's author). */
     reason: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('leaving'), Type.Literal('deleted')])),
+    /** With `deleted`: the tombstone, so that the offerer (a member that missed it) drops its copy too. */
+    tombstone: Type.Optional(tombstoneSchema),
     incarnation,
   },
   { additionalProperties: false },

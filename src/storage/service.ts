@@ -2,6 +2,8 @@ import { DurableStoreError, InvalidArgumentError, InvalidConfigError, NodeStoppe
 import { checkOptions, optionTypes, type OptionSchemas } from '../node/options.js';
 import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
+import { join } from 'node:path';
+import type { KeyValueEnvironment } from '../runtime/disk.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
 import { parseSegmentKey, segmentBlockKeys, segmentCount, segmentKeyOf, segmentKeyOfBlockKey, segmentRange, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
@@ -177,6 +179,8 @@ export class StorageService implements Service {
   private unsubscribePeerFailure: (() => void) | undefined;
   /** Mutable names and tombstones (authored-content.ts). */
   private readonly authored: AuthoredContent;
+  /** With a data directory: where `authored` keeps its records. */
+  private authorshipEnvironment: KeyValueEnvironment | undefined;
 
   constructor(
     private readonly components: ServiceComponents,
@@ -246,6 +250,11 @@ export class StorageService implements Service {
       ? await openDiskBlockStore(components.runtime.disk, blockStoreDirectory(components.dataDir), capacity, { logger: components.logger })
       : createMemoryBlockStore(capacity);
     this.storeInstance = store;
+    if (components.dataDir) {
+      const environment = await components.runtime.disk.openKeyValue(join(components.dataDir, 'authorship'));
+      this.authorshipEnvironment = environment;
+      this.authored.restore({ names: environment.database('names'), tombstones: environment.database('tombstones') });
+    }
     const now = components.runtime.now();
     const restored = this.restoredSegments(store);
     const incarnation = restored.reduce((highest, entry) => Math.max(highest, entry.record?.incarnation ?? 0), 0);
@@ -289,6 +298,10 @@ export class StorageService implements Service {
     this.storeInstance = undefined;
     this.membershipInstance = undefined;
     this.challenges = undefined;
+    this.authored.detach();
+    const environment = this.authorshipEnvironment;
+    this.authorshipEnvironment = undefined;
+    await environment?.close().catch((error: unknown) => this.components.logger.warn({ err: error }, 'authorship store close failed'));
     await store?.close().catch((error: unknown) => this.components.logger.warn({ err: error }, 'block store close failed'));
   }
 
@@ -597,6 +610,8 @@ export class StorageService implements Service {
     const timeoutMs = this.offerTimeoutMs + (payload.length / offerSlowestBytesPerSecond) * 1000;
     const reply = offerReplyCodec.decode(await this.components.request(candidate, routes.offer, payload, { timeoutMs }));
     this.contacts.set(candidate.id, candidate.address);
+    // A member that missed a delete learns it from the host it recruits (checked like any tombstone: by the content's own author).
+    if (reply.tombstone) this.authored.takeTombstone(reply.tombstone);
     return reply.accepted ? reply.incarnation : undefined;
   }
 
@@ -652,7 +667,7 @@ export class StorageService implements Service {
         if (this.membershipInstance?.has(key)) this.membershipInstance.admit(key, record, this.components.runtime.now());
         else if (this.membershipInstance) this.withdrawFrom(record, key);
       };
-      await this.runOffers(plan, blocks, replicas, admit, () => this.leaving);
+      await this.runOffers(plan, blocks, replicas, admit, () => this.leaving || !this.membershipInstance?.has(key));
       if (!this.membershipInstance) return;
       const outcome = recruitmentOutcome(plan, this.options);
       if (outcome.refill) await this.refillContacts(parseSegmentKey(key)?.contentId ?? '');
@@ -907,7 +922,8 @@ export class StorageService implements Service {
     this.addContact(context);
     const membership = this.membershipInstance;
     if (!membership || this.leaving || !this.components.isRunning()) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
-    if (this.authored.refuses(offer.blocks[0] as Block)) return offerReplyCodec.encode({ accepted: false, reason: 'deleted', incarnation: membership.incarnation });
+    const tombstone = this.authored.tombstoneFor(offer.blocks[0] as Block);
+    if (tombstone) return offerReplyCodec.encode({ accepted: false, reason: 'deleted', tombstone, incarnation: membership.incarnation });
     if (!membership.has(key)) {
       if (!this.putAll(offer.blocks)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
       const now = this.components.runtime.now();
