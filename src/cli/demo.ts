@@ -81,6 +81,8 @@ export class DemoNetwork implements NetworkSource {
     const node = await createNode({
       host: '127.0.0.1',
       memoryMB: 32,
+      // 32 MB would allow 4 known hosts: 12 let the wiki's two-hop queries reach most of the demo network.
+      knownHostsCapacity: 12,
       discovery: { enabled: false },
       // A few live nodes drawn at random (not the last few: that makes a chain); peer exchange introduces the rest.
       bootstrap: sample(this.members, 5).map((member) => member.node.address),
