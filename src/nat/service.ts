@@ -5,6 +5,7 @@ import type { Address, TimerHandle } from '../runtime/types.js';
 import type { HostEntry } from '../transport/vocabulary.js';
 import { Ambassador, type AmbassadorOptions } from './ambassador/ambassador.js';
 import { defaultBridgeRegistryOptions } from './ambassador/registry.js';
+import { judgeMapping, type MappingOutcome, type PortMapper } from './mapping/port-mapper.js';
 import {
   dialBackAnswerCodec,
   dialBackRequestCodec,
@@ -32,6 +33,8 @@ export interface NatOptions {
   publicAddress: PublicAddressOptions;
   /** Used when the node is an Ambassador. */
   ambassador: AmbassadorOptions;
+  /** Maps the listen port on the router at spawn, unmaps it at stop (`upnpPortMapper()` on the real runtime). Default none. */
+  portMapper: PortMapper | undefined;
 }
 
 export const defaultNatOptions: NatOptions = {
@@ -41,6 +44,7 @@ export const defaultNatOptions: NatOptions = {
   maxConcurrentReversals: 8,
   publicAddress: defaultPublicAddressOptions,
   ambassador: { registry: defaultBridgeRegistryOptions, relay: defaultRelayOptions, maxConcurrentDialBacks: 8, dialBackTimeoutMs: 3_000 },
+  portMapper: undefined,
 };
 
 export interface NatStatus {
@@ -55,6 +59,8 @@ export interface NatStatus {
   /** The last refusal a relay gave, if any. */
   lastRefusal: RelayRefusal | undefined;
   openCircuits: number;
+  /** What port mapping gave, when the node has a mapper. */
+  mapping: MappingOutcome | undefined;
 }
 
 const emptyPayload = new Uint8Array(0);
@@ -76,6 +82,7 @@ export class NatService implements Service {
   private registeredWith = new Set<string>();
   private reachable: boolean | undefined;
   private lastRefusal: RelayRefusal | undefined;
+  private mapping: MappingOutcome | undefined;
   private reversals = 0;
   private timer: TimerHandle | undefined;
   private running = false;
@@ -94,17 +101,20 @@ export class NatService implements Service {
     this.running = true;
     this.circuits.start();
     this.components.route(natRoutes.reverse, (payload, context) => this.reverse(payload, context));
+    if (this.options.portMapper) void this.mapPort(this.options.portMapper);
     if (this.ambassador) return this.ambassador.start();
     // A first round soon after spawn, once host management has met the bootstrap hosts.
     this.schedule(1_000 + this.components.random.int(1_000));
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.running = false;
     this.timer?.cancel();
     this.timer = undefined;
     this.ambassador?.stop();
     this.circuits.stop();
+    this.trust.unmapped();
+    await this.options.portMapper?.stop().catch((error: unknown) => this.components.logger.warn({ err: error }, 'port unmapping failed'));
   }
 
   status(): NatStatus {
@@ -115,13 +125,26 @@ export class NatService implements Service {
       relays: [...this.relays].map(([id, address]) => ({ id, address })),
       lastRefusal: this.lastRefusal,
       openCircuits: this.circuits.openCircuits,
+      mapping: this.mapping,
     };
   }
 
-  /** The router mapped the listen port to this public address (see src/nat/mapping). */
-  mapped(address: Address | undefined): void {
-    if (address) this.trust.mapping(address, this.components.runtime.now());
-    else this.trust.unmapped();
+  /** Maps the listen port; a mapping whose public side is private (double NAT) is never announced. */
+  private async mapPort(mapper: PortMapper): Promise<void> {
+    const listen = this.components.reachability.listenAddress();
+    try {
+      this.mapping = judgeMapping(await mapper.map(listen.port, listen.host));
+    } catch (error) {
+      this.mapping = { state: 'failed', reason: (error as Error).message };
+    }
+    if (!this.running) return;
+    if (this.mapping.state === 'mapped') this.trust.mapping(this.mapping.external, this.components.runtime.now());
+    this.components.logger.info({ mapping: this.mapping }, 'port mapping');
+  }
+
+  /** The port others dial: the router's mapped one when there is one. */
+  private announcedPort(): number {
+    return this.mapping?.state === 'mapped' ? this.mapping.external.port : this.components.reachability.listenAddress().port;
   }
 
   /** One round now (tests and the CLI call it; the timer calls it every `refreshIntervalMs`). */
@@ -163,7 +186,7 @@ export class NatService implements Service {
   private async dialBack(ambassador: KnownHost): Promise<boolean | undefined> {
     const nonce = this.components.random.bytes(16);
     try {
-      const request = dialBackRequestCodec.encode([this.components.reachability.listenAddress().port, nonce]);
+      const request = dialBackRequestCodec.encode([this.announcedPort(), nonce]);
       // The Ambassador's own dial is bounded by its dial-back timeout, below this one.
       const [echoed, reachable] = dialBackAnswerCodec.decode(await this.ask(ambassador, natRoutes.dialBack, request, 2 * this.options.requestTimeoutMs));
       return Buffer.compare(echoed, nonce) === 0 ? reachable : undefined;
@@ -175,7 +198,7 @@ export class NatService implements Service {
   private async register(ambassador: KnownHost): Promise<boolean> {
     const { reachability } = this.components;
     try {
-      const request = registerRequestCodec.encode([reachability.listenAddress().port, this.reachable === true, reachability.publicKey]);
+      const request = registerRequestCodec.encode([this.announcedPort(), this.reachable === true, reachability.publicKey]);
       const [refusal, introduced] = registerAnswerCodec.decode(await this.ask(ambassador, natRoutes.register, request));
       this.lastRefusal = refusal ?? undefined;
       if (refusal === null && this.reachable !== true) this.relays.set(ambassador.id, ambassador.address);
