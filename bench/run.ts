@@ -31,6 +31,7 @@ const benchmarks: Benchmark[] = [
   { name: 'storage-scale', script: 'storage-scale.js', nodeFlags: ['--max-old-space-size=8000'] },
   { name: 'fuzz', script: 'fuzz.js', nodeFlags: ['--expose-gc'] },
   { name: 'cli', script: 'cli.js', nodeFlags: [] },
+  { name: 'relay', script: 'relay.js', nodeFlags: [] },
   // Minutes long: each network size runs in its own child process.
   { name: 'testbed-scale', script: 'testbed-scale.js', nodeFlags: [] },
 ];
