@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BridgeRegistry, defaultBridgeRegistryOptions, type Registration } from '../src/nat/ambassador/registry.js';
+import { judgeMapping } from '../src/nat/mapping/port-mapper.js';
 import { isPrivateAddress } from '../src/nat/reachability/private-address.js';
 import { PublicAddressTrust } from '../src/nat/reachability/public-address.js';
 import { parseRelayedAddress, relayedAddress } from '../src/nat/relay/relay-address.js';
@@ -136,5 +137,13 @@ describe('relayed addresses', () => {
     assert.deepEqual(address, { host: `${id(5)}@203.0.113.7`, port: 4000 });
     assert.deepEqual(parseRelayedAddress(address), { peerId: id(5), relay: { host: '203.0.113.7', port: 4000 } });
     for (const host of ['203.0.113.7', `x@203.0.113.7`, `${id(5)}@`, `${id(5)}@a@b`]) assert.equal(parseRelayedAddress({ host, port: 1 }), undefined, host);
+  });
+});
+
+describe('port mapping judgement', () => {
+  it('announces a mapping with a public external address, refuses one behind a second NAT', () => {
+    assert.deepEqual(judgeMapping({ host: '203.0.113.7', port: 4000 }), { state: 'mapped', external: { host: '203.0.113.7', port: 4000 } });
+    assert.equal(judgeMapping({ host: '192.168.0.10', port: 4000 }).state, 'double-nat');
+    assert.equal(judgeMapping({ host: '100.72.1.1', port: 4000 }).state, 'double-nat');
   });
 });
