@@ -252,7 +252,12 @@ describe('NAT traversal between network namespaces behind real NAT', { skip: rea
     const data = Buffer.alloc(12_000, 7).toString('hex');
     const stored = await b1.command({ op: 'store', hex: data });
     assert.equal(typeof stored.value, 'string', stored.error);
-    const fetched = await a2.command({ op: 'fetch', contentId: stored.value });
+    // Found once the holders' announcements and A2's walk meet: a bounded number of tries.
+    let fetched = await a2.command({ op: 'fetch', contentId: stored.value });
+    for (let attempt = 0; attempt < 20 && fetched.value !== data; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      fetched = await a2.command({ op: 'fetch', contentId: stored.value });
+    }
     assert.equal(fetched.value, data, fetched.error);
 
     // An Ambassador dies: the relayed peers keep only the other, and reach each other through it.
@@ -263,6 +268,9 @@ describe('NAT traversal between network namespaces behind real NAT', { skip: rea
     assert.equal(recovered.value, 'f00d', recovered.error);
 
     // A graceful stop removes the mapping from the router.
+    const redirects = () => execFileSync('ip', ['netns', 'exec', ns('ra'), 'nft', 'list', 'chain', 'inet', 'filter', 'prerouting_miniupnpd'], { encoding: 'utf8', timeout: 10_000 });
+    assert.match(redirects(), /dport 4000 dnat/, 'miniupnpd redirects the mapped port');
     await a1.stop('SIGTERM');
+    assert.doesNotMatch(redirects(), /dnat/, 'the mapping is gone');
   });
 });
