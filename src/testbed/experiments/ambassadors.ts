@@ -2,7 +2,7 @@ import type { NodeOptions } from '../../node/create.js';
 import type { FactoryMap } from '../../node/service.js';
 import type { ButterNode } from '../../node/node.js';
 import { defaultRelayOptions } from '../../nat/relay/relay-limits.js';
-import { nat, type NatService } from '../../nat/service.js';
+import { defaultNatOptions, nat, type NatService } from '../../nat/service.js';
 import { largestComponentSize } from '../connectivity.js';
 import type { Experiment, Figures, Params } from '../experiment.js';
 import type { TestNetwork } from '../network.js';
@@ -92,8 +92,8 @@ export const ambassadorsExperiment: Experiment = {
       unreachableShare,
       reservationsPerNode,
       maxReservationsPerAmbassador: Math.max(0, ...reservations),
-      // Every unreachable node holds a reservation with each of its Ambassadors; each Ambassador grants maxReservations.
-      ambassadorsFor10000: Math.ceil((10_000 * unreachableShare * Math.max(1, reservationsPerNode)) / defaultRelayOptions.maxReservations),
+      // Every unreachable node wants a reservation with each of its maxAmbassadors Ambassadors; each grants maxReservations.
+      ambassadorsFor10000: Math.ceil((10_000 * unreachableShare * defaultNatOptions.maxAmbassadors) / defaultRelayOptions.maxReservations),
       ambassadors: ambassadorCount(params),
     };
   },
