@@ -33,6 +33,7 @@ const benchmarks: Benchmark[] = [
   { name: 'fuzz', script: 'fuzz.js', nodeFlags: ['--expose-gc'] },
   { name: 'cli', script: 'cli.js', nodeFlags: [] },
   { name: 'wiki-demo', script: 'wiki-demo.js', nodeFlags: [] },
+  { name: 'relay', script: 'relay.js', nodeFlags: [] },
   // Minutes long: each network size runs in its own child process.
   { name: 'testbed-scale', script: 'testbed-scale.js', nodeFlags: [] },
 ];

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs for the demo and the tests: system packages
-# (iproute2 for the network-namespace tests, Debian's chromium for the browser
+# (iproute2 for the network-namespace tests; nftables and miniupnpd, its
+# nftables build, for the NAT test's routers; Debian's chromium for the browser
 # test: never a browser download) and the locked npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v miniupnpd >/dev/null 2>&1 || [ -x /usr/sbin/miniupnpd ] || missing+=(miniupnpd-nftables)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

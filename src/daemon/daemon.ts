@@ -1,4 +1,5 @@
-import { createNode, type DefaultServices } from '../node/create.js';
+import { createNode, defaultServices, type DefaultServices } from '../node/create.js';
+import { nat } from '../nat/service.js';
 import type { ButterNode } from '../node/node.js';
 import { formatAddress } from '../runtime/types.js';
 import { startApi, type ApiServer } from './api.js';
@@ -51,6 +52,8 @@ export async function startNode(settings: Settings, options: StartOptions): Prom
       networkKey,
       bootstrap: settings.bootstrap,
       ambassador: settings.ambassador,
+      // NAT traversal: the Ambassador role with --ambassador; otherwise registering with the Ambassadors it knows.
+      services: { ...defaultServices(), nat: nat() },
       discovery: { enabled: settings.discovery },
       logger: createLogger(settings.logLevel),
     });

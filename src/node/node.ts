@@ -22,15 +22,18 @@ import { ConnectionPool, type DialTarget } from '../transport/pool.js';
 import { isNodeId, tcpAddress } from '../transport/vocabulary.js';
 import { knownHostsDirectory, PersistedHosts } from '../hosts/persisted-hosts.js';
 import { AddressBook } from './address-book.js';
+import { withDialers } from './dialers.js';
 import { ObservedAddresses } from './observed-addresses.js';
 import { TrafficCounters } from '../transport/traffic.js';
 import { nodeIdFromPublicKey, signerOf, type Identity } from './identity.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory.js';
 import type {
+  Dialer,
   PeerFailureListener,
   PeerInfo,
   PeerRef,
+  ReachabilityHooks,
   RequestContext,
   RequestOptions,
   Service,
@@ -112,6 +115,8 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   /** Where peers accept connections, from the HELLOs they proved. */
   private readonly addressBook = new AddressBook();
   private readonly observed = new ObservedAddresses();
+  /** Services' ways to reach addresses the runtime cannot dial (relayed ones). */
+  private readonly dialers: Dialer[] = [];
   /** The known-host list on disk, with a data directory, and what the last start read back from it. */
   private persistedHosts: PersistedHosts | undefined;
   private restoredHosts: Address[] = [];
@@ -202,6 +207,29 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
       notify: (peer, route, payload) => this.notify(peer, route, payload),
       disconnectIfSilent: (peer, silentForMs) => this.disconnectIfSilent(peer, silentForMs),
       onPeerFailure: (listener) => this.onPeerFailure(listener),
+      reachability: this.reachabilityHooks(),
+    };
+  }
+
+  private reachabilityHooks(): ReachabilityHooks {
+    return {
+      ambassador: this.components.ambassador,
+      publicKey: this.components.identity.publicKey,
+      listenAddress: () => this.address,
+      acceptStream: (stream) => (this.pool ? this.pool.accept(stream) : stream.destroy()),
+      addDialer: (dialer) => this.dialers.push(dialer),
+      introduceHosts: (entries) => {
+        for (const { id, host, port } of entries) {
+          const known = this.knownHosts.get(id);
+          if (known) this.knownHosts.add({ ...known, address: { host, port } });
+          else if (id !== this.id) this.hosts.discovered({ id, address: { host, port }, forced: false, onLan: false });
+        }
+      },
+      probe: async (address, timeoutMs) => {
+        const stream = await this.runtime.connect(address, { timeoutMs, identity: this.components.identity });
+        stream.destroy();
+        return stream.remotePublicKey;
+      },
     };
   }
 
@@ -349,7 +377,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     const { runtime, identity, networkId, transport } = this.components;
     this.listener = await this.listen();
     this.pool = new ConnectionPool(
-      runtime,
+      withDialers(runtime, this.dialers),
       { nodeId: identity.nodeId, publicKey: identity.publicKey, networkId, listenAddresses: [tcpAddress(this.listener.address)] },
       this.dispatcher(),
       transport,
@@ -627,12 +655,12 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
       hasRoute: (route) => this.routes.has(route),
       handleRequest: async (route, payload, connection) => {
         const handler = this.routes.get(route) as InboundHandler;
-        return handler(payload, { peer: peerOf(connection) });
+        return handler(payload, contextOf(connection));
       },
       handleNotify: (route, payload, connection) => {
         const handler = this.routes.get(route) as InboundHandler;
         Promise.resolve()
-          .then(() => handler(payload, { peer: peerOf(connection) }))
+          .then(() => handler(payload, contextOf(connection)))
           .catch((error: unknown) => this.logger.debug({ route, err: error }, 'notification handler failed'));
       },
       channel: { identity: this.components.identity, networkKey: this.components.networkKey },
@@ -657,6 +685,6 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   }
 }
 
-function peerOf(connection: Connection): PeerInfo {
-  return { id: (connection.remote as RemoteHello).nodeId, address: connection.peerAddress };
+function contextOf(connection: Connection): RequestContext {
+  return { peer: { id: (connection.remote as RemoteHello).nodeId, address: connection.peerAddress }, seenFrom: connection.stream.remoteAddress };
 }

@@ -6,8 +6,9 @@ const maxPeersPerAddress = 16;
 
 /**
  * The addresses peers say they see this node at (each HELLO carries one), with
- * how many distinct peers said so. Bounded both ways, so peers cannot grow it;
- * deciding which to trust (two Ambassadors agreeing) belongs to the NAT work.
+ * how many distinct peers said so. Bounded both ways, so peers cannot grow it.
+ * Shown, never trusted: which public address to announce is decided by
+ * `src/nat/reachability/public-address.ts` (two Ambassadors agreeing, or a mapping).
  */
 export class ObservedAddresses {
   private readonly reports = new Map<string, { address: Address; peers: Set<string> }>();

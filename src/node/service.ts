@@ -1,12 +1,45 @@
 import type { KnownHosts } from '../hosts/known-hosts.js';
-import type { Address, Random, Runtime } from '../runtime/types.js';
-import type { PeerFailureListener, PeerInfo, PeerRef } from '../transport/vocabulary.js';
+import type { Address, ConnectOptions, Random, Runtime, Stream } from '../runtime/types.js';
+import type { HostEntry, PeerFailureListener, PeerInfo, PeerRef } from '../transport/vocabulary.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory.js';
 
 
 export interface RequestContext {
   readonly peer: PeerInfo;
+  /** The address the request's connection came from, as this node sees it (a NAT's public side, for a peer behind one). */
+  readonly seenFrom: Address;
+}
+
+/** Reaches addresses the runtime cannot dial itself (a relayed address, say). */
+export interface Dialer {
+  matches(address: Address): boolean;
+  connect(address: Address, options: ConnectOptions): Promise<Stream>;
+}
+
+/**
+ * What a service that changes how the node is reached (NAT traversal) needs
+ * beyond the rest: kept apart, and narrow, because nothing else should use it.
+ */
+export interface ReachabilityHooks {
+  /** The node announces itself as an Ambassador. */
+  readonly ambassador: boolean;
+  /** The node's raw 32-byte Ed25519 public key. */
+  readonly publicKey: Uint8Array;
+  /** Where the node listens. */
+  listenAddress(): Address;
+  /** Hands the node a stream another way than its listener (one end of a relay circuit). */
+  acceptStream(stream: Stream): void;
+  /** Dials addresses `dialer.matches` through it, for the rest of the node's life. */
+  addDialer(dialer: Dialer): void;
+  /**
+   * Hosts an Ambassador introduced: offered to host management as discovery's are (it
+   * decides what to keep), and, for a host already known elsewhere, its address replaced:
+   * the Ambassador knows how it is reached, peer exchange only where it listens.
+   */
+  introduceHosts(entries: HostEntry[]): void;
+  /** Opens a channel to `address`, returns the public key the peer there proved, and closes it. */
+  probe(address: Address, timeoutMs: number): Promise<Uint8Array>;
 }
 
 export interface RequestOptions {
@@ -54,6 +87,7 @@ export interface ServiceComponents {
   disconnectIfSilent(peerId: string, silentForMs: number): void;
   /** Transport-level failures of any request of the node; returns an unsubscribe. */
   onPeerFailure(listener: PeerFailureListener): () => void;
+  readonly reachability: ReachabilityHooks;
 }
 
 /**

@@ -61,6 +61,8 @@ export interface Experiment {
   /** Several cases to compare; one unnamed case when absent. */
   cases?(params: Params): ExperimentCase[];
   nodeOptions(index: number, params: Params, network: TestNetwork): NodeOptions<FactoryMap>;
+  /** A seat's simulated host: its own subnet, or behind its LAN's NAT (default: its LAN, no NAT). */
+  hostOf?(index: number, params: Params): { subnet?: string; behindNat?: boolean };
   /** Registers routes and behaviours, then spawns the node (default: just spawns it). */
   setupNode?(node: ButterNode, index: number, params: Params): Promise<void>;
   /** Once every node has joined, before warm-up (e.g. store the items). */

@@ -15,6 +15,8 @@ export interface NetworkPlan {
   link: Partial<LinkConditions>;
   /** Nodes per multicast domain (sim only): a LAN of thousands is unrealistic. */
   subnetSize: number;
+  /** A seat's own subnet, or a NAT in front of it (sim only); default: its LAN, no NAT. */
+  hostOf?: (index: number) => { subnet?: string; behindNat?: boolean };
 }
 
 /** Everything an experiment's node needs besides the runtime. */
@@ -89,7 +91,7 @@ export class TestNetwork {
   async addNode(overrides: Partial<NodeOptions<FactoryMap>> = {}, seat?: number): Promise<ButterNode> {
     const index = seat ?? this.nextIndex++;
     const runtime = this.simulation
-      ? this.simulation.createHost({ subnet: `lan-${Math.floor(index / this.plan.subnetSize)}` })
+      ? this.simulation.createHost({ subnet: `lan-${Math.floor(index / this.plan.subnetSize)}`, ...this.plan.hostOf?.(index) })
       : (this.realRuntime as Runtime);
     // No service runs unless the experiment's recipe names it: only what it measures runs.
     const node = await this.settle(createNode({ host: '127.0.0.1', services: {}, ...this.recipe(index, this), ...overrides, runtime }));

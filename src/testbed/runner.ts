@@ -106,7 +106,7 @@ type RunStep = Pick<Progress, 'phase' | 'fraction' | 'simulatedSeconds' | 'event
 
 async function runOnce(experiment: Experiment, params: Params, onStep: (step: RunStep) => void): Promise<RunOutcome> {
   const network = new TestNetwork(
-    { runtime: params.runtime, seed: params.seed, subnetSize: params.subnetSize, link: params.link },
+    { runtime: params.runtime, seed: params.seed, subnetSize: params.subnetSize, link: params.link, hostOf: experiment.hostOf && ((index) => experiment.hostOf?.(index, params) ?? {}) },
     (index, net) => experiment.nodeOptions(index, params, net),
     async (node, index) => {
       if (experiment.setupNode) await experiment.setupNode(node, index, params);

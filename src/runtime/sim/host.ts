@@ -42,6 +42,8 @@ export class SimHost {
     random: SeededRandom,
     /** The machine's disk, kept when the host is restarted. */
     readonly diskContents: SimDiskContents,
+    /** Behind its subnet's NAT: unreachable from other subnets, seen by them from `<subnet>.nat`. */
+    readonly behindNat = false,
   ) {
     this.random = new HostRandom(random);
     this.disk = new SimDisk(diskContents, () => this.alive);
@@ -89,6 +91,10 @@ export class SimRuntime implements Runtime {
 
   get subnet(): string {
     return this.host.subnet;
+  }
+
+  get behindNat(): boolean {
+    return this.host.behindNat;
   }
 
   get random(): HostRandom {

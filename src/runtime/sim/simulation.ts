@@ -22,6 +22,12 @@ export interface HostOptions {
   subnet?: string;
   /** Defaults to 24 GiB. */
   totalMemoryBytes?: number;
+  /**
+   * Puts the host behind its subnet's NAT (a masquerading router with no port
+   * forwarding): hosts of other subnets cannot connect to it, and see its
+   * connections come from `<subnet>.nat`, an address nothing listens on. Default false.
+   */
+  behindNat?: boolean;
 }
 
 /** A host given by its name or its runtime. */
@@ -89,7 +95,7 @@ export class Simulation {
     const name = options.name ?? `n${this.network.hosts.length}.sim`;
     if (this.network.hostsByName.has(name)) throw new Error(`host ${name} already exists`);
     const memory = options.totalMemoryBytes ?? DEFAULT_MEMORY_BYTES;
-    return this.addHost(name, options.subnet ?? 'lan', memory, new SimDiskContents());
+    return this.addHost(name, options.subnet ?? 'lan', memory, new SimDiskContents(), options.behindNat === true);
   }
 
   /**
@@ -103,13 +109,13 @@ export class Simulation {
     const previous = this.resolveHost(host);
     if (this.network.hostsByName.get(previous.name) !== previous) throw new Error(`host ${previous.name} was already restarted`);
     this.crashHost(previous);
-    return this.addHost(previous.name, previous.subnet, previous.totalMemoryBytes, previous.diskContents);
+    return this.addHost(previous.name, previous.subnet, previous.totalMemoryBytes, previous.diskContents, previous.behindNat);
   }
 
-  private addHost(name: string, subnet: string, memory: number, disk: SimDiskContents): SimRuntime {
+  private addHost(name: string, subnet: string, memory: number, disk: SimDiskContents, behindNat: boolean): SimRuntime {
     const index = this.network.hosts.length;
     // Derived from (root seed, index) only, so adding hosts later does not perturb earlier ones.
-    const host = new SimHost(index, name, subnet, memory, this.random.fork(index), disk);
+    const host = new SimHost(index, name, subnet, memory, this.random.fork(index), disk, behindNat);
     this.network.hosts.push(host);
     this.network.hostsByName.set(name, host);
     const runtime = new SimRuntime(this.network, host);

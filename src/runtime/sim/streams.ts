@@ -314,6 +314,7 @@ class ConnectAttempt implements EventTarget {
 
   private target(): SimHost | undefined {
     const target = this.network.hostsByName.get(this.address.host);
+    if (target?.behindNat && target.subnet !== this.client.subnet) return undefined; // the NAT drops unsolicited SYNs
     return target !== undefined && this.network.canReach(this.client, target) ? target : undefined;
   }
 
@@ -332,7 +333,8 @@ class ConnectAttempt implements EventTarget {
       return this.settle(new ConnectError(`connect to ${formatAddress(this.address)}: connection refused`, 'refused'));
     }
     const network = this.network;
-    const clientAddress = Object.freeze({ host: this.client.name, port: this.client.allocateEphemeralPort() });
+    const masqueraded = this.client.behindNat && this.client.subnet !== target.subnet;
+    const clientAddress = Object.freeze({ host: masqueraded ? `${this.client.subnet}.nat` : this.client.name, port: this.client.allocateEphemeralPort() });
     const channelBinding = network.channelBinding();
     const clientEnd = new SimStream(network, this.client, clientAddress, Object.freeze({ ...this.address }), listener.identity.publicKey, channelBinding);
     const serverEnd = new SimStream(network, target, listener.address, clientAddress, this.identity.publicKey, channelBinding);

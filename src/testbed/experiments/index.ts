@@ -1,4 +1,5 @@
 import type { Experiment } from '../experiment.js';
+import { ambassadorsExperiment } from './ambassadors.js';
 import { churnExperiment } from './churn.js';
 import { discoveryExperiment } from './discovery.js';
 import { diversityExperiment } from './diversity.js';
@@ -6,4 +7,4 @@ import { heartbeatExperiment } from './heartbeat.js';
 import { retrievalExperiment } from './retrieval.js';
 
 /** Every experiment `butter testbed` offers; add one here and it gets the whole runner. */
-export const experiments: Experiment[] = [discoveryExperiment, diversityExperiment, churnExperiment, heartbeatExperiment, retrievalExperiment];
+export const experiments: Experiment[] = [discoveryExperiment, diversityExperiment, churnExperiment, heartbeatExperiment, retrievalExperiment, ambassadorsExperiment];
