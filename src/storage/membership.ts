@@ -1,5 +1,6 @@
 import type { Address, Random } from '../runtime/types.js';
 import { BeatSchedule, coversMember } from './beat-schedule.js';
+import type { PeerSeats } from './challenges.js';
 import { DeadlineQueue, ExpiryQueue } from './deadline-queue.js';
 import { maxGroupMembers, maxReplicas, memberStatus, type HeartbeatGroup, type HeartbeatMessage, type HostEntry, type MemberRecord, type MemberStatus } from './group-messages.js';
 import { checkHeartbeat, heartbeatMessages, namesAlive, othersAlive, sameBeat, senderEntry, type BeatGroup } from './heartbeats.js';
@@ -331,8 +332,8 @@ export class GroupMembership {
   }
 
   /** Every peer alive in a group with this node, with its seats and since when it has held each (alive at that incarnation): what possession challenges cover. */
-  peerSeats(): Array<{ peerId: string; address: Address; seats: Array<{ key: string; sinceMs: number }> }> {
-    const out: Array<{ peerId: string; address: Address; seats: Array<{ key: string; sinceMs: number }> }> = [];
+  peerSeats(): PeerSeats[] {
+    const out: PeerSeats[] = [];
     for (const [peerId, peer] of this.peers) {
       let address: Address | undefined;
       const seats: Array<{ key: string; sinceMs: number }> = [];

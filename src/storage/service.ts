@@ -1,8 +1,8 @@
+import { join } from 'node:path';
 import { DurableStoreError, InvalidArgumentError, InvalidConfigError, NodeStoppedError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
 import { checkOptions, optionTypes, type OptionSchemas } from '../node/options.js';
 import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
-import { join } from 'node:path';
 import type { KeyValueEnvironment } from '../runtime/disk.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
