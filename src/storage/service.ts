@@ -9,7 +9,7 @@ import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, s
 import { parseSegmentKey, segmentBlockKeys, segmentCount, segmentKeyOf, segmentKeyOfBlockKey, segmentRange, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
 import { AuthoredContent, defaultAuthorshipOptions, type AuthorshipOptions, type UpdateOptions } from './authored-content.js';
 import type { NameRecord, Tombstone } from './authorship.js';
-import { challengeCodec, challengeReplyCodec, challengeRoute, possessionDigest, PossessionChallenges, type ChallengeToSend, type HeldSegments } from './challenges.js';
+import { barredIntervals, challengeCodec, challengeReplyCodec, challengeRoute, possessionDigest, PossessionChallenges, type ChallengeToSend, type HeldSegments } from './challenges.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
 import type { Candidate } from './candidates.js';
 import {
@@ -804,7 +804,7 @@ export class StorageService implements Service {
       return;
     }
     const now = this.components.runtime.now();
-    for (const item of failed) membership.dispossess(item.key, challenge.peerId, now);
+    for (const item of failed) membership.dispossess(item.key, challenge.peerId, now, barredIntervals * this.options.challengeIntervalMs);
     this.components.logger.debug({ peer: challenge.peerId, segments: failed.length }, 'a member failed a possession challenge and lost its seat');
     this.schedule(true);
   }
