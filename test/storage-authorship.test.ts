@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ContentDeletedError, SignatureError, StaleVersionError } from '../src/errors.js';
-import { authorKeyword, signNameRecord, signTombstone, type Signer } from '../src/storage/authorship.js';
+import { ButterError, ContentDeletedError, SignatureError, StaleVersionError } from '../src/errors.js';
+import { authorKeyword, authorshipRoutes, maxNameLength, signNameRecord, signTombstone, type Signer } from '../src/storage/authorship.js';
+import { challengeRoute, maxChallengeItems } from '../src/storage/challenges.js';
+import { encodeValue } from '../src/transport/codec.js';
 import { blockKeyOf } from '../src/storage/block.js';
 import { createIdentity, signerOf } from '../src/node/identity.js';
 import { storageOf, StorageCluster, type StorageNode } from './storage-groups-cluster.js';
@@ -142,5 +144,24 @@ describe('update and delete by the author, on the simulator', () => {
     const tombstone = await cluster.settle(storageOf(author).delete(contentId));
     await cluster.run(2_000);
     assert.throws(() => storageOf(holder).acceptTombstone(tombstone), StaleVersionError);
+  });
+
+  it('malformed authorship and challenge messages are refused and the node carries on', async () => {
+    const cluster = new StorageCluster(77);
+    const [target, sender] = (await cluster.addMany(3, fast)) as [StorageNode, StorageNode];
+    const garbage = new Uint8Array([0xc1, 0x00, 0xff]);
+    const refused = (error: unknown) => error instanceof ButterError && /malformed|invalid/.test(error.message);
+    for (const route of [...Object.values(authorshipRoutes), challengeRoute]) await assert.rejects(cluster.settle(sender.request(target.address, route, garbage)), refused, route);
+    // Over the limits: a name too long, a key of the wrong size, too many challenge items.
+    const author = storageOf(sender).authorKey;
+    const items = Array.from({ length: maxChallengeItems + 1 }, () => ({ key: `${'ab'.repeat(32)}.1:0`, part: 0, offset: 0, length: 1 }));
+    const oversized: Array<[string, unknown]> = [
+      [authorshipRoutes.resolveName, { author, name: 'n'.repeat(maxNameLength + 1) }],
+      [authorshipRoutes.resolveName, { author: author.subarray(0, 31), name: 'x' }],
+      [challengeRoute, { nonce: new Uint8Array(16), items }],
+    ];
+    for (const [route, message] of oversized) await assert.rejects(cluster.settle(sender.request(target.address, route, encodeValue(message))), refused, route);
+    assert.equal(await cluster.settle(storageOf(sender).resolveName(author, 'x')), undefined);
+    assert.ok(target.isRunning);
   });
 });

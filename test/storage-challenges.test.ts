@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SeededRandom } from '../src/runtime/sim/random.js';
+import { GroupMembership, membershipOptions } from '../src/storage/membership.js';
 import { maxChallengeItems, possessionDigest, PossessionChallenges, type HeldSegments, type PeerSeats } from '../src/storage/challenges.js';
 import { segmentBlockKeys } from '../src/storage/segment.js';
 import { storageOf, StorageCluster, type StorageNode } from './storage-groups-cluster.js';
@@ -55,6 +56,35 @@ describe('possession challenges: the planner', () => {
     assert.notDeepEqual(possessionDigest(nonce, 'k/1', data, 10, 20), base);
     assert.notDeepEqual(possessionDigest(nonce, 'k/0', data, 11, 20), base);
     assert.deepEqual(possessionDigest(nonce, 'k/0', data.slice(), 10, 20), base);
+  });
+});
+
+describe('possession challenges: the membership core', () => {
+  it('a dispossessed member that refutes with a higher incarnation does not count again while barred', () => {
+    const options = membershipOptions({ heartbeatIntervalMs: 1_000 });
+    const [a, b] = ['a'.repeat(64), 'b'.repeat(64)];
+    const cores = new Map([
+      [a, new GroupMembership(a, new SeededRandom(1), options, 0)],
+      [b, new GroupMembership(b, new SeededRandom(2), options, 0)],
+    ]);
+    const segment = key(0);
+    cores.get(a)!.join(segment, 2, [{ id: b, ...address, incarnation: 1 }], 0);
+    cores.get(b)!.join(segment, 2, [{ id: a, ...address, incarnation: 1 }], 0);
+    let now = 0;
+    const run = (ms: number) => {
+      for (const end = now + ms; now < end; now += 100) {
+        for (const [id, core] of cores) for (const beat of core.poll(now).heartbeats) cores.get(beat.peerId)?.receiveHeartbeat(id, address, beat.message, now);
+      }
+    };
+    const statusOfB = () => cores.get(a)!.snapshot()[0]?.members.find((member) => member.id === b)?.status;
+    run(3_000);
+    assert.equal(statusOfB(), 'alive');
+    cores.get(a)!.dispossess(segment, b, now, 20_000);
+    assert.equal(statusOfB(), 'left');
+    // b hears it is left and refutes at a higher incarnation (as a member holding nothing would): still not counted.
+    run(10_000);
+    assert.notEqual(statusOfB(), 'alive');
+    assert.equal(cores.get(a)!.state(segment), 'cold', 'the group recruits instead');
   });
 });
 

@@ -16,6 +16,12 @@ import { segmentKeyText } from './group-messages.js';
  * (while a peer has at most maxChallengeItems − 1 of them); one verified seat is re-checked at random.
  */
 
+/**
+ * A member that failed a challenge may not win that seat back (by raising its incarnation) for
+ * this many intervals; the group has recruited another meanwhile.
+ */
+export const barredIntervals = 5;
+
 /** Items one challenge carries at most. */
 export const maxChallengeItems = 32;
 export const nonceBytes = 16;

@@ -1,5 +1,6 @@
 import type { Address, Random } from '../runtime/types.js';
 import { BeatSchedule, coversMember } from './beat-schedule.js';
+import type { PeerSeats } from './challenges.js';
 import { DeadlineQueue, ExpiryQueue } from './deadline-queue.js';
 import { maxGroupMembers, maxReplicas, memberStatus, type HeartbeatGroup, type HeartbeatMessage, type HostEntry, type MemberRecord, type MemberStatus } from './group-messages.js';
 import { checkHeartbeat, heartbeatMessages, namesAlive, othersAlive, sameBeat, senderEntry, type BeatGroup } from './heartbeats.js';
@@ -200,6 +201,9 @@ const addressOf = (entry: { host: string; port: number }): Address => ({ host: e
  *
  * All times are clamped to the latest `now` seen, so the expiry queues stay in order.
  */
+/** Members barred after failed possession challenges, remembered at most (the oldest go first). */
+const maxBarred = 4096;
+
 export class GroupMembership {
   private readonly groups = new Map<string, Group>();
   private readonly peers = new Map<string, Peer>();
@@ -210,6 +214,8 @@ export class GroupMembership {
   private readonly dirty = new Set<Group>();
   /** Groups this node left since the last poll: forgotten at its end, after the last beats told their members. */
   private readonly departed = new Set<Group>();
+  /** `<key>\n<peer id>` → until when a member that failed a possession challenge may not come back (in the order barred). */
+  private readonly barred = new Map<string, number>();
   private incarnationValue: number;
   /** Names the next full beat; from a random start, so a restarted node's states do not match its earlier ones. */
   private nextBeatState: number;
@@ -327,17 +333,37 @@ export class GroupMembership {
    * `peerId` failed a possession challenge for `key`: it loses its seat here (marked left at its
    * incarnation) and the other members hear it at once; the group recruits when it is short.
    */
-  dispossess(key: string, peerId: string, nowMs: number): void {
+  dispossess(key: string, peerId: string, nowMs: number, barredForMs = 0): void {
     const now = this.advance(nowMs);
     const member = this.groups.get(key)?.members.get(peerId);
     if (!member || peerId === this.selfId) return;
     this.applyLocal(member, 'dispossessed', now);
+    if (barredForMs > 0) this.bar(`${key}\n${peerId}`, now + barredForMs, now);
     for (const other of member.group.members.values()) if (other.id !== this.selfId && other.status === memberStatus.alive) this.beats.markUrgent(other.id);
   }
 
+  private bar(entry: string, untilMs: number, nowMs: number): void {
+    for (const [oldest, until] of this.barred) {
+      if (until > nowMs && this.barred.size < maxBarred) break;
+      this.barred.delete(oldest);
+    }
+    this.barred.delete(entry);
+    this.barred.set(entry, untilMs);
+  }
+
+  private isBarred(key: string, peerId: string, nowMs: number): boolean {
+    if (this.barred.size === 0) return false;
+    const entry = `${key}\n${peerId}`;
+    const until = this.barred.get(entry);
+    if (until === undefined) return false;
+    if (until > nowMs) return true;
+    this.barred.delete(entry);
+    return false;
+  }
+
   /** Every peer alive in a group with this node, with its seats and since when it has held each (alive at that incarnation): what possession challenges cover. */
-  peerSeats(): Array<{ peerId: string; address: Address; seats: Array<{ key: string; sinceMs: number }> }> {
-    const out: Array<{ peerId: string; address: Address; seats: Array<{ key: string; sinceMs: number }> }> = [];
+  peerSeats(): PeerSeats[] {
+    const out: PeerSeats[] = [];
     for (const [peerId, peer] of this.peers) {
       let address: Address | undefined;
       const seats: Array<{ key: string; sinceMs: number }> = [];
@@ -615,7 +641,9 @@ export class GroupMembership {
   private applyClaim(group: Group, id: string, address: Address | undefined, source: ClaimSource, claimed: { incarnation: number; status: MemberStatus }, nowMs: number): MergeOutcome {
     const member = group.members.get(id);
     if (id === this.selfId || (!member && group.members.size >= maxGroupMembers)) return 'ignore';
-    const outcome = mergeOutcome(source, claimed, member);
+    let outcome = mergeOutcome(source, claimed, member);
+    // A member that failed a possession challenge cannot win its seat back by raising its incarnation while barred.
+    if ((outcome === 'create' || outcome === 'revive') && this.isBarred(group.key, id, nowMs)) outcome = 'ignore';
     if (member && address && source !== 'vouched' && (member.address?.host !== address.host || member.address.port !== address.port)) {
       member.address = address;
       this.viewVersion += 1;

@@ -1,15 +1,15 @@
+import { join } from 'node:path';
 import { DurableStoreError, InvalidArgumentError, InvalidConfigError, NodeStoppedError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
 import { checkOptions, optionTypes, type OptionSchemas } from '../node/options.js';
 import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
-import { join } from 'node:path';
 import type { KeyValueEnvironment } from '../runtime/disk.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
 import { parseSegmentKey, segmentBlockKeys, segmentCount, segmentKeyOf, segmentKeyOfBlockKey, segmentRange, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
 import { AuthoredContent, defaultAuthorshipOptions, type AuthorshipOptions, type UpdateOptions } from './authored-content.js';
 import type { NameRecord, Tombstone } from './authorship.js';
-import { challengeCodec, challengeReplyCodec, challengeRoute, possessionDigest, PossessionChallenges, type ChallengeToSend, type HeldSegments } from './challenges.js';
+import { barredIntervals, challengeCodec, challengeReplyCodec, challengeRoute, possessionDigest, PossessionChallenges, type ChallengeToSend, type HeldSegments } from './challenges.js';
 import { createMemoryBlockStore, openDiskBlockStore, blockStoreDirectory, type BlockStore } from './block-store.js';
 import type { Candidate } from './candidates.js';
 import {
@@ -825,7 +825,7 @@ export class StorageService implements Service {
       return;
     }
     const now = this.components.runtime.now();
-    for (const item of failed) membership.dispossess(item.key, challenge.peerId, now);
+    for (const item of failed) membership.dispossess(item.key, challenge.peerId, now, barredIntervals * this.options.challengeIntervalMs);
     this.components.logger.debug({ peer: challenge.peerId, segments: failed.length }, 'a member failed a possession challenge and lost its seat');
     this.schedule(true);
   }
