@@ -57,12 +57,13 @@ describe('eviction choice', () => {
   });
 });
 
-/** A stranger's raw stream to `target`, with a fresh key: nothing said yet. */
-async function rawStream(world: World, from: ButterNode, target: ButterNode): Promise<{ stream: Stream; hello(): void }> {
+/** A stranger's raw stream to `target`, with a fresh key: nothing said yet; its HELLO names `listenPort` (0: none). */
+async function rawStream(world: World, from: ButterNode, target: ButterNode, listenPort = 0): Promise<{ stream: Stream; hello(): void }> {
   const identity = freshIdentity();
   const stream = await world.settle(from.runtime.connect(target.address, { identity, timeoutMs: 5_000 }));
+  const listenAddresses = listenPort === 0 ? [] : [{ transport: 'tcp' as const, host: from.address.host, port: listenPort }];
   const hello = () =>
-    stream.write(encodeEnvelopeFrame({ kind: 'hello', nodeId: identity.nodeId, publicKey: identity.publicKey, networkId: target.networkId, listenAddresses: [], observed: undefined }));
+    stream.write(encodeEnvelopeFrame({ kind: 'hello', nodeId: identity.nodeId, publicKey: identity.publicKey, networkId: target.networkId, listenAddresses, observed: undefined }));
   return { stream, hello };
 }
 
@@ -135,6 +136,35 @@ function admissionSuite(factory: () => World): void {
       assert.equal(anonymousClosed.closes(), 1, 'the anonymous peer quiet the longest made room');
       assert.equal(secondClosed.closes(), 0);
       assert.equal(text(await world.settle(peer.request(target.address, 'echo', bytes('2')))), '2', 'the real peer kept its connection');
+    }),
+  );
+
+  it(
+    'never closes a known host to admit a stranger: the idle stranger makes room though the known host is quieter',
+    { timeout: 30_000 },
+    inWorld(factory, async (world) => {
+      const known = await world.createNode();
+      await world.settle(known.spawn());
+      const target = await world.createNode({ transport: { maxConnections: 2 }, bootstrap: [known.address] });
+      const stranger = await world.createNode();
+      await world.settle(Promise.all([target.spawn(), stranger.spawn()]));
+      await until(world, target, () => target.knownHosts.get(known.id) !== undefined);
+      assert.ok(target.knownHosts.get(known.id), 'the bootstrap peer is a known host');
+      await sleep(world, target, 100);
+      // Each connection of the known host's began with a HELLO of its own: a count that moves means it was closed and made again.
+      const knownHellos = known.traffic.byLabel()['hello']?.messages ?? 0;
+      const idle = await rawStream(world, stranger, target, 9);
+      const idleClosed = collect(idle.stream);
+      idle.hello();
+      await until(world, target, () => target.openConnections === 2 && target.admission.handshakes === 0);
+      const newcomer = await rawStream(world, stranger, target, 9);
+      const newcomerClosed = collect(newcomer.stream);
+      newcomer.hello();
+      await until(world, target, () => idleClosed.closes() > 0 || newcomerClosed.closes() > 0);
+      assert.equal(idleClosed.closes(), 1, 'the idle stranger made room');
+      assert.equal(newcomerClosed.closes(), 0);
+      await sleep(world, target, 500);
+      assert.equal(known.traffic.byLabel()['hello']?.messages ?? 0, knownHellos, 'the known host kept its one connection');
     }),
   );
 

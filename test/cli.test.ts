@@ -241,8 +241,8 @@ describe('butter start, its API and its errors', () => {
   });
 
   it('reports a full network when no host has room', { timeout: 60_000 }, async () => {
-    // 13.5 MiB fits the upload limit (the storage share of the 16 MB allocation, 14 MB) but
-    // not the storage itself once every block carries its proof and metadata.
+    // 13.5 MiB of content fits the lone 16 MB node's storage share (14 MiB: an eighth goes to
+    // inbound buffers), but not once every block carries its proof.
     const file = join(temporary, 'large');
     writeFileSync(file, Buffer.alloc(13.5 * 1024 * 1024, 1));
     await fails(['put', file, '--data-dir', dataDir, '--replicas', '1'], 1, /^butter: network full: durable store of [0-9a-f]{64}\.\d+ rolled back: no host in reach has room for segment [0-9a-f]{64}\.\d+:\d+$/m);

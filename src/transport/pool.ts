@@ -31,7 +31,8 @@ const unlimitedAdmission: PoolAdmission = { inboundBufferBytes: Infinity, isProt
 /**
  * The node's connections, one per peer, keyed by the peer's id: dialled on
  * first use, reused by every later request in either direction, bounded in
- * number (the idle connection quiet the longest makes room) and closed after a
+ * number (the least valuable connection makes room: admission control, see
+ * `makeRoom`; inbound handshakes and partial frames have bounds of their own) and closed after a
  * period of idleness.
  */
 export class ConnectionPool {
