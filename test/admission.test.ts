@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import { OverloadedError } from '../src/errors.js';
 import type { ButterNode } from '../src/node/node.js';
 import type { Stream } from '../src/runtime/types.js';
+import { SeededRandom } from '../src/runtime/sim/index.js';
+import { GroupMembership, membershipOptions } from '../src/storage/membership.js';
 import { encodeEnvelopeFrame } from '../src/transport/envelope.js';
 import { chooseEviction, evictionClass, type EvictionCandidate } from '../src/transport/eviction.js';
 import { frameHeaderBytes } from '../src/transport/frames.js';
@@ -54,6 +56,16 @@ describe('eviction choice', () => {
     assert.equal(chooseEviction([known, busy], false), undefined, 'a known host or a busy peer is never closed for a stranger');
     assert.equal(chooseEviction([known, busy], true)?.name, 'known', 'the node may close an idle known host for a dial of its own');
     assert.equal(evictionClass(named('busy known', { protected: true, pendingRequests: 1 }), true), undefined);
+  });
+});
+
+describe('group peers', () => {
+  it('are the peers storage uses: alive fellow members of a group, not strangers', () => {
+    const membership = new GroupMembership('a'.repeat(64), new SeededRandom(1), membershipOptions(), 0);
+    const fellow = 'b'.repeat(64);
+    membership.join(`${'c'.repeat(64)}.1:0`, 3, [{ id: fellow, host: 'b.sim', port: 1000, incarnation: 1 }], 0);
+    assert.equal(membership.hasPeer(fellow), true);
+    assert.equal(membership.hasPeer('d'.repeat(64)), false);
   });
 });
 
