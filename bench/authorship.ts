@@ -10,7 +10,7 @@ import { SeededRandom } from '../src/runtime/sim/random.js';
 import { createIdentity, signerOf } from '../src/node/identity.js';
 import { signNameRecord, signTombstone, verifyNameRecord, verifyTombstone } from '../src/storage/authorship.js';
 import { maxChallengeItems, possessionDigest, PossessionChallenges, type PeerSeats } from '../src/storage/challenges.js';
-import { numberOption, report, round } from './common.js';
+import { cpuSecondsPerCall, numberOption, report, round } from './common.js';
 
 const args = process.argv.slice(2);
 const measureMs = numberOption(args, 'seconds', 1) * 1000;
@@ -35,20 +35,6 @@ const peers: PeerSeats[] = Array.from({ length: 6 }, (_, peer) => ({
 }));
 const held = { parts: () => Array.from({ length: 128 }, (_, part) => part), blockLength: () => 4096 };
 
-/** CPU time per call of `work`, measured for `measureMs` of CPU after a warm-up. */
-function cpuSecondsPerCall(work: () => void): number {
-  for (let warmup = 0; warmup < 20; warmup += 1) work();
-  const start = process.cpuUsage();
-  let calls = 0;
-  let elapsedMicros = 0;
-  while (elapsedMicros < measureMs * 1000) {
-    work();
-    calls += 1;
-    const used = process.cpuUsage(start);
-    elapsedMicros = used.user + used.system;
-  }
-  return elapsedMicros / 1e6 / calls;
-}
 
 let strangerIndex = 0;
 let now = 0;
@@ -77,7 +63,7 @@ const subjects: Record<string, () => void> = {
 const metrics: Record<string, number> = {};
 const rows: Array<Record<string, string>> = [];
 for (const [name, work] of Object.entries(subjects)) {
-  const seconds = cpuSecondsPerCall(work);
+  const seconds = cpuSecondsPerCall(work, measureMs);
   metrics[name] = seconds;
   rows.push({ subject: name, 'µs per call': String(round(seconds * 1e6, 1)), 'calls per CPU second': String(round(1 / seconds)) });
 }

@@ -130,3 +130,18 @@ export async function settledStorageNetwork(nodeCount: number, blocksPerNode: nu
   await simulation.runFor(20_000); // recruitment and shedding settle
   return { simulation, nodes };
 }
+
+/** Calls `work` (synchronous, one thread) after a warm-up until `measureMs` of CPU time has passed; returns the CPU seconds per call. */
+export function cpuSecondsPerCall(work: () => void, measureMs: number): number {
+  for (let warmup = 0; warmup < 20; warmup += 1) work();
+  const start = process.cpuUsage();
+  let calls = 0;
+  let elapsedMicros = 0;
+  while (elapsedMicros < measureMs * 1000) {
+    work();
+    calls += 1;
+    const used = process.cpuUsage(start);
+    elapsedMicros = used.user + used.system;
+  }
+  return elapsedMicros / 1e6 / calls;
+}

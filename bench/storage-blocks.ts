@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { createRealDisk } from '../src/runtime/real/disk.js';
 import { blockKey, blockSizeBytes, joinContent, splitContent, verifyBlock, type Block } from '../src/storage/block.js';
 import { createMemoryBlockStore, openDiskBlockStore, type BlockStore } from '../src/storage/block-store.js';
-import { bytesPerMebibyte, numberOption, report, round } from './common.js';
+import { bytesPerMebibyte, cpuSecondsPerCall, numberOption, report, round } from './common.js';
 
 const args = process.argv.slice(2);
 const measureMs = numberOption(args, 'seconds', 2) * 1000;
@@ -32,20 +32,6 @@ const content = randomBytes(contentBytes);
 const keywords = ['benchmark', 'storage'];
 const { contentId, blocks } = splitContent(content, keywords);
 
-/** Calls `work` until `measureMs` of CPU time has passed; returns the CPU time per call (synchronous work on one thread). */
-function cpuSecondsPerCall(work: () => void): number {
-  for (let warmup = 0; warmup < 20; warmup += 1) work();
-  const start = process.cpuUsage();
-  let calls = 0;
-  let elapsedMicros = 0;
-  while (elapsedMicros < measureMs * 1000) {
-    work();
-    calls += 1;
-    const used = process.cpuUsage(start);
-    elapsedMicros = used.user + used.system;
-  }
-  return elapsedMicros / 1e6 / calls;
-}
 
 const hashSubjects = {
   'SHA-256 of the content (baseline)': () => {
@@ -67,7 +53,7 @@ type HashSubject = keyof typeof hashSubjects;
 const secondsPerCall = new Map<HashSubject, number[]>();
 for (let roundIndex = 0; roundIndex < rounds; roundIndex += 1) {
   for (const [name, work] of Object.entries(hashSubjects) as [HashSubject, () => void][]) {
-    secondsPerCall.set(name, [...(secondsPerCall.get(name) ?? []), cpuSecondsPerCall(work)]);
+    secondsPerCall.set(name, [...(secondsPerCall.get(name) ?? []), cpuSecondsPerCall(work, measureMs)]);
   }
 }
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
