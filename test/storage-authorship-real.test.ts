@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ContentDeletedError, SignatureError } from '../src/errors.js';
-import { createNode } from '../src/node/create.js';
 import { authorKeyword, signTombstone } from '../src/storage/authorship.js';
 import { blockKeyOf } from '../src/storage/block.js';
-import { storage } from '../src/storage/service.js';
-import type { StorageNode } from './storage-groups-cluster.js';
+import { startRealStorageNodes, type StorageNode } from './storage-groups-cluster.js';
 
 describe('update and delete by the author on real TLS (loopback)', () => {
   const nodes: StorageNode[] = [];
@@ -14,13 +12,7 @@ describe('update and delete by the author on real TLS (loopback)', () => {
   });
 
   it('a reader gets the newest version; a forged delete is refused; the author deletes and the content is refused again', { timeout: 30_000 }, async () => {
-    for (let index = 0; index < 3; index += 1) {
-      const bootstrap = nodes.map((earlier) => earlier.address);
-      const node = await createNode({ host: '127.0.0.1', memoryMB: 16, bootstrap, services: { storage: storage({ heartbeatIntervalMs: 200 }) } });
-      await node.spawn();
-      nodes.push(node);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 400)); // introductions and announcements
+    await startRealStorageNodes(nodes, 3);
     const [author, reader, third] = nodes as [StorageNode, StorageNode, StorageNode];
     const authorKey = author.services.storage.authorKey;
     await author.services.storage.update('page', new TextEncoder().encode('first'), { replicas: 3, durable: true });

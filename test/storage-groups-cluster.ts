@@ -74,3 +74,18 @@ export class StorageCluster {
 export function storageOf(node: StorageNode): StorageService {
   return node.services.storage;
 }
+
+/**
+ * Starts `count` storage nodes on real TLS (loopback), each bootstrapping from those before it,
+ * pushed onto `nodes` as they spawn (so the caller's `after` stops them even on a failure),
+ * then waits for introductions and announcements.
+ */
+export async function startRealStorageNodes(nodes: StorageNode[], count: number): Promise<void> {
+  for (let index = 0; index < count; index += 1) {
+    const bootstrap = nodes.map((earlier) => earlier.address);
+    const node = await createNode({ host: '127.0.0.1', memoryMB: 16, bootstrap, services: { storage: storage({ heartbeatIntervalMs: 200 }) } });
+    await node.spawn();
+    nodes.push(node);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 400));
+}

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createNode } from '../src/node/create.js';
 import { blockKeyOf } from '../src/storage/block.js';
-import { storage } from '../src/storage/service.js';
-import type { StorageNode } from './storage-groups-cluster.js';
+import { startRealStorageNodes, type StorageNode } from './storage-groups-cluster.js';
 
 describe('storage groups on real TCP (loopback)', () => {
   const nodes: StorageNode[] = [];
@@ -12,13 +10,7 @@ describe('storage groups on real TCP (loopback)', () => {
   });
 
   it('stores durably on two of three nodes and the third finds and verifies the content', { timeout: 30_000 }, async () => {
-    for (let index = 0; index < 3; index += 1) {
-      const bootstrap = nodes.map((earlier) => earlier.address);
-      const node = await createNode({ host: '127.0.0.1', memoryMB: 16, bootstrap, services: { storage: storage({ heartbeatIntervalMs: 200 }) } });
-      await node.spawn();
-      nodes.push(node);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 400)); // introductions and announcements
+    await startRealStorageNodes(nodes, 3);
     const [writer] = nodes as [StorageNode];
     const data = new Uint8Array(10_000).map((_, index) => index % 251);
     const contentId = await writer.services.storage.store(data, { keywords: ['real'], replicas: 2, durable: true });
