@@ -28,3 +28,13 @@ export { messageCodec, type MessageCodec } from './transport/codec.js';
 export { defaultTransportOptions, type TransportOptions } from './transport/options.js';
 export { storage, StorageService, defaultStorageOptions, type StorageOptions, type StoreOptions, type StoreProgress } from './storage/service.js';
 export type { GroupSnapshot, GroupState, MembershipOptions } from './storage/membership.js';
+export {
+  retrieval,
+  RetrievalService,
+  defaultRetrievalOptions,
+  type RetrievalOptions,
+  type RetrieveOptions,
+  type RetrieveProgress,
+  type RetrieveReport,
+} from './retrieval/service.js';
+export type { Strategy } from './retrieval/messages.js';

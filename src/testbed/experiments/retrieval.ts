@@ -130,11 +130,14 @@ export const retrievalExperiment: Experiment = {
     let found = 0;
     let fallbacks = 0;
     const queries = params.queries as number;
+    if (stored.length === 0) throw new InvalidArgumentError('no items were stored: --items must be at least 1');
     for (let query = 0; query < queries; query += 1) {
       const contentId = stored[random.int(stored.length)] as string;
       const key = `${contentId}:0`;
+      // A reader that holds the item would not search; when every node does (tiny networks), any node reads.
       const readers = network.nodes.filter((node) => !storageOf(node).heldSegmentKeys().includes(key));
-      const reader = readers[random.int(readers.length)] as ButterNode;
+      const pool = readers.length > 0 ? readers : network.nodes;
+      const reader = pool[random.int(pool.length)] as ButterNode;
       const before = searchTraffic(network.traffic());
       const beganAt = network.now();
       const report = await network.settle(retrievalOf(reader).retrieveWithReport(contentId), 120_000).catch(() => undefined);
