@@ -16,8 +16,6 @@ export const maxGroupMembers = 32;
 export const maxGroupsPerHeartbeat = 2048;
 /** Distinct hosts named in one heartbeat's member table. */
 export const maxMembersPerHeartbeat = 4096;
-/** Peers one heartbeat may report silent (news of a crash, see \`silent\` below). */
-export const maxSilentPerHeartbeat = 16;
 /** Hosts a walk reply names. */
 export const maxWalkHosts = 64;
 /** Highest replication a group may ask for (the popularity cap is at most this). */
@@ -73,10 +71,6 @@ const beatState = Type.Integer({ minimum: 0, maximum: 2 ** 48 });
  * same carries no members or groups, only `repeat` with that state (so a steady
  * pair's beats cost the same whatever the number of groups). `resync` asks the
  * receiver to send its next beat in full (a repeat named a state this node lacks).
- * \`silent\` names peers the sender has just suspected for missing their beats: a
- * receiver that has not heard one of them for longer than a crash would leave unheard
- * suspects it too, so one observer's detection reaches the other groups of the crashed
- * node without waiting for their own timeouts (it may ride on a repeat).
  */
 const heartbeatSchema = Type.Object(
   {
@@ -86,7 +80,6 @@ const heartbeatSchema = Type.Object(
     state: Type.Optional(beatState),
     repeat: Type.Optional(beatState),
     resync: Type.Optional(Type.Literal(true)),
-    silent: Type.Optional(Type.Array(nodeIdSchema, { minItems: 1, maxItems: maxSilentPerHeartbeat })),
   },
   { additionalProperties: false },
 );
@@ -98,7 +91,6 @@ export interface HeartbeatMessage {
   state?: number;
   repeat?: number;
   resync?: true;
-  silent?: string[];
 }
 export const heartbeatCodec = tupleCodec('storage heartbeat', heartbeatSchema, {
   toTuple: (message: HeartbeatMessage): Static<typeof heartbeatSchema> => ({ ...message, members: message.members.map(entryToTuple) }),
@@ -109,7 +101,6 @@ export const heartbeatCodec = tupleCodec('storage heartbeat', heartbeatSchema, {
     ...(wire.state === undefined ? {} : { state: wire.state }),
     ...(wire.repeat === undefined ? {} : { repeat: wire.repeat }),
     ...(wire.resync === undefined ? {} : { resync: wire.resync }),
-    ...(wire.silent === undefined ? {} : { silent: wire.silent }),
   }),
 });
 

@@ -78,7 +78,6 @@ export function checkHeartbeat(senderId: string, message: HeartbeatMessage): voi
   if (message.repeat !== undefined && (message.state !== undefined || message.members.length > 0 || message.groups.length > 0)) {
     throw new ProtocolError('a repeated heartbeat carries no state, members or groups of its own');
   }
-  if (message.silent?.includes(senderId)) throw new ProtocolError('heartbeat reports its own sender silent');
   const ids = new Set<string>();
   for (const member of message.members) {
     if (member.id === senderId) throw new ProtocolError('heartbeat member table names its sender');

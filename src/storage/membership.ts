@@ -1,7 +1,7 @@
 import type { Address, Random } from '../runtime/types.js';
 import { BeatSchedule, coversMember } from './beat-schedule.js';
 import { DeadlineQueue, ExpiryQueue } from './deadline-queue.js';
-import { maxGroupMembers, maxReplicas, maxSilentPerHeartbeat, memberStatus, type HeartbeatGroup, type HeartbeatMessage, type HostEntry, type MemberRecord, type MemberStatus } from './group-messages.js';
+import { maxGroupMembers, maxReplicas, memberStatus, type HeartbeatGroup, type HeartbeatMessage, type HostEntry, type MemberRecord, type MemberStatus } from './group-messages.js';
 import { checkHeartbeat, heartbeatMessages, namesAlive, othersAlive, sameBeat, senderEntry, type BeatGroup } from './heartbeats.js';
 import { aliveCount, decide, leaderOf, stateOf, surplusOf, targetOf, type GroupState } from './leadership.js';
 import { Popularity } from './popularity.js';
@@ -217,8 +217,6 @@ export class GroupMembership {
   private viewVersion = 0;
   /** Groups whose own popularity asks for more than their base: their beats change with time alone. */
   private readonly popular = new Set<Group>();
-  /** Peers found silent in this poll, to report on its beats (spreadSilence). */
-  private silenceNews: string[] = [];
   /** The latest time any input brought. */
   private latestMs: number;
   private visited = 0;
@@ -414,8 +412,6 @@ export class GroupMembership {
     // This node never beats itself: a beat in its name is not news about its groups.
     if (senderId === this.selfId) return outcome;
     const known = this.peers.get(senderId);
-    // Only a peer (one sharing a group with this node) is listened to about others' silence.
-    if (message.silent && known) this.hearSilence(senderId, message.silent, now);
     if (message.resync && known?.sent) {
       known.sent = undefined;
       this.beats.markUrgent(senderId);
@@ -705,53 +701,16 @@ export class GroupMembership {
           nextMs = Math.min(nextMs, deadlineMs);
           continue;
         }
-        this.suspectForSilence(member, nowMs);
+        this.applyLocal(member, 'silent', nowMs);
         if (member.address) silent.set(member.id, member.address);
+        // The leader may hear the crashed member at a later phase: it learns of the suspicion now and recruits.
+        const leader = leaderOf(member.group.members.values());
+        this.visited += member.group.members.size;
+        if (leader !== this.selfId) this.beats.markUrgent(leader);
       }
       this.silence.set(peer, nextMs);
     }
-    this.spreadSilence(silent.keys());
     return [...silent].map(([peerId, address]) => ({ peerId, address }));
-  }
-
-  private suspectForSilence(member: Member, nowMs: number): void {
-    this.applyLocal(member, 'silent', nowMs);
-    // The leader may hear the crashed member at a later phase: it learns of the suspicion now and recruits.
-    const leader = leaderOf(member.group.members.values());
-    this.visited += member.group.members.size;
-    if (leader !== this.selfId) this.beats.markUrgent(leader);
-  }
-
-  /**
-   * Peers just found silent are news for every other peer at once: they may share other
-   * groups with the crashed node, whose members would otherwise each wait for their own
-   * timeout (the window in which the rest of such a group can crash too).
-   */
-  private spreadSilence(silentIds: Iterable<string>): void {
-    const fresh = [...silentIds].filter((id) => !this.silenceNews.includes(id));
-    if (fresh.length === 0) return;
-    this.silenceNews = [...this.silenceNews, ...fresh].slice(0, maxSilentPerHeartbeat);
-    for (const peerId of this.peers.keys()) {
-      this.visited += 1;
-      if (!fresh.includes(peerId)) this.beats.markUrgent(peerId);
-    }
-  }
-
-  /**
-   * A peer reports hosts silent. One this node has not heard from for longer than
-   * `failureTimeoutMs - heartbeatIntervalMs` (the least time a crash stays unheard before
-   * its first observer notices) is suspected here too; one heard since is left to its own
-   * deadline. A wrong report costs a recruit that the refuting member's next beat makes surplus.
-   */
-  private hearSilence(senderId: string, silentIds: readonly string[], nowMs: number): void {
-    const unheardMs = Math.max(0, this.options.failureTimeoutMs - this.options.heartbeatIntervalMs);
-    for (const id of new Set(silentIds)) {
-      if (id === this.selfId || id === senderId) continue;
-      for (const member of this.peers.get(id)?.memberships ?? []) {
-        this.visited += 1;
-        if (member.status === memberStatus.alive && nowMs - this.heardAt(member) >= unheardMs) this.suspectForSilence(member, nowMs);
-      }
-    }
   }
 
   /** Decides the groups whose view changed and those whose decision time has come. */
@@ -804,14 +763,7 @@ export class GroupMembership {
     const heartbeats: HeartbeatToSend[] = [];
     for (const peerId of scheduled) this.beatPeer(peerId, nowMs, false, heartbeats);
     for (const peerId of urgent) this.beatPeer(peerId, nowMs, true, heartbeats);
-    const news = this.silenceNews;
-    if (news.length === 0) return heartbeats;
-    // The news rides on this poll's beats only (spreadSilence made every peer due now).
-    this.silenceNews = [];
-    return heartbeats.map((beat) => {
-      const silent = news.filter((id) => id !== beat.peerId);
-      return silent.length > 0 ? { ...beat, message: { ...beat.message, silent } } : beat;
-    });
+    return heartbeats;
   }
 
   /** The groups a beat to `peerId` covers: alive members, and suspected ones at their probe times (so they can refute). */

@@ -158,10 +158,28 @@ export async function measureRetention(network: TestNetwork, params: Params): Pr
   figures.copiesP99 = percentile(run.copySamples, 0.99);
   figures.copiesMeanAtEnd = round(mean(finalCopies));
   figures.copiesP99AtEnd = percentile(finalCopies, 0.99);
+  figures.itemsLostAtOnce = lostAtOnce(run, finalCopies, params.replicas as number);
   figures.items = run.items.length;
   figures.itemsLost = run.items.length - retrieved;
   figures.retentionPercent = round((100 * retrieved) / run.items.length);
   return figures;
+}
+
+/**
+ * Lost items whose last sample before the loss still held the full replication: every copy
+ * went between two samples (with 1 s samples, in one second of churn: crashes no detector can
+ * beat, as the churn kills each second's victims at the same moment).
+ */
+function lostAtOnce(run: RunState, finalCopies: readonly number[], replicas: number): number {
+  const count = run.items.length;
+  let atOnce = 0;
+  for (const [index, copies] of finalCopies.entries()) {
+    if (copies > 0) continue;
+    let last = 0;
+    for (let sample = index; sample < run.copySamples.length; sample += count) if ((run.copySamples[sample] as number) > 0) last = run.copySamples[sample] as number;
+    if (last >= replicas) atOnce += 1;
+  }
+  return atOnce;
 }
 
 function round(value: number): number {
