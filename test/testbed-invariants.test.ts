@@ -104,6 +104,11 @@ describe('testbed invariants on broken and healthy states', () => {
     const figures = report.results.cases[0]?.figures;
     assert.ok(figures && (report.results.cases[0]?.deaths.mean ?? 0) > 0, 'nodes died');
     assert.ok(churnExperiment.invariants, 'the storage experiments add their checkers');
+    // Copies per item: over the run between 1 and the cap, at the end r for every item kept (recovery is long enough).
+    const one = (name: string) => figures[name]?.runs[0] as number;
+    assert.ok(one('copiesMean') > 1 && one('copiesMean') <= 16, `copies mean ${one('copiesMean')}`);
+    assert.equal(one('copiesP99AtEnd'), 3);
+    assert.ok(one('itemsLostAtOnce') <= one('itemsLost'));
 
     const alwaysBroken: Experiment = {
       ...discoveryExperiment,

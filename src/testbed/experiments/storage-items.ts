@@ -2,10 +2,12 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { NodeOptions } from '../../node/create.js';
 import type { ButterNode } from '../../node/node.js';
 import type { FactoryMap } from '../../node/service.js';
+import { blockKeyOf } from '../../storage/block.js';
 import { defaultStorageOptions, storage, StorageService } from '../../storage/service.js';
 import type { Figures, Params } from '../experiment.js';
 import { storageInvariants, type ChurnClock, type Invariant } from '../invariants.js';
 import type { TestNetwork, TrafficTotals } from '../network.js';
+import { mean, percentile } from '../statistics.js';
 
 /**
  * What the `churn` and `heartbeat` experiments share (the original's two
@@ -16,6 +18,8 @@ interface RunState {
   items: string[];
   trafficAfterStore: TrafficTotals;
   storedAtMs: number;
+  /** Copies of every item at every sample since the stores (items × samples, bounded by the run). */
+  copySamples: number[];
 }
 
 const runs = new WeakMap<TestNetwork, RunState>();
@@ -83,10 +87,23 @@ export async function storeItems(network: TestNetwork, params: Params): Promise<
     const data = random.bytes(params.itemBytes as number);
     items.push(await network.settle(storageOf(node).store(data, { keywords: ['item'] })));
   }
-  runs.set(network, { items, trafficAfterStore: network.traffic(), storedAtMs: network.now() });
+  runs.set(network, { items, trafficAfterStore: network.traffic(), storedAtMs: network.now(), copySamples: [] });
+}
+
+/** Live nodes holding each item's block (every item is one block, so one group). */
+function copiesOfItems(network: TestNetwork, items: readonly string[]): number[] {
+  const keys = items.map((contentId) => blockKeyOf(contentId, 0));
+  const copies = keys.map(() => 0);
+  for (const node of network.nodes) {
+    const service = storageOf(node);
+    for (const [index, key] of keys.entries()) if (service.has(key)) copies[index] = (copies[index] as number) + 1;
+  }
+  return copies;
 }
 
 export function sampleGroups(network: TestNetwork): Figures {
+  const run = runs.get(network);
+  if (run) run.copySamples.push(...copiesOfItems(network, run.items));
   let cold = 0;
   let goldilocks = 0;
   let hot = 0;
@@ -127,6 +144,8 @@ export async function measureRetention(network: TestNetwork, params: Params): Pr
   figures.maintenanceBytesPerNodePerSecond = round(maintenanceBytes / nodeSeconds);
   figures.maintenanceMessages = maintenanceMessages;
 
+  // Copies over time (every sample from the stores to the end of recovery) and at the end, before the walk.
+  const finalCopies = copiesOfItems(network, run.items);
   const reader = await network.addNode();
   await network.advance(1000); // its bootstrap introductions complete
   const readerStorage = storageOf(reader);
@@ -135,10 +154,32 @@ export async function measureRetention(network: TestNetwork, params: Params): Pr
     const content = await network.settle(readerStorage.findContent(contentId), 600_000).catch(() => undefined);
     if (content) retrieved += 1;
   }
+  figures.copiesMean = round(mean(run.copySamples));
+  figures.copiesP99 = percentile(run.copySamples, 0.99);
+  figures.copiesMeanAtEnd = round(mean(finalCopies));
+  figures.copiesP99AtEnd = percentile(finalCopies, 0.99);
+  figures.itemsLostAtOnce = lostAtOnce(run, finalCopies, params.replicas as number);
   figures.items = run.items.length;
   figures.itemsLost = run.items.length - retrieved;
   figures.retentionPercent = round((100 * retrieved) / run.items.length);
   return figures;
+}
+
+/**
+ * Lost items whose last sample before the loss still held the full replication: every copy
+ * went between two samples (with 1 s samples, in one second of churn: crashes no detector can
+ * beat, as the churn kills each second's victims at the same moment).
+ */
+function lostAtOnce(run: RunState, finalCopies: readonly number[], replicas: number): number {
+  const count = run.items.length;
+  let atOnce = 0;
+  for (const [index, copies] of finalCopies.entries()) {
+    if (copies > 0) continue;
+    let last = 0;
+    for (let sample = index; sample < run.copySamples.length; sample += count) if ((run.copySamples[sample] as number) > 0) last = run.copySamples[sample] as number;
+    if (last >= replicas) atOnce += 1;
+  }
+  return atOnce;
 }
 
 function round(value: number): number {
