@@ -78,6 +78,9 @@ describe('the wiki on three nodes over loopback', () => {
     assert.equal((await reader.read(first.id))?.latest, second.id);
     assert.deepEqual((await reader.history(second.id)).map((version) => version.id), [second.id, first.id]);
     await assert.rejects(writer.edit(first.id, 'Peer groups', 'stale'), /newer version/);
+    const olderPage = await send(web as WebServer, `/articles/${first.id}`);
+    assert.equal(olderPage.status, 200);
+    assert.match(olderPage.body, new RegExp(`An older version: <a href="/articles/${second.id.replace('.', '\\.')}">the newest version</a>`));
 
     // Another author cannot change or delete it: not through the wiki, its page, nor storage.
     await assert.rejects(reader.edit(second.id, 'Mine now', 'forged'), /only the author of an article can change it/);
