@@ -25,7 +25,7 @@ async function poll(what: string, check: () => Promise<boolean>, ms = 30_000): P
 }
 
 describe('the demo network in a browser', () => {
-  it('publishes and edits on node A, searches and reads on node B, reads again after A is killed in the network view, and renders a hostile article inert', { skip, timeout: 120_000 }, async () => {
+  it('publishes and edits on node A, searches and reads on node B, reads again after A is killed in the network view, renders a hostile article inert, and its author deletes it', { skip, timeout: 120_000 }, async () => {
     mkdirSync(artefacts, { recursive: true });
     let demo: Program | undefined;
     let browser: Browser | undefined;
@@ -103,6 +103,12 @@ describe('the demo network in a browser', () => {
       assert.equal(await pageB.textContent('h1'), 'Hostile <b>article</b>');
       await pageB.click('article.body >> text=click me');
       await pageB.screenshot({ path: `${artefacts}hostile-article.png`, fullPage: true });
+
+      // Its author deletes it from its page: gone from the list, and its page is not found.
+      const hostileId = pageB.url().split('/').pop() as string;
+      await Promise.all([pageB.waitForURL(`${b.url}`), pageB.click('button:text("Delete")')]);
+      assert.equal(await pageB.locator('ul.articles a:text("Hostile <b>article</b>")').count(), 0);
+      assert.equal((await pageB.goto(`${b.url}articles/${hostileId}`))?.status(), 404);
       assert.deepEqual(problems, []);
     } finally {
       await browser?.close();

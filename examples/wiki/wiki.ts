@@ -6,12 +6,8 @@
  *
  *   node dist/examples/wiki/wiki.js --http-port 8080 --data-dir ~/.butter-wiki
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { ButterError, createNode, formatAddress, InvalidConfigError, onShutdownSignal } from '../../src/index.js';
-import { ArticleAuthor } from '../../src/web/article.js';
+import { ButterError, createNode, formatAddress, onShutdownSignal } from '../../src/index.js';
 import { neighbourhood } from '../../src/web/network.js';
 import { startWebServer } from '../../src/web/server.js';
 import { Wiki } from '../../src/web/wiki.js';
@@ -27,30 +23,15 @@ const program = new Command('wiki')
   .option('--host <address>', 'interface the node listens on', '0.0.0.0')
   .option('--http-port <port>', 'port of the pages on 127.0.0.1 (0 = any)', integer, 0)
   .option('--peer <host:port...>', 'hosts to know from the start', [])
-  .option('--data-dir <path>', "keep the node's identity, blocks and the author key here (in memory when absent)")
+  .option('--data-dir <path>', "keep the node's identity (the author key of its articles), blocks, name records and tombstones here (in memory when absent)")
   .option('--no-discovery', 'do not look for peers by LAN multicast')
   .parse();
 
 const options = program.opts<{ port: number; host: string; httpPort: number; peer: string[]; dataDir?: string; discovery: boolean }>();
 
-/** The author key's seed: kept in the data directory so that this author can edit its articles after a restart. */
-function authorSeed(dataDir: string | undefined): Uint8Array {
-  if (dataDir === undefined) return randomBytes(32);
-  const file = join(dataDir, 'wiki-author.key');
-  if (existsSync(file)) {
-    const seed = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
-    if (seed.length !== 32) throw new InvalidConfigError(`${file} must hold 64 hex digits`);
-    return seed;
-  }
-  const seed = randomBytes(32);
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(file, `${seed.toString('hex')}\n`, { mode: 0o600 });
-  return seed;
-}
-
 async function main(): Promise<void> {
   const node = await createNode({ port: options.port, host: options.host, bootstrap: options.peer, dataDir: options.dataDir, discovery: { enabled: options.discovery } });
-  const wiki = new Wiki(node, new ArticleAuthor(authorSeed(options.dataDir)), { wallClockMs: () => Date.now() });
+  const wiki = new Wiki(node, { wallClockMs: () => Date.now() });
   await node.spawn();
   const web = await startWebServer({ wiki, network: neighbourhood(node, (id) => wiki.knownTitle(id)), port: options.httpPort });
   onShutdownSignal(async () => {

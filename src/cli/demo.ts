@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createNode } from '../node/create.js';
 import { onShutdownSignal } from '../runtime/real/signals.js';
 import { formatAddress } from '../runtime/types.js';
-import { ArticleAuthor } from '../web/article.js';
 import { withTitle, type NetworkSnapshot, type NetworkSource } from '../web/network.js';
 import { startWebServer, type WebServer } from '../web/server.js';
 import { summariseGroup, Wiki, type WikiNode } from '../web/wiki.js';
@@ -87,9 +86,9 @@ export class DemoNetwork implements NetworkSource {
       // A few live nodes drawn at random (not the last few: that makes a chain); peer exchange introduces the rest.
       bootstrap: sample(this.members, 5).map((member) => member.node.address),
     });
-    const wiki = new Wiki(node, new ArticleAuthor(node.runtime.random.bytes(32)), { wallClockMs: () => Date.now() });
+    const wiki = new Wiki(node, { wallClockMs: () => Date.now() });
     this.labels.set(node.id, `node ${index}`);
-    this.labels.set(wiki.author.publicKey, `node ${index}`);
+    this.labels.set(wiki.authorKey, `node ${index}`);
     await node.spawn();
     const web = await startWebServer({ wiki, network: this, port: this.options.httpPort === 0 ? 0 : this.options.httpPort + index });
     this.members.push({ index, node, wiki, web });

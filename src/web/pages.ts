@@ -67,19 +67,20 @@ ${options.error ? `<p class="error">${escape(options.error)}</p>` : ''}
 
 export function articlePage(context: PageContext, article: Article, holdings: Holding[], isAuthor: boolean): string {
   const versionLinks = `<a href="/articles/${article.id}/history">history</a>${article.previous ? ` · <a href="/articles/${article.previous}">previous version</a>` : ''}`;
-  const actions = isAuthor && !article.deleted
-    ? `<div class="actions"><a href="/articles/${article.id}/edit">Edit</a>
+  const newer = article.latest === article.id ? '' : `<p class="note">An older version: <a href="/articles/${article.latest}">the newest version</a>.</p>`;
+  // Only the newest version can be edited; a delete removes every version.
+  const actions = isAuthor
+    ? `<div class="actions">${newer ? '' : `<a href="/articles/${article.id}/edit">Edit</a>`}
 <form method="post" action="/articles/${article.id}/delete"><button type="submit">Delete</button></form></div>`
     : '';
-  const body = article.deleted ? '<p class="empty">This article was deleted by its author.</p>' : renderMarkdown(article.body);
   return layout(
     context,
     article.title,
     `<h1>${escape(article.title)}</h1>
 <p class="meta">by ${escape(context.label(article.author))} · ${time(article.publishedAtMs)} · version <code>${article.id.slice(0, 16)}…</code> · ${versionLinks}</p>
-${actions}
+${newer}${actions}
 <article class="body">
-${body}
+${renderMarkdown(article.body)}
 </article>
 ${holdersSection(context, holdings)}`,
   );
@@ -109,7 +110,7 @@ function holdersSection(context: PageContext, holdings: Holding[]): string {
 export function historyPage(context: PageContext, versions: Article[]): string {
   const items = versions.map(
     (version) =>
-      `<li><a href="/articles/${version.id}">${escape(version.title)}</a> <span class="meta">${time(version.publishedAtMs)}${version.deleted ? ' · deleted' : ''} · <code>${version.id.slice(0, 16)}…</code></span></li>`,
+      `<li><a href="/articles/${version.id}">${escape(version.title)}</a> <span class="meta">${time(version.publishedAtMs)} · <code>${version.id.slice(0, 16)}…</code></span></li>`,
   );
   return layout(context, `History of ${versions[0]?.title ?? ''}`, `<h1>History</h1><ol class="history">${items.join('')}</ol>`);
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { closeServer, listenOnLoopback } from '../daemon/http.js';
-import { ButterError, InvalidArgumentError } from '../errors.js';
+import { ButterError, ContentDeletedError, InvalidArgumentError, SignatureError, StaleVersionError } from '../errors.js';
 import { parseContentId } from '../storage/block.js';
 import type { NetworkSource } from './network.js';
 import { articlePage, editorPage, historyPage, listPage, messagePage, networkPage, styleSheet, type PageContext } from './pages.js';
@@ -50,7 +50,9 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
 
   const server: Server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
-      const status = error instanceof InvalidArgumentError || error instanceof FormError ? 400 : 500;
+      // Refused input, or storage refusing a change (another author's content, a deleted one, an older version): the page says why.
+      const refused = [InvalidArgumentError, FormError, SignatureError, ContentDeletedError, StaleVersionError].some((kind) => error instanceof kind);
+      const status = refused ? 400 : 500;
       const message = error instanceof ButterError || error instanceof FormError ? error.message : 'internal error';
       if (!response.headersSent) send(response, status, 'text/html', messagePage(context, status === 400 ? 'Not accepted' : 'Something went wrong', message));
       else response.end();
@@ -83,12 +85,12 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     if (match && parseContentId(match[1] as string)) {
       const id = match[1] as string;
       const article = await wiki.read(id);
-      if (!article) return send(response, 404, 'text/html', messagePage(context, 'Not found', `No node reached holds article ${id}.`));
+      if (!article) return send(response, 404, 'text/html', messagePage(context, 'Not found', `No node reached holds article ${id} (or its author deleted it).`));
       if (match[2] === '/history') return send(response, 200, 'text/html', historyPage(context, await wiki.history(id)));
       if (match[2] === '/edit') {
         return send(response, 200, 'text/html', editorPage(context, { action: `/articles/${id}/edit`, heading: `Edit ${article.title}`, title: article.title, body: article.body }));
       }
-      return send(response, 200, 'text/html', articlePage(context, article, await wiki.holders(id), article.author === wiki.author.publicKey));
+      return send(response, 200, 'text/html', articlePage(context, article, await wiki.holders(id), article.author === wiki.authorKey));
     }
     return send(response, 404, 'text/html', messagePage(context, 'Not found', `Nothing at ${path}.`));
   }
@@ -99,8 +101,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       const [, , id, action] = path.split('/');
       const title = form.get('title') ?? '';
       const body = form.get('body') ?? '';
-      const article = action === 'edit' ? await wiki.edit(checkedId(id), title, body) : action === 'delete' ? await wiki.remove(checkedId(id)) : await wiki.publish(title, body);
-      response.writeHead(303, { location: action === 'delete' ? '/' : `/articles/${article.id}` }).end();
+      if (action === 'delete') {
+        await wiki.remove(checkedId(id));
+        response.writeHead(303, { location: '/' }).end();
+        return;
+      }
+      const article = action === 'edit' ? await wiki.edit(checkedId(id), title, body) : await wiki.publish(title, body);
+      response.writeHead(303, { location: `/articles/${article.id}` }).end();
       return;
     }
     const kill = /^\/network\/nodes\/([0-9a-f]{64})\/kill$/.exec(path);

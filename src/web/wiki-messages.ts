@@ -32,7 +32,6 @@ const summarySchema = Type.Object(
     author: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     publishedAtMs: Type.Integer({ minimum: 0 }),
     previous: Type.Optional(contentId),
-    deleted: Type.Optional(Type.Literal(true)),
     /** Every searched word is in this version's title or body. */
     matches: Type.Boolean(),
   },

@@ -2,8 +2,9 @@ import type { ButterNode } from '../node/node.js';
 import { blockKeyOf, parseContentId } from '../storage/block.js';
 import type { GroupSnapshot } from '../storage/membership.js';
 import type { StorageService } from '../storage/service.js';
+import { authorOfKeywords } from '../storage/authorship.js';
 import { InvalidArgumentError } from '../errors.js';
-import { ArticleAuthor, articleKeywords, decodeArticle, encodeArticle, maxBodyLength, maxTitleLength, nameOfTitle, type ArticleRecord } from './article.js';
+import { articleFormat, articleKeywords, decodeArticle, encodeArticle, maxBodyLength, maxTitleLength, nameOfTitle, storageNameOf, type ArticleRecord } from './article.js';
 import {
   holdsReplyCodec,
   holdsRequestCodec,
@@ -22,8 +23,8 @@ import {
 
 export type WikiNode = ButterNode<{ storage: StorageService }>;
 
-/** One version of an article, with the content id it is stored under. */
-export type Article = ArticleRecord & { id: string };
+/** One version of an article, with the content id it is stored under and that of the newest version of the article. */
+export type Article = ArticleRecord & { id: string; latest: string };
 
 export type { Holding };
 
@@ -34,7 +35,7 @@ export interface WikiOptions {
   hops: number;
   /** Time one node waits for the answers of one hop; a query passed on h times waits (h + 1) × this. */
   hopTimeoutMs: number;
-  /** Versions followed by one history at most. */
+  /** Versions followed by one history at most (an older version is not found, nor deleted, past this). */
   maxHistory: number;
   /** Milliseconds since the epoch, for a version's date (the runtime's clock is monotonic, with no origin to show). */
   wallClockMs: () => number;
@@ -44,19 +45,20 @@ export const defaultWikiOptions: Omit<WikiOptions, 'wallClockMs'> = { peersAsked
 
 /** Decoded records of the contents this node holds (null: not an article), bounded. */
 const maxRecordCache = 4_096;
+/** Names resolved at once by a list (each resolve asks up to storage's fan-out of hosts). */
+const resolveConcurrency = 8;
 /** An article's stored size is bounded (title and body limits), so a larger content is not one. */
 const maxArticleParts = 128;
 
 /**
- * The wiki on a node's default services: every version is a content in
- * storage, found by id with `findContent`; which articles exist is asked of
- * the nodes that hold them (`wiki.list`), and which nodes hold one
- * (`wiki.holds`). Construct before `spawn`: it registers those routes.
- *
- * Today, over store and findContent: an edit stores a new version that links
- * the previous one, a delete stores a deletion version, search matches words
- * on the holders of the versions. With storage update/delete and retrieval
- * search the same methods map onto them (docs/ARCHITECTURE.md, "Wiki").
+ * The wiki on a node's default services (docs/ARCHITECTURE.md, "The wiki"):
+ * an article is its author's storage mutable name `wiki/<name>`; publish and
+ * edit are `storage.update` of it, the newest version is found with
+ * `resolveName` and every version by id with `findContent`, and a delete is a
+ * storage `delete` (signed tombstone) of every version. The author is the
+ * node's storage key. Which articles exist is asked of the nodes that hold
+ * them (`wiki.list`), and which nodes hold one (`wiki.holds`). Construct
+ * before `spawn`: it registers those routes.
  */
 export class Wiki {
   private readonly options: WikiOptions;
@@ -65,7 +67,6 @@ export class Wiki {
 
   constructor(
     private readonly node: WikiNode,
-    readonly author: ArticleAuthor,
     options: Partial<WikiOptions> & Pick<WikiOptions, 'wallClockMs'>,
   ) {
     this.options = { ...defaultWikiOptions, ...options };
@@ -85,52 +86,85 @@ export class Wiki {
     return this.node.id;
   }
 
-  /** A new article; its name comes from the title. */
-  publish(title: string, body: string): Promise<Article> {
+  /** This node's author key (hex), as articles name their author. */
+  get authorKey(): string {
+    return Buffer.from(this.node.services.storage.authorKey).toString('hex');
+  }
+
+  /** A new article; its name comes from the title, and this author may have one live article of a name. */
+  async publish(title: string, body: string): Promise<Article> {
     const checked = checkTitle(title);
-    return this.store({ name: nameOfTitle(checked), title: checked, body: checkBody(body) });
+    const name = nameOfTitle(checked);
+    if ((await this.versions(this.authorKey, name, 1)).length > 0) throw new InvalidArgumentError(`you have an article named ${name} already: edit it`);
+    return this.update({ name, title: checked, body: checkBody(body) });
   }
 
-  /** A new version of the article whose latest version is `previousId`; only its author may. */
-  async edit(previousId: string, title: string, body: string): Promise<Article> {
-    const previous = await this.ownVersion(previousId);
-    return this.store({ name: previous.name, title: checkTitle(title), body: checkBody(body), previous: previousId });
+  /** The next version of the article whose newest version is `latestId`; only its author may. */
+  async edit(latestId: string, title: string, body: string): Promise<Article> {
+    const latest = await this.ownVersion(latestId, 'change');
+    if (latest.latest !== latestId) throw new InvalidArgumentError('a newer version of this article exists: edit that one');
+    return this.update({ name: latest.name, title: checkTitle(title), body: checkBody(body), previous: latestId });
   }
 
-  /** Marks the article deleted (a deletion version); only its author may. */
-  async remove(previousId: string): Promise<Article> {
-    const previous = await this.ownVersion(previousId);
-    return this.store({ name: previous.name, title: previous.title, body: '', previous: previousId, deleted: true });
+  /**
+   * Deletes the article of version `id` by its author: a storage delete (signed
+   * tombstone) of every version, so holders drop their copies and refuse them
+   * again while the tombstones live. Resolves with the versions deleted.
+   */
+  async remove(id: string): Promise<string[]> {
+    const version = await this.ownVersion(id, 'delete');
+    const versions = await this.versions(version.author, version.name, this.options.maxHistory);
+    for (const { id: versionId } of versions) {
+      await this.node.services.storage.delete(versionId);
+      this.records.delete(versionId);
+    }
+    return versions.map((each) => each.id);
   }
 
-  /** One version, found anywhere in the network; undefined when not found or not an article. */
+  /**
+   * One version, found anywhere in the network, when it is on its author's
+   * history: the newest version their signed name record points at, or one
+   * the chain of `previous` links reaches from it. Undefined otherwise (not
+   * found, deleted, not an article, or not by the author it names).
+   */
   async read(id: string): Promise<Article | undefined> {
     if (!parseContentId(id)) throw new InvalidArgumentError(`invalid article id ${JSON.stringify(id)}`);
-    const cached = this.records.get(id);
-    if (cached) return { ...cached, id };
-    const bytes = await this.node.services.storage.findContent(id);
-    const record = bytes && decodeArticle(bytes);
-    if (record) this.remember(id, record);
-    return record ? { ...record, id } : undefined;
+    const claimed = await this.record(id);
+    if (!claimed) return undefined;
+    return (await this.versions(claimed.author, claimed.name, this.options.maxHistory, id)).find((version) => version.id === id);
   }
 
-  /** The versions from `id` back to the first, newest first, through versions of the same author. */
+  /** The versions from `id` back to the first, newest first; empty when `id` is not on its author's history. */
   async history(id: string): Promise<Article[]> {
-    const versions: Article[] = [];
-    let next: string | undefined = id;
-    while (next !== undefined && versions.length < this.options.maxHistory) {
-      const version = await this.read(next);
-      if (!version || (versions.length > 0 && version.author !== versions[0]?.author)) break;
-      versions.push(version);
-      next = version.previous;
-    }
-    return versions;
+    if (!parseContentId(id)) throw new InvalidArgumentError(`invalid article id ${JSON.stringify(id)}`);
+    const claimed = await this.record(id);
+    const versions = claimed ? await this.versions(claimed.author, claimed.name, this.options.maxHistory) : [];
+    const index = versions.findIndex((version) => version.id === id);
+    return index < 0 ? [] : versions.slice(index);
   }
 
   /** The latest version of every article held here or within `hops` of here; with words, those whose latest version has them all. */
   async list(words: readonly string[] = []): Promise<ArticleSummary[]> {
     const summaries = await this.summariesAround(searchWords(words.join(' ')), this.options.hops);
-    return latestVersions(summaries).filter((summary) => !summary.deleted && summary.matches);
+    const byArticle = new Map<string, ArticleSummary[]>();
+    for (const summary of summaries) {
+      const article = `${summary.author}/${summary.name}`;
+      byArticle.set(article, [...(byArticle.get(article) ?? []), summary]);
+    }
+    // Holders' answers are claims: the newest version is the one the author's signed name record points at.
+    const newest: ArticleSummary[] = [];
+    const articles = [...byArticle.values()];
+    for (let start = 0; start < articles.length; start += resolveConcurrency) {
+      await Promise.all(
+        articles.slice(start, start + resolveConcurrency).map(async (versions) => {
+          const { author, name } = versions[0] as ArticleSummary;
+          const head = await this.node.services.storage.resolveName(Buffer.from(author, 'hex'), storageNameOf(name)).catch(() => undefined);
+          const version = versions.find((summary) => summary.id === head?.contentId);
+          if (version?.matches) newest.push(version);
+        }),
+      );
+    }
+    return newest.sort((a, b) => a.title.localeCompare(b.title));
   }
 
   /** The nodes holding blocks of `id`, here or within `hops` of here, each with its view of the groups. */
@@ -173,18 +207,51 @@ export class Wiki {
     return this.records.get(id)?.title;
   }
 
-  private async store(fields: { name: string; title: string; body: string; previous?: string; deleted?: true }): Promise<Article> {
-    const record = this.author.sign({ ...fields, publishedAtMs: Math.floor(this.options.wallClockMs()) });
-    const id = await this.node.services.storage.store(encodeArticle(record), { keywords: articleKeywords(record), durable: true });
-    this.remember(id, record);
-    return { ...record, id };
+  private async update(fields: { name: string; title: string; body: string; previous?: string }): Promise<Article> {
+    const record: ArticleRecord = { format: articleFormat, ...fields, author: this.authorKey, publishedAtMs: Math.floor(this.options.wallClockMs()) };
+    const { contentId } = await this.node.services.storage.update(storageNameOf(record.name), encodeArticle(record), { keywords: articleKeywords(record), durable: true });
+    this.remember(contentId, record);
+    return { ...record, id: contentId, latest: contentId };
   }
 
-  private async ownVersion(id: string): Promise<Article> {
+  /**
+   * The versions of (author, name), newest first: from the one its signed name
+   * record points at, along `previous` while each is found and names the same
+   * author and name, at most `limit`, stopping early at `until`.
+   */
+  private async versions(author: string, name: string, limit: number, until?: string): Promise<Article[]> {
+    const head = await this.node.services.storage.resolveName(Buffer.from(author, 'hex'), storageNameOf(name));
+    const versions: Article[] = [];
+    let next = head?.contentId;
+    while (next !== undefined && versions.length < limit) {
+      const record = await this.record(next);
+      if (!record || record.author !== author || record.name !== name) break;
+      versions.push({ ...record, id: next, latest: head?.contentId as string });
+      if (next === until) break;
+      next = record.previous;
+    }
+    return versions;
+  }
+
+  /**
+   * The decoded record of a content (storage checks its bytes against the id):
+   * from the cache while this node holds it, else from the network, so that a
+   * deleted version (its copies dropped) is not served from the cache.
+   */
+  private async record(id: string): Promise<ArticleRecord | undefined> {
+    const cached = this.records.get(id);
+    if (cached !== undefined && this.node.services.storage.get(blockKeyOf(id, 0))) return cached ?? undefined;
+    const bytes = await this.node.services.storage.findContent(id);
+    if (!bytes) return undefined; // not found now: perhaps on a later read
+    const record = decodeArticle(bytes);
+    this.remember(id, record ?? null);
+    return record;
+  }
+
+  private async ownVersion(id: string, change: string): Promise<Article> {
     const version = await this.read(id);
     if (!version) throw new InvalidArgumentError(`no article ${id} found`);
-    if (version.author !== this.author.publicKey) throw new InvalidArgumentError('only the author of an article can change it');
-    if (version.deleted) throw new InvalidArgumentError('the article is deleted');
+    if (version.author !== this.authorKey) throw new InvalidArgumentError(`only the author of an article can ${change} it`);
     return version;
   }
 
@@ -201,7 +268,7 @@ export class Wiki {
     await Promise.all(peers.map((peer) => ask(peer.id, hops * this.options.hopTimeoutMs).catch(() => undefined)));
   }
 
-  /** Summaries of the article versions whose blocks are all held here. */
+  /** Summaries of the article versions whose blocks are all held here and whose author keyword names the author they claim. */
   private heldSummaries(words: readonly string[]): ArticleSummary[] {
     const lowered = words.map((word) => word.toLowerCase());
     const summaries: ArticleSummary[] = [];
@@ -210,12 +277,19 @@ export class Wiki {
       if (!group.key.endsWith(':0')) continue;
       const id = group.key.slice(0, -2);
       const record = this.heldRecord(id);
-      if (!record) continue;
+      if (!record || record.author !== this.heldAuthor(id)) continue;
       const text = `${record.title}\n${record.body}`.toLowerCase();
-      const { name, title, author, publishedAtMs, previous, deleted } = record;
-      summaries.push({ id, name, title, author, publishedAtMs, matches: lowered.every((word) => text.includes(word)), ...(previous && { previous }), ...(deleted && { deleted }) });
+      const { name, title, author, publishedAtMs, previous } = record;
+      summaries.push({ id, name, title, author, publishedAtMs, matches: lowered.every((word) => text.includes(word)), ...(previous && { previous }) });
     }
     return summaries;
+  }
+
+  /** The author (hex) that the keywords of a held content name: the content id commits to them. */
+  private heldAuthor(id: string): string | undefined {
+    const keywords = this.node.services.storage.get(blockKeyOf(id, 0))?.keywords;
+    const author = keywords && authorOfKeywords(keywords);
+    return author && Buffer.from(author).toString('hex');
   }
 
   private heldRecord(id: string): ArticleRecord | undefined {
@@ -262,19 +336,6 @@ export function searchWords(query: string): string[] {
     .filter((word) => word.length > 0)
     .map((word) => word.slice(0, 64))
     .slice(0, maxSearchWords);
-}
-
-/** Per article (author and name), the version no other version of it replaces; the newest when two do not replace each other. */
-export function latestVersions(summaries: readonly ArticleSummary[]): ArticleSummary[] {
-  const replaced = new Set(summaries.map((summary) => `${summary.author}/${summary.previous ?? ''}`));
-  const latest = new Map<string, ArticleSummary>();
-  for (const summary of summaries) {
-    if (replaced.has(`${summary.author}/${summary.id}`)) continue;
-    const article = `${summary.author}/${summary.name}`;
-    const current = latest.get(article);
-    if (!current || summary.publishedAtMs > current.publishedAtMs) latest.set(article, summary);
-  }
-  return [...latest.values()].sort((a, b) => a.title.localeCompare(b.title));
 }
 
 function checkTitle(title: string): string {
