@@ -105,6 +105,7 @@ function admissionSuite(factory: () => World): void {
       await until(world, target, () => closedCount(streams) === 5);
       assert.deepEqual(closes(streams), [1, 1, 1, 1, 1], 'no HELLO within the deadline: closed');
       assert.equal(target.admission.handshakes, 0);
+      assert.deepEqual([...target.handshakeFailures], [['inbound:TIMEOUT', 3]], 'the three past their deadline count as failed handshakes');
     }),
   );
 

@@ -185,6 +185,10 @@ describe('butter start, its API and its errors', () => {
       /^butter_content_queries_total\{outcome="found"\} [1-9]\d*$/m,
       /^butter_content_queries_total\{outcome="not_found"\} 1$/m,
       /^butter_content_query_duration_seconds_count\{outcome="found"\} [1-9]\d*$/m,
+      /^butter_heartbeat_lag_seconds\{statistic="max"\} \d+(\.\d+)?$/m,
+      /^# TYPE butter_handshake_failures_total counter$/m,
+      /^butter_handshakes_in_progress \d+$/m,
+      /^butter_inbound_buffer_bytes \d+$/m,
       /^process_cpu_seconds_total /m,
     ]) {
       assert.match(metrics.body, line);

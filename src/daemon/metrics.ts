@@ -79,6 +79,32 @@ export function nodeMetrics(node: ButterNode<DefaultServices>): NodeMetrics {
       this.inc(node.networkKeyRefusals);
     },
   });
+  new Counter({
+    name: 'butter_handshake_failures_total',
+    help: 'Handshakes that failed, by direction and reason (TLS, HELLO deadline, protocol errors, network key)',
+    labelNames: ['direction', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, count] of node.handshakeFailures) {
+        const [direction = '', reason = ''] = key.split(':');
+        this.labels(direction, reason).inc(count);
+      }
+    },
+  });
+  gauge(registry, 'butter_handshakes_in_progress', 'Inbound connections before a valid HELLO (bounded by admission control)', function () {
+    this.set(node.admission.handshakes);
+  });
+  gauge(registry, 'butter_inbound_buffer_bytes', 'Bytes of partial inbound frames held, all connections together (capped by the allocation)', function () {
+    this.set(node.admission.inboundBufferBytes);
+  });
+  gauge(registry, 'butter_heartbeat_lag_seconds', 'Seconds since each peer sharing a group was last heard: median, 99th percentile and maximum', function () {
+    const lags = node.isRunning ? storage.heartbeatLagsMs().sort((a, b) => a - b) : [];
+    const at = (fraction: number) => (lags.length === 0 ? 0 : (lags[Math.min(lags.length - 1, Math.floor(fraction * lags.length))] ?? 0) / 1000);
+    this.labels('median').set(at(0.5));
+    this.labels('p99').set(at(0.99));
+    this.labels('max').set(at(1));
+  }, ['statistic']);
   const peerFailures = new Counter({ name: 'butter_peer_failures_total', help: 'Requests to peers that failed at the transport level, by error code', labelNames: ['code'], registers: [registry] });
   const unsubscribe = node.onPeerFailure((_peer, error) => peerFailures.labels((error as { code?: string }).code ?? 'UNKNOWN').inc());
   const queries = new Counter({ name: 'butter_content_queries_total', help: 'Content lookups through the API, by outcome', labelNames: ['outcome'], registers: [registry] });

@@ -269,6 +269,11 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     return false;
   }
 
+  /** Failed handshakes since spawn, by `<direction>:<reason>` (see `ConnectionPool.handshakeFailures`). */
+  get handshakeFailures(): ReadonlyMap<string, number> {
+    return this.pool?.handshakeFailures ?? new Map();
+  }
+
   /** Admission control now: connections, handshakes before a valid HELLO, and partial inbound frames held against their cap. */
   get admission(): { connections: number; handshakes: number; inboundBufferBytes: number; inboundBufferCapacityBytes: number } {
     const buffers = this.pool?.inboundBuffers;

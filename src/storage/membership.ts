@@ -452,6 +452,23 @@ export class GroupMembership {
     return heard;
   }
 
+  /**
+   * For every peer alive in a group with this node, how long ago it was last heard (its most
+   * recent membership): the heartbeat lag an operator watches. A lag past the heartbeat
+   * interval means lost or late beats; past the failure timeout, suspicion follows.
+   */
+  heartbeatLagsMs(nowMs: number): number[] {
+    const lags: number[] = [];
+    for (const peer of this.peers.values()) {
+      let heardAtMs = -Infinity;
+      for (const member of peer.memberships) {
+        if (member.status === memberStatus.alive) heardAtMs = Math.max(heardAtMs, this.heardAt(member));
+      }
+      if (heardAtMs > -Infinity) lags.push(Math.max(0, nowMs - heardAtMs));
+    }
+    return lags;
+  }
+
   /** Everything to persist about a group (its view), so a restarted node can rejoin. */
   record(key: string): { replicas: number; view: MemberRecord[] } | undefined {
     const group = this.groups.get(key);

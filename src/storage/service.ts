@@ -428,6 +428,11 @@ export class StorageService implements Service {
     return this.storeInstance?.get(key);
   }
 
+  /** Milliseconds since each peer alive in a group with this node was last heard (see `GroupMembership.heartbeatLagsMs`). */
+  heartbeatLagsMs(): number[] {
+    return this.membershipInstance?.heartbeatLagsMs(this.components.runtime.now()) ?? [];
+  }
+
   /** The groups this node belongs to, with their state, leader and view. */
   groups(): GroupSnapshot[] {
     return this.membershipInstance?.snapshot() ?? [];

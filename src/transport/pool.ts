@@ -48,6 +48,8 @@ export class ConnectionPool {
   /** Inbound connections before a valid HELLO, oldest first, and how many come from each remote host. */
   private readonly handshaking = new Set<Connection>();
   private readonly handshakesByHost = new Map<string, number>();
+  /** Failed handshakes by `<direction>:<reason>` (a closed set: this node's own error codes and connect reasons). */
+  private readonly failedHandshakes = new Map<string, number>();
   private readonly inboundBudget: InboundBudget;
   private readonly inboundCharges: InboundCharges;
   private sweepTimer: TimerHandle | undefined;
@@ -77,6 +79,16 @@ export class ConnectionPool {
   /** Inbound connections still before a valid HELLO. */
   get handshakes(): number {
     return this.handshaking.size;
+  }
+
+  /**
+   * Handshakes that failed, by direction and reason: inbound ones that closed before a valid
+   * HELLO (`inbound:TIMEOUT`, `inbound:PROTOCOL_ERROR`, …) and dials whose TLS or HELLO failed
+   * (`outbound:unauthenticated`, `outbound:timeout`, …). TLS failures of inbound sockets
+   * happen in the runtime, before the pool sees a stream, and are not counted here.
+   */
+  get handshakeFailures(): ReadonlyMap<string, number> {
+    return this.failedHandshakes;
   }
 
   /** Bytes of partial inbound frames held now, all connections together, and the cap. */
@@ -186,6 +198,7 @@ export class ConnectionPool {
       });
     } catch (error) {
       const reason = error instanceof ConnectError ? error.reason : 'unreachable';
+      if (reason === 'unauthenticated' || reason === 'timeout') this.countFailedHandshake(`outbound:${reason}`);
       throw new PeerUnreachableError(`cannot connect to ${key} (${reason})`, { cause: error });
     }
     if (this.stopped) {
@@ -198,6 +211,7 @@ export class ConnectionPool {
     try {
       await connection.ready;
     } catch (error) {
+      this.countFailedHandshake(`outbound:${errorCode(error)}`);
       throw new PeerUnreachableError(`handshake with ${key} failed: ${(error as Error).message}`, { cause: error });
     } finally {
       handshakeTimer.cancel();
@@ -249,7 +263,14 @@ export class ConnectionPool {
       if (left === 0) this.handshakesByHost.delete(host);
       else this.handshakesByHost.set(host, left);
     };
-    connection.ready.then(done, done);
+    connection.ready.then(done, (error: unknown) => {
+      if (this.handshaking.has(connection)) this.countFailedHandshake(`inbound:${errorCode(error)}`);
+      done();
+    });
+  }
+
+  private countFailedHandshake(key: string): void {
+    this.failedHandshakes.set(key, (this.failedHandshakes.get(key) ?? 0) + 1);
   }
 
   /**
@@ -327,4 +348,9 @@ function dialableAddress(hello: RemoteHello, seenFrom: Address): Address | undef
   if (!listen) return undefined;
   const unspecified = listen.host === '0.0.0.0' || listen.host === '::';
   return { host: unspecified ? seenFrom.host : listen.host, port: listen.port };
+}
+
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : 'UNKNOWN';
 }
