@@ -94,6 +94,7 @@ export class KeywordSearchCore {
   private pushTargets: Peer[] = [];
   private newTargets: Peer[] = [];
   private ownTable: BloomFilter = keywordTableOf([]);
+  private ownWordCount = 0;
   private tableChanged = false;
   private lastTableSentMs = -Infinity;
 
@@ -175,7 +176,8 @@ export class KeywordSearchCore {
 
   // ---- tables -------------------------------------------------------------------
 
-  setOwnWords(words: Iterable<string>): void {
+  setOwnWords(words: ReadonlySet<string>): void {
+    this.ownWordCount = words.size;
     const table = keywordTableOf(words);
     if (sameBits(table.bits, this.ownTable.bits)) return;
     this.ownTable = table;
@@ -203,9 +205,11 @@ export class KeywordSearchCore {
   tableDue(peers: readonly Peer[], nowMs: number): { message: KeywordTableMessage; to: Peer[] } | undefined {
     for (const [id, neighbour] of this.tables) if (neighbour.expiresAtMs <= nowMs) this.tables.delete(id);
     const added = this.refreshPushTargets(peers);
-    const refresh = nowMs >= this.lastTableSentMs + this.options.tableRefreshMs;
+    // A node without words sends nothing (no table matches nothing), except once to clear the one it sent before.
+    const empty = this.ownWordCount === 0;
+    const refresh = !empty && nowMs >= this.lastTableSentMs + this.options.tableRefreshMs;
     const changed = this.tableChanged && nowMs >= this.lastTableSentMs + this.options.tableMinIntervalMs;
-    if (this.pushTargets.length === 0 || (!refresh && !changed && added.length === 0)) return undefined;
+    if (this.pushTargets.length === 0 || (!refresh && !changed && (empty || added.length === 0))) return undefined;
     const to = refresh || changed ? this.pushTargets : added;
     if (refresh || changed) {
       this.tableChanged = false;
@@ -215,7 +219,8 @@ export class KeywordSearchCore {
   }
 
   nextTableDeadlineMs(): number {
-    return this.tableChanged ? this.lastTableSentMs + this.options.tableMinIntervalMs : this.lastTableSentMs + this.options.tableRefreshMs;
+    if (this.tableChanged) return this.lastTableSentMs + this.options.tableMinIntervalMs;
+    return this.ownWordCount === 0 ? Infinity : this.lastTableSentMs + this.options.tableRefreshMs;
   }
 
   private refreshPushTargets(peers: readonly Peer[]): Peer[] {
