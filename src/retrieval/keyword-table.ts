@@ -8,10 +8,11 @@ import { bloomAdd, bloomHas, type BloomFilter } from './bloom.js';
  * width (bloom.ts hashing), so tables need no negotiation and every table on the
  * wire is exactly `keywordTableBytes`.
  *
- * Size by measurement (docs/BENCHMARKS.md, "Keyword search"): at 1,000 simulated
- * nodes a node holds about 10–40 words; 2,048 bytes (16,384 bits) with 2 hashes
- * keep the false-positive rate of a one-word lookup below 0.1 % up to ~400 words
- * per node and below 1 % up to ~1,400, for 2 KiB per neighbour kept.
+ * Size by measurement (docs/BENCHMARKS.md, "keyword search"): 2,048 bytes
+ * (16,384 bits) with 2 hashes give 0.05 % false positives at 200 words per node
+ * and 0.8 % at 800 (1 KiB: 0.2 % and 3 %; 4 KiB: 0.01 % and 0.2 %). A false
+ * positive costs one wasted last-hop message, so 2 KiB per table (sent to 16
+ * neighbours, 64 kept: 128 KiB per node) is where doubling stops paying.
  */
 export const keywordTableBytes = 2_048;
 export const keywordTableHashes = 2;
