@@ -34,7 +34,7 @@ export interface KeywordCoreOptions {
   tableLifetimeMs: number;
 }
 
-export const defaultKeywordSearchOptions: KeywordSearchOptions = { ttl: 4, budget: 4_096 };
+export const defaultKeywordSearchOptions: KeywordSearchOptions = { ttl: 6, budget: 4_096 };
 
 export const defaultKeywordCoreOptions: KeywordCoreOptions = {
   seenCapacity: 16_384,

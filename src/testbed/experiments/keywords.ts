@@ -46,7 +46,7 @@ export const keywordsExperiment: Experiment = {
     { flag: '--words <count>', key: 'words', description: 'vocabulary the items draw 1–3 keywords from', defaultValue: 50, parse: Number },
     { flag: '--queries <count>', key: 'queries', description: 'one-word searches, each from a random node', defaultValue: 20, parse: Number },
     { flag: '--replicas <r>', key: 'replicas', description: 'copies of every item', defaultValue: 3, parse: Number },
-    { flag: '--ttl <hops>', key: 'ttl', description: 'hops a query may make (the last only where a keyword table matches)', defaultValue: 4, parse: Number },
+    { flag: '--ttl <hops>', key: 'ttl', description: 'hops a query may make (the last only where a keyword table matches)', defaultValue: 6, parse: Number },
     { flag: '--budget <messages>', key: 'budget', description: 'queries one search may send', defaultValue: 4096, parse: Number },
     { flag: '--memory <MB>', key: 'memory', description: 'memory allocation per node', defaultValue: 32, parse: Number },
   ],
