@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KeywordSearchCore, type IndexedContent } from '../src/retrieval/keyword-search.js';
-import { keywordRoutes, keywordTableCodec } from '../src/retrieval/keyword-messages.js';
+import { keywordHitCodec, keywordRoutes, keywordTableCodec } from '../src/retrieval/keyword-messages.js';
 import { keywordTableBytes, keywordTableOf, tableMatches } from '../src/retrieval/keyword-table.js';
 import { indexedWords, normaliseWords, searchWords } from '../src/retrieval/keywords.js';
 import { SeededRandom } from '../src/runtime/sim/index.js';
@@ -116,6 +116,26 @@ describe('keyword search on the simulator', () => {
     assert.deepEqual(data, bytes(3000, 1));
     const limited = await cluster.settle(reader.services.retrieval.search(['sonata'], { ttl: 8, limit: 1 }));
     assert.equal(limited.length, 1);
+    const verified = await cluster.settle(reader.services.retrieval.search(['violin', 'sonata'], { ttl: 8, verify: true }));
+    assert.deepEqual(verified.map((result) => result.contentId), [violin, sonata], 'honest results survive verification');
+  });
+
+  it('with verify, drops a result whose holder names words its block does not have', { timeout: 120_000 }, async () => {
+    const cluster = await network(24);
+    const piano = await cluster.settle(cluster.nodes[4]!.services.storage.store(bytes(2000, 5), { durable: true, keywords: ['piano'] }));
+    await cluster.simulation.runFor(3_000);
+    const reader = cluster.nodes[15] as RetrievalNode;
+    const holder = cluster.nodes.find((node) => node.services.storage.heldSegmentKeys().includes(`${piano}:0`) && node !== reader)!;
+    // A lying hit, as a holder would send it: real content, words it was not stored with.
+    const liar = { id: holder.id, host: holder.address.host, port: holder.address.port };
+    const searching = reader.services.retrieval.search(['violin'], { ttl: 1, verify: true });
+    const [id] = [...(reader.services.retrieval.keywords as unknown as { pending: Map<string, unknown> }).pending.keys()];
+    await cluster.settle(holder.notify({ id: reader.id, address: reader.address }, keywordRoutes.hit, keywordHitCodec.encode({ id: id!, hops: 1, holder: liar, results: [{ contentId: piano, matched: ['violin'] }] })));
+    assert.deepEqual(await cluster.settle(searching), []);
+    const unverified = reader.services.retrieval.search(['violin'], { ttl: 1 });
+    const [second] = [...(reader.services.retrieval.keywords as unknown as { pending: Map<string, unknown> }).pending.keys()];
+    await cluster.settle(holder.notify({ id: reader.id, address: reader.address }, keywordRoutes.hit, keywordHitCodec.encode({ id: second!, hops: 1, holder: liar, results: [{ contentId: piano, matched: ['violin'] }] })));
+    assert.deepEqual((await cluster.settle(unverified)).map((result) => result.contentId), [piano], 'without verify the lie comes through');
   });
 
   it('a search for a word nobody holds ends empty within its budget, and the last hop costs little', { timeout: 120_000 }, async () => {

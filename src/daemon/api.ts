@@ -236,7 +236,8 @@ async function search(node: ButterNode<DefaultServices>, parameters: URLSearchPa
   const checkedQuery = checked(searchQuerySchema, query, 'query');
   const words = searchWords(checkedQuery.word);
   if (words.length === 0) throw new HttpFailure(400, 'INVALID_ARGUMENT', 'a search needs a word of at least 3 letters or digits');
-  const results = await node.services.retrieval.search(words, { limit: checkedQuery.limit });
+  // A person reads these: each result is checked against a block of its content (one fetch each).
+  const results = await node.services.retrieval.search(words, { limit: checkedQuery.limit, verify: true });
   return { words, results: results.map(({ contentId, matched, holders }) => ({ contentId, matched, holders: holders.map((holder) => holder.id) })) };
 }
 

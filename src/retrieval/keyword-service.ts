@@ -19,6 +19,12 @@ export interface SearchCallOptions extends Partial<KeywordSearchOptions> {
   signal?: AbortSignal;
   /** Each new result, as it arrives (deduplicated by content id). */
   onResult?: (result: KeywordResult) => void;
+  /**
+   * Fetch the first block of each result from the node that named it and keep the result only
+   * when the block verifies and its keywords index the matched words (a block proves its
+   * keywords: they are inside its leaf hash). Costs one fetch per result.
+   */
+  verify?: boolean;
 }
 
 export const defaultSearchWindowMs = 2_000;
@@ -87,17 +93,28 @@ export class KeywordSearcher {
     const started = this.core.startSearch(normalised, search, self, this.peers(), now);
     if (!started) throw new OverloadedError(`${defaultKeywordCoreOptions.maxActiveSearches} keyword searches are running already`);
     const results = new Map<string, KeywordResult>();
+    let done = false;
+    const accept = (result: KeywordResult) => {
+      if (done || results.size >= limit) return;
+      results.set(result.contentId, result);
+      options.onResult?.(result);
+    };
     const deliver = (fresh: readonly KeywordResult[]) => {
       for (const result of fresh) {
-        if (results.size >= limit) break;
-        results.set(result.contentId, result);
-        options.onResult?.(result);
+        if (!options.verify || result.holders[0]?.id === self.id) accept(result);
+        else
+          void this.proves(result).then((proven) => {
+            if (!proven) return;
+            accept(result);
+            if (results.size >= limit) this.pending.get(started.id)?.finish();
+          });
       }
     };
     // This node's own matches count like any other holder's.
     deliver(this.core.matchHeld(started.id, this.held(), self));
     return new Promise<KeywordResult[]>((resolve, reject) => {
       const finish = (abortReason?: unknown) => {
+        done = true;
         timer.cancel();
         options.signal?.removeEventListener('abort', onAbort);
         this.pending.delete(started.id);
@@ -118,6 +135,18 @@ export class KeywordSearcher {
       if (results.size >= limit) finish();
       else this.sendQueries(started.sends);
     });
+  }
+
+  /** True when the result's first holder serves its first block and the block's keywords index every matched word. */
+  private async proves(result: KeywordResult): Promise<boolean> {
+    const holder = result.holders[0];
+    if (!holder) return false;
+    const block = await this.storage()
+      .fetch({ id: holder.id, address: { host: holder.host, port: holder.port } }, blockKeyOf(result.contentId, 0))
+      .catch(() => undefined);
+    if (!block) return false;
+    const words = new Set(indexedWords(block.keywords));
+    return result.matched.every((word) => words.has(word));
   }
 
   private self(): HostEntry {
