@@ -122,10 +122,13 @@ describe('butter start, its API and its errors', () => {
     assert.equal((await call(api, { method: 'POST', path: '/v1/content?replicas=abc', headers: authorized(), body: 'x' })).status, 400);
     assert.equal((await call(api, { method: 'POST', path: '/v1/content?colour=red', headers: authorized(), body: 'x' })).status, 400);
     assert.equal((await call(api, { path: '/v1/content/not-an-id', headers: authorized() })).status, 400);
+    assert.equal((await call(api, { path: '/v1/search', headers: authorized() })).status, 400);
+    assert.equal((await call(api, { path: '/v1/search?word=lone&limit=0', headers: authorized() })).status, 400);
+    assert.equal((await call(api, { path: `/v1/search?word=${'x'.repeat(100)}`, headers: authorized() })).status, 400);
     assert.equal((await call(api, { path: '/v1/nothing', headers: authorized() })).status, 404);
   });
 
-  it('stores and fetches through put and get, and says "not found" in one line with exit code 1', async () => {
+  it('stores, searches and fetches through put, search and get, and says "not found" in one line with exit code 1', async () => {
     const file = join(temporary, 'small');
     writeFileSync(file, 'kept by a lone node');
     const put = await runProgram(butter, ['put', file, '--data-dir', dataDir, '--replicas', '1', '--keyword', 'lone', '--json']);
@@ -134,6 +137,17 @@ describe('butter start, its API and its errors', () => {
     const get = await runProgram(butter, ['get', contentId, '--data-dir', dataDir]);
     assert.equal(get.code, 0, get.stderr);
     assert.equal(get.stdout, 'kept by a lone node');
+    const found = await runProgram(butter, ['search', 'LONE', 'xy', '--data-dir', dataDir, '--json']);
+    assert.equal(found.code, 0, found.stderr);
+    const reply = JSON.parse(found.stdout) as { words: string[]; results: Array<{ contentId: string; matched: string[] }> };
+    assert.deepEqual(reply.words, ['lone']);
+    assert.deepEqual(reply.results.map(({ contentId: id, matched }) => [id, matched]), [[contentId, ['lone']]]);
+    const plain = await runProgram(butter, ['search', 'nowhere', '--data-dir', dataDir, '--limit', '5']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout, 'nothing found for nowhere\n');
+    const tooShort = await runProgram(butter, ['search', 'ab', '--data-dir', dataDir]);
+    assert.equal(tooShort.code, 2, tooShort.stderr);
+    assert.match(tooShort.stderr, /^butter: .*at least 3 letters or digits/m);
     const missing = await runProgram(butter, ['get', `${'0'.repeat(64)}.1`, '--data-dir', dataDir]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^butter: not found: no host in reach holds every part of 0{64}\.1 \(this node knows no other host\)\n$/);

@@ -233,6 +233,25 @@ function stdoutWithoutEnd(): Writable {
   });
 }
 
+export function searchCommand(): Command {
+  return withClientOptions(withNodeOptions(new Command('search')))
+    .description('find content by keywords (accents and case ignored, words under 3 characters dropped), best matches first')
+    .argument('<words...>', 'the words to look for')
+    .option('--limit <count>', 'at most this many results', number, 100)
+    .option('--join-timeout <seconds>', 'with no node running: how long the short-lived node waits for a first peer', number, 10)
+    .action(async (words: string[], options: CommandOptions & { limit: number }, command: Command) => {
+      const query = new URLSearchParams([...words.map((word) => ['word', word]), ['limit', String(options.limit)]]);
+      const settings = settingsOf(options, command);
+      const reply = await withNode(settings, targetOf(options), secondsToMs(options.joinTimeout), (client) => client.json<SearchReply>('GET', `/v1/search?${query.toString()}`));
+      print(options, reply, () => (reply.results.length === 0 ? [`nothing found for ${reply.words.join(' ')}`] : reply.results.map((result) => `${result.contentId}  ${result.matched.join(' ')}`)));
+    });
+}
+
+interface SearchReply {
+  words: string[];
+  results: Array<{ contentId: string; matched: string[]; holders: string[] }>;
+}
+
 export function peersCommand(): Command {
   return withClientOptions(withDataDirOptions(new Command('peers')))
     .description('the known hosts of the running node, with quality, class and Ambassador flag')

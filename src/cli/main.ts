@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { describeFailure, exitCodeOf, exitCodes } from '../daemon/failures.js';
-import { deleteCommand, getCommand, groupsCommand, peersCommand, putCommand, startCommand, statusCommand, stopCommand, updateCommand } from './commands.js';
+import { deleteCommand, getCommand, groupsCommand, peersCommand, putCommand, searchCommand, startCommand, statusCommand, stopCommand, updateCommand } from './commands.js';
 import { runDemo } from './demo.js';
 import { testbedCommand } from './testbed.js';
 
@@ -24,7 +24,7 @@ program
     await runDemo({ nodes: options.nodes, seconds: options.seconds, httpPort: options.httpPort ?? 0, seed: options.seed, print: (line) => console.log(line) });
   });
 
-for (const command of [startCommand(), putCommand(), updateCommand(), getCommand(), deleteCommand(), peersCommand(), groupsCommand(), statusCommand(), stopCommand()]) program.addCommand(command);
+for (const command of [startCommand(), putCommand(), updateCommand(), getCommand(), deleteCommand(), searchCommand(), peersCommand(), groupsCommand(), statusCommand(), stopCommand()]) program.addCommand(command);
 program.addCommand(testbedCommand());
 
 // Usage errors surface as exceptions, so that every failure ends in one place with a documented exit code.

@@ -10,6 +10,8 @@ import { formatAddress } from '../runtime/types.js';
 import { blockSizeBytes, contentIdPattern, maxKeywordLength, maxKeywords, maxParts } from '../storage/block.js';
 import { maxReplicas } from '../storage/group-messages.js';
 import { nameProblem } from '../storage/authorship.js';
+import { maxSearchResults } from '../retrieval/keyword-search.js';
+import { maxSearchWords, searchWords } from '../retrieval/keywords.js';
 import { findContentBytes } from './content.js';
 import { closeServer, listenOnLoopback } from './http.js';
 import { CommandError, describeFailure, NoPeersError, noPeersHint, NotFoundError } from './failures.js';
@@ -111,6 +113,8 @@ export async function startApi(components: ApiComponents, port: number): Promise
           uploads -= 1;
         }
       }
+      case 'GET /v1/search':
+        return sendJson(response, 200, await search(components.node, url.searchParams));
       case 'POST /v1/stop': {
         const body = await readJson(request, stopBodySchema);
         response.once('finish', () => components.onStopRequested(body.graceful !== false));
@@ -212,6 +216,29 @@ async function remove(node: ButterNode<DefaultServices>, contentId: string) {
   if (!contentIdRegExp.test(contentId)) throw new HttpFailure(400, 'INVALID_ARGUMENT', `invalid content id ${JSON.stringify(contentId.slice(0, 80))}`);
   await node.services.storage.delete(contentId);
   return { contentId, deleted: true };
+}
+
+const searchQuerySchema = Type.Object(
+  {
+    word: Type.Array(Type.String({ minLength: 1, maxLength: maxKeywordLength }), { minItems: 1, maxItems: maxSearchWords }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: maxSearchResults })),
+  },
+  { additionalProperties: false },
+);
+
+/** Keyword search: the matching contents, best ranked first, each with the words it matched and who answered for it. */
+async function search(node: ButterNode<DefaultServices>, parameters: URLSearchParams) {
+  const query: Record<string, unknown> = { word: parameters.getAll('word') };
+  for (const name of new Set(parameters.keys())) {
+    if (name === 'limit') query.limit = /^\d{1,4}$/.test(parameters.get(name) ?? '') ? Number(parameters.get(name)) : parameters.get(name);
+    else if (name !== 'word') query[name] = parameters.get(name);
+  }
+  const checkedQuery = checked(searchQuerySchema, query, 'query');
+  const words = searchWords(checkedQuery.word);
+  if (words.length === 0) throw new HttpFailure(400, 'INVALID_ARGUMENT', 'a search needs a word of at least 3 letters or digits');
+  // A person reads these: each result is checked against a block of its content (one fetch each).
+  const results = await node.services.retrieval.search(words, { limit: checkedQuery.limit, verify: true });
+  return { words, results: results.map(({ contentId, matched, holders }) => ({ contentId, matched, holders: holders.map((holder) => holder.id) })) };
 }
 
 function checkQuery(parameters: URLSearchParams): Static<typeof putQuerySchema> {

@@ -283,7 +283,7 @@ function strategyName(code: number): Strategy {
 }
 
 /** Up to `count` distinct items, uniformly (partial Fisher–Yates on a copy). */
-function sample<T>(items: readonly T[], count: number, random: Random): T[] {
+export function sample<T>(items: readonly T[], count: number, random: Random): T[] {
   const pool = [...items];
   const take = Math.max(0, Math.min(count, pool.length));
   for (let index = 0; index < take; index += 1) {
@@ -306,13 +306,13 @@ function keySignature(keys: readonly string[]): string {
   return `${keys.length}:${xor}:${sum}`;
 }
 
-function sameBits(a: Uint8Array, b: Uint8Array): boolean {
+export function sameBits(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let index = 0; index < a.length; index += 1) if (a[index] !== b[index]) return false;
   return true;
 }
 
-function hex(bytes: Uint8Array): string {
+export function hex(bytes: Uint8Array): string {
   let text = '';
   for (const byte of bytes) text += byte.toString(16).padStart(2, '0');
   return text;

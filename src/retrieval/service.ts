@@ -8,6 +8,8 @@ import { segmentCount, segmentKeyOf, segmentRange } from '../storage/segment.js'
 import { StorageService } from '../storage/service.js';
 import type { HostEntry } from '../transport/vocabulary.js';
 import { defaultCoreOptions, defaultSearchOptions, RetrievalCore, type CoreOptions, type Peer, type QuerySend, type SearchOptions } from './core.js';
+import { KeywordSearcher, type SearchCallOptions } from './keyword-service.js';
+import type { KeywordResult } from './keyword-search.js';
 import { hitCodec, maxBudget, maxHitHolders, maxTtl, queryCodec, routes, strategies, summaryCodec, type HitMessage, type Strategy } from './messages.js';
 
 export interface RetrievalOptions extends SearchOptions, CoreOptions {
@@ -130,6 +132,15 @@ export class RetrievalService implements Service {
   ) {
     this.core = new RetrievalCore(components.nodeId, components.random.fork('core'), options);
     this.timer = new DeadlineTimer(components.runtime, () => this.onTimer());
+    this.keywords = new KeywordSearcher(components, () => this.storage);
+  }
+
+  /** Keyword search (keyword-service.ts): its counters and tables. */
+  readonly keywords: KeywordSearcher;
+
+  /** Contents whose keywords hold one of `words`, best ranked first; `onResult` streams them as they arrive. */
+  search(words: readonly string[], options: SearchCallOptions = {}): Promise<KeywordResult[]> {
+    return this.keywords.search(words, options);
   }
 
   /** Searches waiting for their first hit. */
@@ -152,12 +163,14 @@ export class RetrievalService implements Service {
     this.components.route(routes.summary, (payload, context) => this.onSummary(payload, context));
     // The first summary waits for bootstrap introductions to fill the known hosts.
     this.timer.armAt(this.components.runtime.now() + this.options.summaryMinIntervalMs);
+    this.keywords.start();
   }
 
   stop(): void {
     if (!this.running) return;
     this.running = false;
     this.timer.cancel();
+    this.keywords.stop();
     for (const search of this.pending.values()) search.resolve(undefined);
     this.pending.clear();
   }
@@ -219,9 +232,9 @@ export class RetrievalService implements Service {
     const { first, count } = segmentRange(parts, segment);
     const fallback = options.fallback ?? this.options.fallback;
     for (let attempt = 0; attempt < this.options.maxSearchesPerSegment; attempt += 1) {
-      let hit = await this.search(key, search, options.signal, report);
+      let hit = await this.searchSegment(key, search, options.signal, report);
       if (!hit && fallback && search.strategy !== 'bfs') {
-        hit = await this.search(key, { ...search, strategy: 'bfs', budget: this.options.floodBudget }, options.signal, report);
+        hit = await this.searchSegment(key, { ...search, strategy: 'bfs', budget: this.options.floodBudget }, options.signal, report);
         if (hit) report.fallbacks += 1;
       }
       if (!hit) return false;
@@ -285,7 +298,7 @@ export class RetrievalService implements Service {
   }
 
   /** One search for a segment: resolves with its first usable hit, or undefined at the timeout. */
-  private search(key: string, search: SearchOptions, signal: AbortSignal | undefined, report: RetrieveReport): Promise<HitMessage | undefined> {
+  private searchSegment(key: string, search: SearchOptions, signal: AbortSignal | undefined, report: RetrieveReport): Promise<HitMessage | undefined> {
     signal?.throwIfAborted();
     const address = this.components.listenAddress();
     const origin = { id: this.components.nodeId, host: address.host, port: address.port };
@@ -428,4 +441,4 @@ class Slots {
   }
 }
 
-export type { Strategy };
+export type { KeywordResult, SearchCallOptions, Strategy };
