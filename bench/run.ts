@@ -34,6 +34,8 @@ const benchmarks: Benchmark[] = [
   { name: 'cli', script: 'cli.js', nodeFlags: [] },
   { name: 'wiki-demo', script: 'wiki-demo.js', nodeFlags: [] },
   { name: 'relay', script: 'relay.js', nodeFlags: [] },
+  // 100 real nodes in one process, three strategies, then 1 MiB between two nodes: minutes.
+  { name: 'retrieval', script: 'retrieval.js', nodeFlags: [] },
   // Minutes long: each network size runs in its own child process.
   { name: 'testbed-scale', script: 'testbed-scale.js', nodeFlags: [] },
 ];
