@@ -12,12 +12,9 @@ import { createNode } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
 import { strategies, type Strategy } from '../src/retrieval/messages.js';
 import { retrieval, type RetrievalService } from '../src/retrieval/service.js';
-import { noChurn } from '../src/testbed/churn.js';
-import type { Params } from '../src/testbed/experiment.js';
-import { retrievalExperiment } from '../src/testbed/experiments/retrieval.js';
-import { runExperiment } from '../src/testbed/runner.js';
 import { storage, type StorageService } from '../src/storage/service.js';
 import { bytesPerMebibyte, numberOption, report, round } from './common.js';
+import { retrievalTable } from './retrieval-table.js';
 
 const args = process.argv.slice(2);
 const nodes = numberOption(args, 'nodes', 100);
@@ -32,49 +29,6 @@ const original = [
 ];
 
 type RetrievalNode = ButterNode<{ storage: StorageService; retrieval: RetrievalService }>;
-
-interface StrategyRow {
-  strategy: Strategy;
-  figures: Record<string, number>;
-  /** Messages by label and phase: what else the nodes were busy with while searching. */
-  traffic: Record<string, { seconds: number; messages: number; byLabel: Record<string, number> }>;
-}
-
-async function searchTable(): Promise<StrategyRow[]> {
-  const params: Params = {
-    nodes,
-    runtime: 'real',
-    seed,
-    repeat: 1,
-    joinIntervalMs: retrievalExperiment.defaults?.joinIntervalMs ?? 20,
-    warmupSeconds: retrievalExperiment.defaults?.warmupSeconds ?? 20,
-    churn: noChurn,
-    recoverySeconds: retrievalExperiment.defaults?.recoverySeconds ?? 5,
-    subnetSize: 250,
-    link: {},
-    partition: undefined,
-    sampleSeconds: 1,
-  };
-  for (const option of retrievalExperiment.options) params[option.key] = option.defaultValue;
-  params.queries = queries;
-  params.strategies = [...strategies];
-  let phase = '';
-  const result = await runExperiment(retrievalExperiment, params, (progress) => {
-    const now = `${progress.caseLabel} ${progress.phase}`;
-    if (now !== phase) console.error(`retrieval: ${(phase = now)}`);
-  });
-  return result.results.cases.map((outcome) => {
-    const figures: Record<string, number> = {};
-    for (const [name, figure] of Object.entries(outcome.figures)) figures[name] = figure.mean;
-    const traffic: StrategyRow['traffic'] = {};
-    for (const [name, totals] of Object.entries(outcome.traffic)) {
-      const byLabel: Record<string, number> = {};
-      for (const [label, count] of Object.entries(totals.byLabel)) byLabel[label] = count.messages;
-      traffic[name] = { seconds: round(totals.seconds, 1), messages: totals.messages, byLabel };
-    }
-    return { strategy: outcome.label as Strategy, figures, traffic };
-  });
-}
 
 /** Two real nodes: the writer holds the only copy of 1 MiB; the reader retrieves it `1 + warmRuns` times (nothing is kept between). */
 async function mebibyte(strategy: Strategy): Promise<number[]> {
@@ -106,7 +60,7 @@ async function mebibyte(strategy: Strategy): Promise<number[]> {
 }
 
 const loadBefore = (await import('node:os')).loadavg()[0] ?? 0;
-const table = await searchTable();
+const table = await retrievalTable({ nodes, queries, seed, strategies: [...strategies] });
 const mib: Record<string, number[]> = {};
 for (const strategy of strategies) mib[strategy] = await mebibyte(strategy);
 const loadAfter = (await import('node:os')).loadavg()[0] ?? 0;
