@@ -4,6 +4,7 @@ import type { ButterNode } from '../../node/node.js';
 import type { FactoryMap } from '../../node/service.js';
 import { routes, strategies, type Strategy } from '../../retrieval/messages.js';
 import { retrieval, RetrievalService } from '../../retrieval/service.js';
+import { routes as storageRoutes } from '../../storage/group-messages.js';
 import { storage } from '../../storage/service.js';
 import type { Experiment, ExperimentCase, Figures, Params } from '../experiment.js';
 import type { TestNetwork, TrafficTotals } from '../network.js';
@@ -13,6 +14,7 @@ import { storageOf } from './storage-items.js';
 /** Bootstrap addresses per joining node, as in the storage experiments. */
 const bootstrapPeers = 8;
 const searchRoutes = [routes.query, routes.hit];
+const storageOfferRoute = storageRoutes.offer;
 
 const items = new WeakMap<TestNetwork, string[]>();
 
@@ -131,6 +133,8 @@ export const retrievalExperiment: Experiment = {
     let fallbacks = 0;
     const queries = params.queries as number;
     if (stored.length === 0) throw new InvalidArgumentError('no items were stored: --items must be at least 1');
+    const offersBefore = routeTraffic(network.traffic(), storageOfferRoute).messages;
+    const measuredFrom = network.now();
     for (let query = 0; query < queries; query += 1) {
       const contentId = stored[random.int(stored.length)] as string;
       const key = `${contentId}:0`;
@@ -152,6 +156,7 @@ export const retrievalExperiment: Experiment = {
       fallbacks += report?.fallbacks ?? 0;
     }
     const summaries = routeTraffic(network.traffic(), routes.summary);
+    const offers = routeTraffic(network.traffic(), storageOfferRoute).messages - offersBefore;
     const seconds = Math.max(1e-3, network.now() / 1000);
     return {
       queries,
@@ -167,6 +172,9 @@ export const retrievalExperiment: Experiment = {
       // Summaries are the price of informed search: sent all along (every strategy's nodes send them), over the whole run.
       summaryMessagesPerNodePerSecond: round(summaries.messages / (network.size * seconds)),
       summaryBytesPerNodePerSecond: round(summaries.bytes / (network.size * seconds)),
+      // A settled network sends none while it searches; thousands mean its groups are recruiting (a real run whose event loop
+      // fell behind the heartbeats): searches then time out for want of CPU, whatever the strategy (docs/BENCHMARKS.md).
+      storageOffersPerNodePerSecond: round(offers / (network.size * Math.max(1e-3, (network.now() - measuredFrom) / 1000))),
     };
   },
 };

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { noChurn } from '../src/testbed/churn.js';
+import type { Params } from '../src/testbed/experiment.js';
+import { retrievalExperiment } from '../src/testbed/experiments/retrieval.js';
+import { runExperiment } from '../src/testbed/runner.js';
+
+describe('the retrieval experiment', () => {
+  it('on a settled simulated network: informed finds every item, and storage sends no offer while the queries run', { timeout: 120_000 }, async () => {
+    const params: Params = {
+      nodes: 30,
+      runtime: 'sim',
+      seed: 1,
+      repeat: 1,
+      joinIntervalMs: 20,
+      warmupSeconds: 10,
+      churn: noChurn,
+      recoverySeconds: 2,
+      subnetSize: 250,
+      link: {},
+      partition: undefined,
+      sampleSeconds: 1,
+    };
+    for (const option of retrievalExperiment.options) params[option.key] = option.defaultValue;
+    Object.assign(params, { items: 20, queries: 10, strategies: ['informed'] });
+    const [informed] = (await runExperiment(retrievalExperiment, params)).results.cases;
+    assert.ok(informed);
+    assert.equal(informed.figures.foundPercent?.mean, 100);
+    assert.ok((informed.figures.messagesPerQueryMean?.mean ?? Infinity) <= 10);
+    // The figure that tells a result taken inside a recruitment storm (docs/BENCHMARKS.md, "retrieval") from a calm one.
+    assert.equal(informed.figures.storageOffersPerNodePerSecond?.mean, 0);
+  });
+});
