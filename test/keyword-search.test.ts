@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KeywordSearchCore, type IndexedContent } from '../src/retrieval/keyword-search.js';
 import { keywordHitCodec, keywordRoutes, keywordTableCodec } from '../src/retrieval/keyword-messages.js';
-import { keywordTableBytes, keywordTableOf, tableMatches } from '../src/retrieval/keyword-table.js';
+import { keywordTableBytes, keywordTableHashes, keywordTableOf, tableMatches } from '../src/retrieval/keyword-table.js';
 import { indexedWords, normaliseWords, searchWords } from '../src/retrieval/keywords.js';
 import { SeededRandom } from '../src/runtime/sim/index.js';
 import { ProtocolError } from '../src/errors.js';
@@ -41,8 +41,8 @@ describe('the keyword table', () => {
   });
 
   it('refuses a table of another size or hash count', () => {
-    assert.ok(keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(keywordTableBytes), hashCount: 2 })));
-    assert.throws(() => keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(16), hashCount: 2 })), ProtocolError);
+    assert.ok(keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(keywordTableBytes), hashCount: keywordTableHashes })));
+    assert.throws(() => keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(16), hashCount: keywordTableHashes })), ProtocolError);
     assert.throws(() => keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(keywordTableBytes), hashCount: 7 })), ProtocolError);
   });
 });
