@@ -32,6 +32,7 @@ const benchmarks: Benchmark[] = [
   // 100,000 blocks held by each of 4 simulated nodes: about 2 GiB of blocks in one process.
   { name: 'storage-scale', script: 'storage-scale.js', nodeFlags: ['--max-old-space-size=8000'] },
   { name: 'authorship', script: 'authorship.js', nodeFlags: [] },
+  { name: 'keyword-table', script: 'keyword-table.js', nodeFlags: [] },
   { name: 'fuzz', script: 'fuzz.js', nodeFlags: ['--expose-gc'] },
   { name: 'cli', script: 'cli.js', nodeFlags: [] },
   { name: 'wiki-demo', script: 'wiki-demo.js', nodeFlags: [] },

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KeywordSearchCore, type IndexedContent } from '../src/retrieval/keyword-search.js';
 import { keywordHitCodec, keywordRoutes, keywordTableCodec } from '../src/retrieval/keyword-messages.js';
-import { keywordTableBytes, keywordTableOf, tableMatches } from '../src/retrieval/keyword-table.js';
+import { keywordTableBytes, keywordTableHashes, keywordTableOf, tableMatches } from '../src/retrieval/keyword-table.js';
 import { indexedWords, normaliseWords, searchWords } from '../src/retrieval/keywords.js';
 import { SeededRandom } from '../src/runtime/sim/index.js';
-import { ProtocolError } from '../src/errors.js';
+import { InvalidArgumentError, ProtocolError } from '../src/errors.js';
 import { encodeValue } from '../src/transport/codec.js';
 import { RetrievalCluster, type RetrievalNode } from './retrieval-cluster.js';
 
@@ -41,8 +41,8 @@ describe('the keyword table', () => {
   });
 
   it('refuses a table of another size or hash count', () => {
-    assert.ok(keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(keywordTableBytes), hashCount: 2 })));
-    assert.throws(() => keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(16), hashCount: 2 })), ProtocolError);
+    assert.ok(keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(keywordTableBytes), hashCount: keywordTableHashes })));
+    assert.throws(() => keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(16), hashCount: keywordTableHashes })), ProtocolError);
     assert.throws(() => keywordTableCodec.decode(encodeValue({ bits: new Uint8Array(keywordTableBytes), hashCount: 7 })), ProtocolError);
   });
 });
@@ -154,13 +154,15 @@ describe('keyword search on the simulator', () => {
     assert.ok(cluster.sent(keywordRoutes.query) - before <= 1);
   });
 
-  it('cancels through an AbortSignal', { timeout: 60_000 }, async () => {
+  it('cancels through an AbortSignal, and refuses a search without a usable word', { timeout: 60_000 }, async () => {
     const cluster = await network(23);
     const node = cluster.nodes[0] as RetrievalNode;
     const controller = new AbortController();
     const searching = node.services.retrieval.search(['anything'], { signal: controller.signal });
     node.runtime.setTimer(50, () => controller.abort(new Error('cancelled by the test')));
     await assert.rejects(cluster.settle(searching), /cancelled by the test/);
+    await assert.rejects(node.services.retrieval.search(['ab', 'é']), InvalidArgumentError);
+    await assert.rejects(node.services.retrieval.search(['word'], { limit: 0 }), InvalidArgumentError);
     assert.equal(node.services.retrieval.keywords.activeSearches, 0);
   });
 });

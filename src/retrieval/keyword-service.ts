@@ -76,7 +76,7 @@ export class KeywordSearcher {
    * ranked first (most words matched). Each result names the nodes that hold it;
    * fetching it verifies it, keywords included (they are inside every leaf hash).
    */
-  search(words: readonly string[], options: SearchCallOptions = {}): Promise<KeywordResult[]> {
+  async search(words: readonly string[], options: SearchCallOptions = {}): Promise<KeywordResult[]> {
     options.signal?.throwIfAborted();
     const normalised = searchWords(words);
     if (normalised.length === 0) throw new InvalidArgumentError(`a search needs a word of at least 3 letters or digits (at most ${maxSearchWords} words are used)`);

@@ -8,14 +8,14 @@ import { bloomAdd, bloomHas, type BloomFilter } from './bloom.js';
  * width (bloom.ts hashing), so tables need no negotiation and every table on the
  * wire is exactly `keywordTableBytes`.
  *
- * Size by measurement (docs/BENCHMARKS.md, "keyword search"): 2,048 bytes
- * (16,384 bits) with 2 hashes give 0.05 % false positives at 200 words per node
- * and 0.8 % at 800 (1 KiB: 0.2 % and 3 %; 4 KiB: 0.01 % and 0.2 %). A false
+ * Size by measurement (bench/keyword-table.ts, docs/BENCHMARKS.md, "keyword search"):
+ * 2,048 bytes (16,384 bits) with 3 hashes give 0.005 % false positives at 200 words
+ * per node and 0.3 % at 800 (2 hashes: 0.07 % and 0.9 %; 1 KiB: 0.2 % and 3 %). A false
  * positive costs one wasted last-hop message, so 2 KiB per table (sent to 16
  * neighbours, 64 kept: 128 KiB per node) is where doubling stops paying.
  */
 export const keywordTableBytes = 2_048;
-export const keywordTableHashes = 2;
+export const keywordTableHashes = 3;
 
 export function keywordTableOf(words: Iterable<string>): BloomFilter {
   const table: BloomFilter = { bits: new Uint8Array(keywordTableBytes), hashCount: keywordTableHashes };
