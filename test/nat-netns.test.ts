@@ -236,6 +236,8 @@ describe('NAT traversal between network namespaces behind real NAT', { skip: rea
     await waitFor('A1 maps its port on router A and is found reachable', () => a1.report?.status.reachable === true, 40_000, state);
     assert.deepEqual(a1.report?.status.mapping, { state: 'mapped', external: { host: routerWan.a, port: 4000 } });
     await waitFor('A2 and B1 hold reservations with both Ambassadors', () => [a2, b1].every((node) => node.report?.status.reachable === false && node.report.status.relays.length === 2), 40_000, state);
+    // The Ambassadors' observations and the reservations arrive independently: wait for both.
+    await waitFor('two Ambassadors agree on B1\'s public IP', () => Boolean(b1.report?.status.publicAddress), 20_000, state);
     assert.equal(b1.report?.status.publicAddress?.host, routerWan.b, 'two Ambassadors agree on the public IP');
 
     // Directly where mapping works: B1 was introduced to A1 at router A's mapped port.
