@@ -1,6 +1,7 @@
 import type { Address, Random } from '../runtime/types.js';
 import type { HostEntry } from '../transport/vocabulary.js';
 import { bloomHas, bloomOf, bloomUnion, isBloomShape, type BloomFilter } from './bloom.js';
+import { NeighbourPush, sample } from './neighbour-push.js';
 import { maxBudget, maxTtl, strategyCodes, type HitMessage, type QueryMessage, type Strategy, type SummaryMessage } from './messages.js';
 
 /**
@@ -82,9 +83,7 @@ export class RetrievalCore {
   private readonly active = new Map<string, string>();
   /** By last update, oldest first. */
   private readonly summaries = new Map<string, NeighbourSummary>();
-  private pushTargets: Peer[] = [];
-  /** Push targets added since the last send, who have not had our summary yet. */
-  private newTargets: Peer[] = [];
+  private readonly pushTargets: NeighbourPush;
   private ownKeys: string[] = [];
   private ownSignature = '';
   private summaryChanged = false;
@@ -94,7 +93,9 @@ export class RetrievalCore {
     private readonly selfId: string,
     private readonly random: Random,
     readonly options: CoreOptions = defaultCoreOptions,
-  ) {}
+  ) {
+    this.pushTargets = new NeighbourPush(selfId, random, options.summaryPeers);
+  }
 
   get activeSearches(): number {
     return this.active.size;
@@ -161,11 +162,7 @@ export class RetrievalCore {
 
   receiveSummary(from: Peer, summary: SummaryMessage, nowMs: number): boolean {
     if (from.id === this.selfId || !isBloomShape(summary.own) || !isBloomShape(summary.near)) return false;
-    // Summaries go both ways: a neighbour that sends one gets ours (the partial view is directed, coverage should not be).
-    if (this.pushTargets.length < this.options.summaryPeers && !this.pushTargets.some((peer) => peer.id === from.id)) {
-      this.pushTargets.push(from);
-      this.newTargets.push(from);
-    }
+    this.pushTargets.adoptSender(from);
     const previous = this.summaries.get(from.id);
     this.summaries.delete(from.id);
     if (this.summaries.size >= this.options.maxSummaries) this.summaries.delete(this.summaries.keys().next().value as string);
@@ -187,11 +184,11 @@ export class RetrievalCore {
    */
   summaryDue(peers: readonly Peer[], nowMs: number): { message: SummaryMessage; to: Peer[] } | undefined {
     this.expireSummaries(nowMs);
-    const added = this.refreshPushTargets(peers);
+    const added = this.pushTargets.refresh(peers, (id) => this.summaries.has(id));
     const refresh = nowMs >= this.lastSummarySentMs + this.options.summaryRefreshMs;
     const changed = this.summaryChanged && nowMs >= this.lastSummarySentMs + this.options.summaryMinIntervalMs;
-    if (this.pushTargets.length === 0 || (!refresh && !changed && added.length === 0)) return undefined;
-    const to = refresh || changed ? this.pushTargets : added;
+    if (this.pushTargets.all.length === 0 || (!refresh && !changed && added.length === 0)) return undefined;
+    const to = refresh || changed ? [...this.pushTargets.all] : added;
     this.summaryChanged = false;
     if (refresh || changed) this.lastSummarySentMs = nowMs;
     return { message: this.summary(), to };
@@ -210,21 +207,6 @@ export class RetrievalCore {
     bloomUnion(near, own);
     for (const neighbour of this.summaries.values()) bloomUnion(near, neighbour.own);
     return { own, near };
-  }
-
-  /**
-   * Keeps the push targets that are still known or still send summaries, topped up at
-   * random from the known hosts; returns the new ones (sent to at once).
-   */
-  private refreshPushTargets(peers: readonly Peer[]): Peer[] {
-    const known = new Set(peers.map((peer) => peer.id));
-    this.pushTargets = this.pushTargets.filter((peer) => known.has(peer.id) || this.summaries.has(peer.id));
-    const kept = new Set(this.pushTargets.map((peer) => peer.id));
-    const added = sample(peers.filter((peer) => !kept.has(peer.id) && peer.id !== this.selfId), this.options.summaryPeers - this.pushTargets.length, this.random);
-    this.pushTargets.push(...added);
-    const fresh = [...this.newTargets.filter((peer) => this.pushTargets.includes(peer)), ...added];
-    this.newTargets = [];
-    return fresh;
   }
 
   private expireSummaries(nowMs: number): void {
@@ -280,17 +262,6 @@ export class RetrievalCore {
 
 function strategyName(code: number): Strategy {
   return code === strategyCodes.bfs ? 'bfs' : code === strategyCodes.rbfs ? 'rbfs' : 'informed';
-}
-
-/** Up to `count` distinct items, uniformly (partial Fisher–Yates on a copy). */
-export function sample<T>(items: readonly T[], count: number, random: Random): T[] {
-  const pool = [...items];
-  const take = Math.max(0, Math.min(count, pool.length));
-  for (let index = 0; index < take; index += 1) {
-    const other = index + random.int(pool.length - index);
-    [pool[index], pool[other]] = [pool[other] as T, pool[index] as T];
-  }
-  return pool.slice(0, take);
 }
 
 /** Order-independent: the count and an xor of the keys' hashes. */

@@ -1,7 +1,8 @@
 import type { Address, Random } from '../runtime/types.js';
 import type { HostEntry } from '../transport/vocabulary.js';
 import type { BloomFilter } from './bloom.js';
-import { hex, sameBits, sample, type Peer } from './core.js';
+import { hex, sameBits, type Peer } from './core.js';
+import { NeighbourPush, sample } from './neighbour-push.js';
 import { maxHitResults, type KeywordHitMessage, type KeywordQueryMessage, type KeywordTableMessage } from './keyword-messages.js';
 import { keywordTableOf, tableMatches } from './keyword-table.js';
 import { maxWordLength, minWordLength } from './keywords.js';
@@ -91,8 +92,7 @@ export class KeywordSearchCore {
   private readonly seen = new Map<string, number>();
   private readonly active = new Map<string, ActiveSearch>();
   private readonly tables = new Map<string, NeighbourTable>();
-  private pushTargets: Peer[] = [];
-  private newTargets: Peer[] = [];
+  private readonly pushTargets: NeighbourPush;
   private ownTable: BloomFilter = keywordTableOf([]);
   private ownWordCount = 0;
   private tableChanged = false;
@@ -102,7 +102,9 @@ export class KeywordSearchCore {
     private readonly selfId: string,
     private readonly random: Random,
     readonly options: KeywordCoreOptions = defaultKeywordCoreOptions,
-  ) {}
+  ) {
+    this.pushTargets = new NeighbourPush(selfId, random, options.tablePeers);
+  }
 
   get activeSearches(): number {
     return this.active.size;
@@ -186,11 +188,7 @@ export class KeywordSearchCore {
 
   receiveTable(from: Peer, table: KeywordTableMessage, nowMs: number): boolean {
     if (from.id === this.selfId) return false;
-    // Tables go both ways, as summaries do (core.ts): the partial view is directed.
-    if (this.pushTargets.length < this.options.tablePeers && !this.pushTargets.some((peer) => peer.id === from.id)) {
-      this.pushTargets.push(from);
-      this.newTargets.push(from);
-    }
+    this.pushTargets.adoptSender(from);
     this.tables.delete(from.id);
     if (this.tables.size >= this.options.maxTables) this.tables.delete(this.tables.keys().next().value as string);
     this.tables.set(from.id, { address: from.address, table, expiresAtMs: nowMs + this.options.tableLifetimeMs });
@@ -204,13 +202,13 @@ export class KeywordSearchCore {
   /** When due, this node's table and whom to send it to. */
   tableDue(peers: readonly Peer[], nowMs: number): { message: KeywordTableMessage; to: Peer[] } | undefined {
     for (const [id, neighbour] of this.tables) if (neighbour.expiresAtMs <= nowMs) this.tables.delete(id);
-    const added = this.refreshPushTargets(peers);
+    const added = this.pushTargets.refresh(peers, (id) => this.tables.has(id));
     // A node without words sends nothing (no table matches nothing), except once to clear the one it sent before.
     const empty = this.ownWordCount === 0;
     const refresh = !empty && nowMs >= this.lastTableSentMs + this.options.tableRefreshMs;
     const changed = this.tableChanged && nowMs >= this.lastTableSentMs + this.options.tableMinIntervalMs;
-    if (this.pushTargets.length === 0 || (!refresh && !changed && (empty || added.length === 0))) return undefined;
-    const to = refresh || changed ? this.pushTargets : added;
+    if (this.pushTargets.all.length === 0 || (!refresh && !changed && (empty || added.length === 0))) return undefined;
+    const to = refresh || changed ? [...this.pushTargets.all] : added;
     if (refresh || changed) {
       this.tableChanged = false;
       this.lastTableSentMs = nowMs;
@@ -221,17 +219,6 @@ export class KeywordSearchCore {
   nextTableDeadlineMs(): number {
     if (this.tableChanged) return this.lastTableSentMs + this.options.tableMinIntervalMs;
     return this.ownWordCount === 0 ? Infinity : this.lastTableSentMs + this.options.tableRefreshMs;
-  }
-
-  private refreshPushTargets(peers: readonly Peer[]): Peer[] {
-    const known = new Set(peers.map((peer) => peer.id));
-    this.pushTargets = this.pushTargets.filter((peer) => known.has(peer.id) || this.tables.has(peer.id));
-    const kept = new Set(this.pushTargets.map((peer) => peer.id));
-    const added = sample(peers.filter((peer) => !kept.has(peer.id) && peer.id !== this.selfId), this.options.tablePeers - this.pushTargets.length, this.random);
-    this.pushTargets.push(...added);
-    const fresh = [...this.newTargets.filter((peer) => this.pushTargets.includes(peer)), ...added];
-    this.newTargets = [];
-    return fresh;
   }
 
   // ---- forwarding ---------------------------------------------------------------
