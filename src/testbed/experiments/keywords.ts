@@ -3,11 +3,12 @@ import type { NodeOptions } from '../../node/create.js';
 import type { ButterNode } from '../../node/node.js';
 import type { FactoryMap } from '../../node/service.js';
 import { keywordRoutes } from '../../retrieval/keyword-messages.js';
-import { retrieval, RetrievalService } from '../../retrieval/service.js';
+import { retrieval } from '../../retrieval/service.js';
 import { storage } from '../../storage/service.js';
 import type { Experiment, Figures, Params } from '../experiment.js';
-import type { TestNetwork, TrafficTotals } from '../network.js';
+import type { TestNetwork } from '../network.js';
 import { mean, percentile } from '../statistics.js';
+import { retrievalOf, routeTraffic } from './retrieval.js';
 import { storageOf } from './storage-items.js';
 
 /** Bootstrap addresses per joining node, as in the retrieval experiment. */
@@ -15,23 +16,6 @@ const bootstrapPeers = 8;
 
 /** Content ids stored with each word. */
 const stored = new WeakMap<TestNetwork, Map<string, Set<string>>>();
-
-function retrievalOf(node: ButterNode): RetrievalService {
-  const service = node.services.retrieval;
-  if (!(service instanceof RetrievalService)) throw new TypeError(`node ${node.id} runs no retrieval service`);
-  return service;
-}
-
-function routeTraffic(traffic: TrafficTotals, routes: readonly string[]): { messages: number; bytes: number } {
-  let messages = 0;
-  let bytes = 0;
-  for (const [label, count] of Object.entries(traffic.byLabel)) {
-    if (label.startsWith('response:') || !routes.some((route) => label.endsWith(`:${route}`))) continue;
-    messages += count.messages;
-    bytes += count.bytes;
-  }
-  return { messages, bytes };
-}
 
 /**
  * Keyword search (issue 13 item 4): N nodes store M items, each with 1–3 words

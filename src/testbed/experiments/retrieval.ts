@@ -29,29 +29,18 @@ function onOff(text: string): boolean {
   return text === 'on';
 }
 
-function retrievalOf(node: ButterNode): RetrievalService {
+export function retrievalOf(node: ButterNode): RetrievalService {
   const service = node.services.retrieval;
   if (!(service instanceof RetrievalService)) throw new TypeError(`node ${node.id} runs no retrieval service`);
   return service;
 }
 
-/** Messages and bytes of the search routes (queries and hits) in a traffic total. */
-function searchTraffic(traffic: TrafficTotals): { messages: number; bytes: number } {
+/** Messages and bytes sent on `routes` (requests and notifications, not their responses) in a traffic total. */
+export function routeTraffic(traffic: TrafficTotals, routes: readonly string[]): { messages: number; bytes: number } {
   let messages = 0;
   let bytes = 0;
   for (const [label, count] of Object.entries(traffic.byLabel)) {
-    if (label.startsWith('response:') || !searchRoutes.some((route) => label.endsWith(`:${route}`))) continue;
-    messages += count.messages;
-    bytes += count.bytes;
-  }
-  return { messages, bytes };
-}
-
-function routeTraffic(traffic: TrafficTotals, route: string): { messages: number; bytes: number } {
-  let messages = 0;
-  let bytes = 0;
-  for (const [label, count] of Object.entries(traffic.byLabel)) {
-    if (label.startsWith('response:') || !label.endsWith(`:${route}`)) continue;
+    if (label.startsWith('response:') || !routes.some((route) => label.endsWith(`:${route}`))) continue;
     messages += count.messages;
     bytes += count.bytes;
   }
@@ -133,7 +122,7 @@ export const retrievalExperiment: Experiment = {
     let fallbacks = 0;
     const queries = params.queries as number;
     if (stored.length === 0) throw new InvalidArgumentError('no items were stored: --items must be at least 1');
-    const offersBefore = routeTraffic(network.traffic(), storageOfferRoute).messages;
+    const offersBefore = routeTraffic(network.traffic(), [storageOfferRoute]).messages;
     const measuredFrom = network.now();
     for (let query = 0; query < queries; query += 1) {
       const contentId = stored[random.int(stored.length)] as string;
@@ -142,11 +131,11 @@ export const retrievalExperiment: Experiment = {
       const readers = network.nodes.filter((node) => !storageOf(node).heldSegmentKeys().includes(key));
       const pool = readers.length > 0 ? readers : network.nodes;
       const reader = pool[random.int(pool.length)] as ButterNode;
-      const before = searchTraffic(network.traffic());
+      const before = routeTraffic(network.traffic(), searchRoutes);
       const beganAt = network.now();
       const report = await network.settle(retrievalOf(reader).retrieveWithReport(contentId), 120_000).catch(() => undefined);
       latencies.push(network.now() - beganAt);
-      const after = searchTraffic(network.traffic());
+      const after = routeTraffic(network.traffic(), searchRoutes);
       messages.push(after.messages - before.messages);
       bytes.push(after.bytes - before.bytes);
       if (report?.data) {
@@ -155,8 +144,8 @@ export const retrievalExperiment: Experiment = {
       }
       fallbacks += report?.fallbacks ?? 0;
     }
-    const summaries = routeTraffic(network.traffic(), routes.summary);
-    const offers = routeTraffic(network.traffic(), storageOfferRoute).messages - offersBefore;
+    const summaries = routeTraffic(network.traffic(), [routes.summary]);
+    const offers = routeTraffic(network.traffic(), [storageOfferRoute]).messages - offersBefore;
     const seconds = Math.max(1e-3, network.now() / 1000);
     return {
       queries,
