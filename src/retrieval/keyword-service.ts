@@ -40,6 +40,8 @@ export class KeywordSearcher {
   /** Running searches by query id: how to end one and how to hand it new results. */
   private readonly pending = new Map<string, { finish: (abortReason?: unknown) => void; deliver: (fresh: readonly KeywordResult[]) => void }>();
   private running = false;
+  /** What `held()` found last time, by content id: only contents held still are kept. */
+  private indexed = new Map<string, IndexedContent>();
   readonly counters = { queriesReceived: 0, hitsSent: 0, tablesSent: 0, tablesReceived: 0 };
 
   constructor(
@@ -165,11 +167,19 @@ export class KeywordSearcher {
     for (const key of storage.heldSegmentKeys()) {
       const separator = key.lastIndexOf(':');
       const contentId = key.slice(0, separator);
+      if (contents.has(contentId)) continue;
+      // A content id is its hash: its words never change, so a block is read once per content held.
+      const indexed = this.indexed.get(contentId);
+      if (indexed) {
+        contents.set(contentId, indexed);
+        continue;
+      }
       const parsed = parseContentId(contentId);
-      if (!parsed || contents.has(contentId)) continue;
+      if (!parsed) continue;
       const block = storage.get(blockKeyOf(contentId, segmentRange(parsed.parts, Number(key.slice(separator + 1))).first));
       if (block) contents.set(contentId, { contentId, words: new Set(indexedWords(block.keywords)) });
     }
+    this.indexed = contents;
     return [...contents.values()];
   }
 
