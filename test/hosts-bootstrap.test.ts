@@ -10,7 +10,7 @@ const seedAddress = { host: 'seed.sim', port: 10_000 };
 
 describe('bootstrap schedule', () => {
   it('tries at once, then backs off by doubling (±25 %) up to the cap while no host is known', () => {
-    const schedule = new BootstrapSchedule([seedAddress], new SeededRandom(1), 1_000, 8_000, 0);
+    const schedule = new BootstrapSchedule([seedAddress], [seedAddress], new SeededRandom(1), 1_000, 8_000, 0);
     assert.deepEqual(schedule.due(0), [seedAddress]);
     assert.deepEqual(schedule.due(1), [], 'not again before the next deadline');
     let now = 0;
@@ -26,10 +26,11 @@ describe('bootstrap schedule', () => {
     }
   });
 
-  it('stops while a host is known and tries again at once, from the first delay, when the list empties', () => {
-    const schedule = new BootstrapSchedule([seedAddress], new SeededRandom(2), 1_000, 60_000, 0);
+  it('stops once the address answered and a host is known, and tries again at once, from the first delay, when the list empties', () => {
+    const schedule = new BootstrapSchedule([seedAddress], [seedAddress], new SeededRandom(2), 1_000, 60_000, 0);
     schedule.due(0);
     schedule.due(schedule.nextDeadline());
+    schedule.answered(seedAddress);
     schedule.listChanged(5_000, true);
     assert.equal(schedule.nextDeadline(), Infinity);
     schedule.listChanged(9_000, false);
@@ -39,8 +40,34 @@ describe('bootstrap schedule', () => {
     assert.ok(gap >= 750 && gap <= 1_250, `backoff restarted: ${gap}`);
   });
 
+  it('while hosts are known, keeps retrying only the addresses that never answered, with the same backoff', () => {
+    const other = { host: 'other.sim', port: 10_000 };
+    const schedule = new BootstrapSchedule([seedAddress, other], [seedAddress, other], new SeededRandom(6), 1_000, 8_000, 0);
+    assert.deepEqual(schedule.due(0), [seedAddress, other]);
+    schedule.answered(seedAddress);
+    schedule.listChanged(100, true);
+    const retryAt = schedule.nextDeadline();
+    assert.ok(retryAt >= 750 && retryAt <= 1_250, `the silent address is retried on the backoff: ${retryAt}`);
+    assert.deepEqual(schedule.due(retryAt), [other], 'only the address that never answered');
+    const later = schedule.nextDeadline() - retryAt;
+    assert.ok(later >= 1_500 && later <= 2_500, `and backs off: ${later}`);
+    schedule.answered(other);
+    assert.equal(schedule.nextDeadline(), Infinity, 'every address answered: nothing more while hosts are known');
+    schedule.listChanged(30_000, false);
+    assert.deepEqual(schedule.due(30_000), [seedAddress, other], 'an empty list tries them all again at once');
+  });
+
+  it('tries hosts restored from disk only while no host is known', () => {
+    const restored = { host: 'restored.sim', port: 10_000 };
+    const schedule = new BootstrapSchedule([restored, seedAddress], [seedAddress], new SeededRandom(8), 1_000, 8_000, 0);
+    assert.deepEqual(schedule.due(0), [restored, seedAddress]);
+    schedule.answered(seedAddress);
+    schedule.listChanged(100, true);
+    assert.equal(schedule.nextDeadline(), Infinity, 'the restored host that never answered is not retried while hosts are known');
+  });
+
   it('has nothing to do without bootstrap addresses', () => {
-    const schedule = new BootstrapSchedule([], new SeededRandom(3), 1_000, 60_000, 0);
+    const schedule = new BootstrapSchedule([], [], new SeededRandom(3), 1_000, 60_000, 0);
     assert.equal(schedule.nextDeadline(), Infinity);
     assert.deepEqual(schedule.due(0), []);
   });
@@ -95,6 +122,28 @@ describe('a node whose bootstrap peer comes up late', () => {
     } finally {
       await Promise.all(nodes.map((node) => node.stop({ graceful: false })));
     }
+  });
+});
+
+describe('a node with two bootstrap peers, one of them up late', () => {
+  it('meets the late one too, although it already knows the other (simulator)', async () => {
+    const simulation = new Simulation({ seed: 7 });
+    const settle = async <T>(promise: Promise<T>): Promise<T> => {
+      await simulation.runFor(0);
+      return promise;
+    };
+    const quiet = { memoryMB: 16, services: {}, discovery: { enabled: false } } as const;
+    const early = await createNode({ ...quiet, runtime: simulation.createHost({}) });
+    await settle(early.spawn());
+    const lateHost = simulation.createHost({});
+    const node = await createNode({ ...quiet, runtime: simulation.createHost({}), bootstrap: [early.address, { host: lateHost.hostName, port: 10_000 }] });
+    await settle(node.spawn());
+    await simulation.runFor(10_000);
+    assert.deepEqual(node.knownHosts.list().map((host) => host.id), [early.id]);
+    const late = await createNode({ ...quiet, runtime: lateHost, port: 10_000 });
+    await settle(late.spawn());
+    await simulation.runFor(40_000);
+    assert.ok(node.knownHosts.get(late.id) !== undefined, 'the late bootstrap peer joined the list');
   });
 });
 

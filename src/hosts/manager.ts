@@ -31,8 +31,12 @@ export interface HostManagerComponents {
   /** Connects and returns the id the peer proved in its hello. */
   identify(address: Address): Promise<string>;
   onPeerFailure(listener: PeerFailureListener): () => void;
-  /** Addresses to contact at start and again, with backoff, whenever the node knows no host; read at each start. */
-  bootstrap(): readonly Address[];
+  /**
+   * Addresses to contact at start and again, with backoff, whenever the node
+   * knows no host; read at each start. The `configured` ones are also retried
+   * while hosts are known, until each has answered once (restored hosts are not).
+   */
+  bootstrap(): { addresses: readonly Address[]; configured: readonly Address[] };
 }
 
 /**
@@ -77,7 +81,8 @@ export class HostManager {
     const { bootstrapRetryMs, maxBootstrapRetryMs } = this.options;
     // A stream of its own: retries never reshuffle the core's draws.
     const random = runtime.random.fork('hosts/bootstrap');
-    this.bootstrap = new BootstrapSchedule(this.components.bootstrap(), random, bootstrapRetryMs, maxBootstrapRetryMs, runtime.now());
+    const { addresses, configured } = this.components.bootstrap();
+    this.bootstrap = new BootstrapSchedule(addresses, configured, random, bootstrapRetryMs, maxBootstrapRetryMs, runtime.now());
     this.bootstrapDue();
   }
 
@@ -85,9 +90,15 @@ export class HostManager {
   private bootstrapDue(): void {
     if (!this.running || !this.bootstrap) return;
     for (const address of this.bootstrap.due(this.components.runtime.now())) {
-      this.introduce(address).catch((error: unknown) => {
-        if (this.running) this.components.logger.warn({ address: formatAddress(address), err: error }, 'bootstrap host unreachable; retrying while no host is known');
-      });
+      this.introduce(address).then(
+        () => {
+          this.bootstrap?.answered(address);
+          this.armBootstrap();
+        },
+        (error: unknown) => {
+          if (this.running) this.components.logger.warn({ address: formatAddress(address), err: error }, 'bootstrap host unreachable; retrying with backoff until it answers');
+        },
+      );
     }
     this.armBootstrap();
   }

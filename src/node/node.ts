@@ -149,7 +149,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
         request: (address, route, payload, timeoutMs) => this.request(address, route, payload, { timeoutMs }),
         identify: async (address) => (await this.connect(address)).id,
         onPeerFailure: (listener) => this.onPeerFailure(listener),
-        bootstrap: () => this.bootstrapAddresses(),
+        bootstrap: () => ({ addresses: this.bootstrapAddresses(), configured: this.components.bootstrap }),
       },
       components.hosts,
     );
