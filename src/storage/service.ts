@@ -207,12 +207,12 @@ export class StorageService implements Service {
   }
 
   get blocks(): BlockStore {
-    if (!this.storeInstance) throw new InvalidArgumentError('the storage overlay has not started');
+    if (!this.storeInstance) throw new NodeStoppedError('the storage overlay is not running (the node is starting or stopping)');
     return this.storeInstance;
   }
 
   private get membership(): GroupMembership {
-    if (!this.membershipInstance) throw new InvalidArgumentError('the storage overlay has not started');
+    if (!this.membershipInstance) throw new NodeStoppedError('the storage overlay is not running (the node is starting or stopping)');
     return this.membershipInstance;
   }
 
