@@ -30,6 +30,13 @@ describe('butter start settings', () => {
     assert.equal(resolveSettings({}, environment, file).port, 2222);
   });
 
+  it('maps the peer port only when asked (flag or BUTTER_PORT_MAPPING)', () => {
+    assert.equal(resolveSettings({}, {}, undefined).portMapping, false);
+    assert.equal(resolveSettings({}, { BUTTER_PORT_MAPPING: 'yes' }, undefined).portMapping, true);
+    assert.equal(resolveSettings({ portMapping: true }, { BUTTER_PORT_MAPPING: 'off' }, undefined).portMapping, true);
+    assert.throws(() => resolveSettings({}, { BUTTER_PORT_MAPPING: 'maybe' }, undefined), /BUTTER_PORT_MAPPING must be true or false/);
+  });
+
   it('names the source of a bad value and suggests the name meant', () => {
     assert.throws(() => resolveSettings({}, { BUTTER_PORT: 'abc' }, undefined), (error: Error) => error instanceof InvalidConfigError && /BUTTER_PORT must be a number/.test(error.message));
     assert.throws(() => resolveSettings({}, { BUTTER_AMBASSADOR: 'maybe' }, undefined), /BUTTER_AMBASSADOR must be true or false/);

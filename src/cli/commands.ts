@@ -22,6 +22,7 @@ interface CommandOptions {
   networkKey?: string;
   memory?: number;
   ambassador?: boolean;
+  portMapping?: boolean;
   discovery?: boolean;
   apiPort?: number;
   metricsPort?: number;
@@ -63,6 +64,7 @@ function withNodeOptions(command: Command): Command {
     .option('--network-key <file>', 'a 32-byte network key file [BUTTER_NETWORK_KEY]')
     .option('--memory <MB>', 'memory allocation in MB, split between known hosts and storage [BUTTER_MEMORY]', number)
     .option('--ambassador', 'announce this node as an Ambassador [BUTTER_AMBASSADOR]')
+    .option('--port-mapping', "ask the LAN's UPnP gateway to forward the peer port [BUTTER_PORT_MAPPING]")
     .option('--no-discovery', 'no LAN multicast discovery [BUTTER_DISCOVERY=false]')
     .option('--api-port <port>', 'port of the control API on 127.0.0.1 (0 = any) [BUTTER_API_PORT]', port)
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>/metrics [BUTTER_METRICS_PORT]', port)
@@ -94,6 +96,7 @@ function settingsOf(options: CommandOptions, command: Command): Settings {
       networkKey: options.networkKey,
       memoryMB: options.memory,
       ambassador: options.ambassador,
+      portMapping: options.portMapping,
       // `--no-discovery` makes commander default the flag to true: only an explicit flag counts.
       discovery: command.getOptionValueSource('discovery') === 'cli' ? options.discovery : undefined,
       apiPort: options.apiPort,

@@ -1,6 +1,7 @@
 import { createNode, defaultServices, type DefaultServices } from '../node/create.js';
 import { nat } from '../nat/service.js';
 import type { ButterNode } from '../node/node.js';
+import { upnpPortMapper } from '../runtime/real/port-mapping.js';
 import { formatAddress } from '../runtime/types.js';
 import { startApi, type ApiServer } from './api.js';
 import { createToken, DataDirLock, removeApiFiles, writeApiFiles } from './data-dir.js';
@@ -52,8 +53,9 @@ export async function startNode(settings: Settings, options: StartOptions): Prom
       networkKey,
       bootstrap: settings.bootstrap,
       ambassador: settings.ambassador,
-      // NAT traversal: the Ambassador role with --ambassador; otherwise registering with the Ambassadors it knows.
-      services: { ...defaultServices(), nat: nat() },
+      // NAT traversal: the Ambassador role with --ambassador; otherwise registering with the Ambassadors it knows,
+      // and with --port-mapping a UPnP forward (not for the short-lived node of put / get).
+      services: { ...defaultServices(), nat: nat(settings.portMapping && !options.transient ? { portMapper: upnpPortMapper() } : {}) },
       discovery: { enabled: settings.discovery },
       logger: createLogger(settings.logLevel),
     });

@@ -16,6 +16,8 @@ export interface Settings {
   networkKey: string | undefined;
   memoryMB: number;
   ambassador: boolean;
+  /** Ask the LAN's UPnP gateway to forward the peer port (NAT traversal). */
+  portMapping: boolean;
   discovery: boolean;
   /** 0: any free port, written to `<dataDir>/api.json`. */
   apiPort: number;
@@ -39,6 +41,7 @@ const settingSchemas: OptionSchemas<Settings> = {
   networkKey: optionTypes.optional(optionTypes.text(1, 4096)),
   memoryMB: Type.Number({ description: 'a number of megabytes' }),
   ambassador: optionTypes.boolean(),
+  portMapping: optionTypes.boolean(),
   discovery: optionTypes.boolean(),
   apiPort: optionTypes.integer(0, 65535),
   metricsPort: optionTypes.optional(optionTypes.integer(0, 65535)),
@@ -55,6 +58,7 @@ export function defaultSettings(): Settings {
     networkKey: undefined,
     memoryMB: 512,
     ambassador: false,
+    portMapping: false,
     discovery: true,
     apiPort: 0,
     metricsPort: undefined,
@@ -72,6 +76,7 @@ export const environmentNames: Record<keyof Settings, string> = {
   networkKey: 'BUTTER_NETWORK_KEY',
   memoryMB: 'BUTTER_MEMORY',
   ambassador: 'BUTTER_AMBASSADOR',
+  portMapping: 'BUTTER_PORT_MAPPING',
   discovery: 'BUTTER_DISCOVERY',
   apiPort: 'BUTTER_API_PORT',
   metricsPort: 'BUTTER_METRICS_PORT',
@@ -79,7 +84,7 @@ export const environmentNames: Record<keyof Settings, string> = {
 };
 
 const numericSettings = new Set<keyof Settings>(['port', 'memoryMB', 'apiPort', 'metricsPort']);
-const booleanSettings = new Set<keyof Settings>(['ambassador', 'discovery']);
+const booleanSettings = new Set<keyof Settings>(['ambassador', 'portMapping', 'discovery']);
 
 /**
  * Merges the sources with the documented precedence, flag > environment >
