@@ -9,6 +9,7 @@ import { encodeEnvelopeFrame } from '../src/transport/envelope.js';
 import { chooseEviction, evictionClass, type EvictionCandidate } from '../src/transport/eviction.js';
 import { frameHeaderBytes } from '../src/transport/frames.js';
 import { InboundBudget } from '../src/transport/inbound-budget.js';
+import { OutboundBuffers } from '../src/transport/outbound-buffers.js';
 import { TokenBucket } from '../src/transport/token-bucket.js';
 import { freshIdentity } from './support/channel.js';
 import { collect, type Collected } from './support/streams.js';
@@ -35,6 +36,21 @@ describe('inbound budget', () => {
     assert.equal(budget.usedBytes, 60);
     budget.release(60);
     assert.equal(budget.tryCharge(100), true);
+  });
+});
+
+describe('outbound buffers', () => {
+  it('sums what each holder last reported, and reads stale figures again on recount', () => {
+    const buffers = new OutboundBuffers<string>(100);
+    assert.equal(buffers.record('a', 60), true);
+    assert.equal(buffers.record('b', 30), true);
+    assert.equal(buffers.record('a', 80), false, '80 + 30 is over the cap');
+    assert.deepEqual(buffers.largestFirst(), ['a', 'b']);
+    buffers.recount((holder) => (holder === 'a' ? 10 : 30));
+    assert.equal(buffers.usedBytes, 40);
+    assert.equal(buffers.overCapacity, false);
+    buffers.record('b', 0);
+    assert.deepEqual(buffers.largestFirst(), ['a'], 'a holder at 0 is forgotten');
   });
 });
 
@@ -228,6 +244,48 @@ function admissionSuite(factory: () => World): void {
     }),
   );
 }
+
+describe('send buffers on the real runtime (the simulator hands written bytes to its network at once)', () => {
+  it(
+    'closes the connections of strangers that ask and never read once all send buffers together reach their cap; a peer that reads is served',
+    { timeout: 60_000 },
+    inWorld(realWorld, async (world) => {
+      // 16 MB: an outbound cap of 2 MiB. Each stranger asks for 15 MiB of answers (under the
+      // 16 MiB a single connection may buffer) and never reads: more than the loopback
+      // socket buffers take, so the rest waits in the node's memory unless it lets go.
+      const target = await world.createNode({ memoryMB: 16 });
+      const answer = new Uint8Array(256 * 1024);
+      target.route('blob', () => answer);
+      target.route('echo', (_node, payload) => payload);
+      const stranger = await world.createNode();
+      const peer = await world.createNode();
+      await world.settle(Promise.all([target.spawn(), stranger.spawn(), peer.spawn()]));
+      const capBytes = target.admission.outboundBufferCapacityBytes;
+      assert.equal(capBytes, 2 * 1024 * 1024);
+      assert.equal(text(await world.settle(peer.request(target.address, 'echo', bytes('before')))), 'before');
+      const connectionsBefore = target.openConnections;
+      const raws: Stream[] = [];
+      try {
+        for (let index = 0; index < 4; index += 1) {
+          const raw = await rawStream(world, stranger, target);
+          raws.push(raw.stream);
+          raw.hello();
+          for (let request = 1; request <= 60; request += 1) raw.stream.write(encodeEnvelopeFrame({ kind: 'request', requestId: request, route: 'blob', payload: new Uint8Array(0) }));
+        }
+        await until(world, target, () => target.openConnections === connectionsBefore && target.admission.outboundBufferBytes < capBytes, 20_000);
+        assert.equal(target.openConnections, connectionsBefore, 'every stranger that did not read was closed');
+        assert.ok(target.admission.outboundBufferBytes < capBytes, `${target.admission.outboundBufferBytes} bytes still counted`);
+      } finally {
+        // Never read, so never told of a close: let go of them here.
+        for (const raw of raws) raw.destroy();
+      }
+      // A peer that reads gets a burst of answers (1 MiB in one turn of the loop) and its echo.
+      const answers = await world.settle(Promise.all(Array.from({ length: 4 }, () => peer.request(target.address, 'blob', new Uint8Array(0)))));
+      assert.deepEqual(answers.map((received) => received.length), [answer.length, answer.length, answer.length, answer.length]);
+      assert.equal(text(await world.settle(peer.request(target.address, 'echo', bytes('after')))), 'after');
+    }),
+  );
+});
 
 describe('admission control on the real runtime', () => admissionSuite(realWorld));
 describe('admission control on the simulator', () => admissionSuite(() => simWorld(11)));

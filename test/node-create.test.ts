@@ -162,15 +162,16 @@ describe('network ids', () => {
 });
 
 describe('memory plan', () => {
-  it('splits every allocation into a bounded known-host list, an eighth for inbound buffers and the rest for storage', () => {
+  it('splits every allocation into a bounded known-host list, an eighth each for inbound and outbound buffers and the rest for storage', () => {
     const machineBytes = 24 * 1024 * mebibyte;
     let previousCapacity = 0;
     fc.assert(
       fc.property(fc.integer({ min: minimumMemoryMB, max: 24 * 1024 }), (memoryMB) => {
         const plan = planMemory(memoryMB, machineBytes);
         assert.equal(plan.totalBytes, memoryMB * mebibyte);
-        assert.equal(plan.knownHostsBytes + plan.inboundBufferBytes + plan.storageBytes, plan.totalBytes);
+        assert.equal(plan.knownHostsBytes + plan.inboundBufferBytes + plan.outboundBufferBytes + plan.storageBytes, plan.totalBytes);
         assert.equal(plan.inboundBufferBytes, Math.floor(plan.totalBytes / 8));
+        assert.equal(plan.outboundBufferBytes, Math.floor(plan.totalBytes / 8));
         assert.equal(plan.knownHostsBytes, plan.knownHostsCapacity * bytesPerKnownHost);
         assert.ok(plan.knownHostsCapacity >= 4 && plan.knownHostsCapacity <= 256, `capacity ${plan.knownHostsCapacity}`);
         assert.ok(plan.storageBytes > plan.totalBytes / 2, 'storage gets most of the allocation');

@@ -98,6 +98,9 @@ export function nodeMetrics(node: ButterNode<DefaultServices>): NodeMetrics {
   gauge(registry, 'butter_inbound_buffer_bytes', 'Bytes of partial inbound frames held, all connections together (capped by the allocation)', function () {
     this.set(node.admission.inboundBufferBytes);
   });
+  gauge(registry, 'butter_outbound_buffer_bytes', 'Bytes written to peers and not yet taken by them, all connections together, as of each connection\'s last write (capped by the allocation)', function () {
+    this.set(node.admission.outboundBufferBytes);
+  });
   gauge(registry, 'butter_heartbeat_lag_seconds', 'Seconds since each peer sharing a group was last heard: median, 99th percentile and maximum', function () {
     const lags = node.isRunning ? storage.heartbeatLagsMs().sort((a, b) => a - b) : [];
     const at = (fraction: number) => (lags.length === 0 ? 0 : (lags[Math.min(lags.length - 1, Math.floor(fraction * lags.length))] ?? 0) / 1000);

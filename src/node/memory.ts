@@ -17,6 +17,13 @@ const maximumKnownHosts = 256;
  * frame grew a 64 MB node to 1.1 GB.
  */
 const inboundBufferShare = 1 / 8;
+/**
+ * The share that bytes written to peers and not yet taken by them may hold, all connections
+ * together: without it, peers that ask and never read could make the node buffer 16 MiB
+ * each. As large as the inbound share: a burst of answers written in one turn of the event
+ * loop (a few 1 MiB segments) must fit at the smallest allocation.
+ */
+const outboundBufferShare = 1 / 8;
 
 /** How a node's memory allocation is split between the known-host list, inbound buffers and block storage. */
 export interface MemoryBudget {
@@ -25,6 +32,8 @@ export interface MemoryBudget {
   readonly knownHostsBytes: number;
   /** Bytes of partial inbound frames all connections may hold together (docs/SECURITY.md). */
   readonly inboundBufferBytes: number;
+  /** Bytes written and not yet taken by peers, all connections together (docs/SECURITY.md). */
+  readonly outboundBufferBytes: number;
   readonly storageBytes: number;
 }
 
@@ -53,5 +62,7 @@ export function planMemory(memoryMB: number, machineMemoryBytes: number, knownHo
     throw new InvalidConfigError(`known-host capacity ${capacity} leaves too little of ${memoryMB} MB for storage`);
   }
   const inboundBufferBytes = Math.floor(totalBytes * inboundBufferShare);
-  return { totalBytes, knownHostsCapacity: capacity, knownHostsBytes, inboundBufferBytes, storageBytes: totalBytes - knownHostsBytes - inboundBufferBytes };
+  const outboundBufferBytes = Math.floor(totalBytes * outboundBufferShare);
+  const storageBytes = totalBytes - knownHostsBytes - inboundBufferBytes - outboundBufferBytes;
+  return { totalBytes, knownHostsCapacity: capacity, knownHostsBytes, inboundBufferBytes, outboundBufferBytes, storageBytes };
 }

@@ -274,14 +274,24 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     return this.pool?.handshakeFailures ?? new Map();
   }
 
-  /** Admission control now: connections, handshakes before a valid HELLO, and partial inbound frames held against their cap. */
-  get admission(): { connections: number; handshakes: number; inboundBufferBytes: number; inboundBufferCapacityBytes: number } {
-    const buffers = this.pool?.inboundBuffers;
+  /** Admission control now: connections, handshakes before a valid HELLO, partial inbound frames and unsent bytes held against their caps. */
+  get admission(): {
+    connections: number;
+    handshakes: number;
+    inboundBufferBytes: number;
+    inboundBufferCapacityBytes: number;
+    outboundBufferBytes: number;
+    outboundBufferCapacityBytes: number;
+  } {
+    const inbound = this.pool?.inboundBuffers;
+    const outbound = this.pool?.outboundBuffersHeld;
     return {
       connections: this.pool?.size ?? 0,
       handshakes: this.pool?.handshakes ?? 0,
-      inboundBufferBytes: buffers?.usedBytes ?? 0,
-      inboundBufferCapacityBytes: buffers?.capacityBytes ?? this.memory.inboundBufferBytes,
+      inboundBufferBytes: inbound?.usedBytes ?? 0,
+      inboundBufferCapacityBytes: inbound?.capacityBytes ?? this.memory.inboundBufferBytes,
+      outboundBufferBytes: outbound?.usedBytes ?? 0,
+      outboundBufferCapacityBytes: outbound?.capacityBytes ?? this.memory.outboundBufferBytes,
     };
   }
 
@@ -388,7 +398,11 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
       transport,
       this.traffic,
       (connection, hello) => this.identified(connection, hello),
-      { inboundBufferBytes: this.memory.inboundBufferBytes, isProtected: (peerId) => this.isProtected(peerId) },
+      {
+        inboundBufferBytes: this.memory.inboundBufferBytes,
+        outboundBufferBytes: this.memory.outboundBufferBytes,
+        isProtected: (peerId) => this.isProtected(peerId),
+      },
     );
     this.state = 'running';
     this.spawnedAt = runtime.now();

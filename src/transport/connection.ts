@@ -41,11 +41,13 @@ export interface InboundDispatcher {
   networkKeyRefused(error: Error, connection: Connection): void;
 }
 
-/** Where a connection charges the partial frame it holds: the pool's one cap for all of them. */
-export interface InboundCharges {
-  /** Charges `bytes` more held by `connection`; false when they cannot be had (the connection is then closed). */
+/** Where a connection charges what it buffers: the pool's caps for all of them together. */
+export interface BufferCharges {
+  /** Charges `bytes` more of a partial inbound frame held by `connection`; false when they cannot be had (the connection is then closed). */
   charge(connection: Connection, bytes: number): boolean;
   release(bytes: number): void;
+  /** What `connection`'s send buffer holds after a write (0 once it closed); the pool may close connections to keep its cap. */
+  sendBuffered(connection: Connection, bytes: number): void;
 }
 
 interface PendingRequest {
@@ -98,7 +100,7 @@ export class Connection {
     private readonly dispatcher: InboundDispatcher,
     private readonly options: TransportOptions,
     private readonly traffic: TrafficCounters,
-    private readonly inbound: InboundCharges,
+    private readonly buffers: BufferCharges,
   ) {
     this.decoder = new FrameDecoder(options.maxFrameBytes, maxHelloFrameBytes);
     this.lastActivityAt = runtime.now();
@@ -259,6 +261,7 @@ export class Connection {
     const frame = encodeEnvelopeFrame(message);
     this.traffic.record(message.kind, route, frame.length);
     this.stream.write(frame);
+    this.buffers.sendBuffered(this, this.stream.bufferedBytes());
   }
 
   private receive(chunk: Uint8Array): void {
@@ -293,8 +296,8 @@ export class Connection {
   /** Brings the charge to what the decoder holds now; false (and the connection dropped) when the cap has no room. */
   private chargeHeldBytes(): boolean {
     const held = this.decoder.pendingBytes();
-    if (held < this.chargedBytes) this.inbound.release(this.chargedBytes - held);
-    else if (held > this.chargedBytes && !this.inbound.charge(this, held - this.chargedBytes)) {
+    if (held < this.chargedBytes) this.buffers.release(this.chargedBytes - held);
+    else if (held > this.chargedBytes && !this.buffers.charge(this, held - this.chargedBytes)) {
       this.abort(new OverloadedError(`no room for ${held} more inbound bytes: the node's inbound buffers are full`));
       return false;
     }
@@ -447,8 +450,9 @@ export class Connection {
     if (this.state === 'closed') return;
     const handshaking = this.state === 'handshaking';
     this.state = 'closed';
-    this.inbound.release(this.chargedBytes);
+    this.buffers.release(this.chargedBytes);
     this.chargedBytes = 0;
+    this.buffers.sendBuffered(this, 0);
     this.handshakeTimer?.cancel();
     this.timeoutTimer?.cancel();
     if (handshaking || this.pending.size > 0) {

@@ -1,8 +1,9 @@
 import { OverloadedError, PeerUnreachableError } from '../errors.js';
 import { ConnectError, formatAddress, type Address, type Runtime, type Stream, type TimerHandle } from '../runtime/types.js';
-import { Connection, type InboundCharges, type InboundDispatcher, type LocalHello, type RemoteHello } from './connection.js';
+import { Connection, type BufferCharges, type InboundDispatcher, type LocalHello, type RemoteHello } from './connection.js';
 import { chooseEviction, type EvictionCandidate } from './eviction.js';
 import { InboundBudget } from './inbound-budget.js';
+import { OutboundBuffers } from './outbound-buffers.js';
 import type { TransportOptions } from './options.js';
 import type { TrafficCounters } from './traffic.js';
 
@@ -22,11 +23,13 @@ export type IdentifiedListener = (connection: Connection, hello: RemoteHello) =>
 export interface PoolAdmission {
   /** Bytes of partial inbound frames all connections may hold together (the node's `memory.inboundBufferBytes`). */
   readonly inboundBufferBytes: number;
+  /** Bytes written and not yet taken by the peers, all connections together (the node's `memory.outboundBufferBytes`). */
+  readonly outboundBufferBytes: number;
   /** A known host or a service's peer: never closed to make room for a stranger. */
   isProtected(peerId: string): boolean;
 }
 
-const unlimitedAdmission: PoolAdmission = { inboundBufferBytes: Infinity, isProtected: () => false };
+const unlimitedAdmission: PoolAdmission = { inboundBufferBytes: Infinity, outboundBufferBytes: Infinity, isProtected: () => false };
 
 /**
  * The node's connections, one per peer, keyed by the peer's id: dialled on
@@ -51,7 +54,10 @@ export class ConnectionPool {
   /** Failed handshakes by `<direction>:<reason>` (a closed set: this node's own error codes and connect reasons). */
   private readonly failedHandshakes = new Map<string, number>();
   private readonly inboundBudget: InboundBudget;
-  private readonly inboundCharges: InboundCharges;
+  private readonly outboundBuffers: OutboundBuffers<Connection>;
+  /** Set while connections are being closed for the outbound cap (their closing records 0 again). */
+  private keepingOutboundCap = false;
+  private readonly bufferCharges: BufferCharges;
   private sweepTimer: TimerHandle | undefined;
   private stopped = false;
 
@@ -65,9 +71,11 @@ export class ConnectionPool {
     private readonly admission: PoolAdmission = unlimitedAdmission,
   ) {
     this.inboundBudget = new InboundBudget(admission.inboundBufferBytes);
-    this.inboundCharges = {
+    this.outboundBuffers = new OutboundBuffers(admission.outboundBufferBytes);
+    this.bufferCharges = {
       charge: (connection, bytes) => this.chargeInbound(connection, bytes),
       release: (bytes) => this.inboundBudget.release(bytes),
+      sendBuffered: (connection, bytes) => this.recordOutbound(connection, bytes),
     };
     this.scheduleSweep();
   }
@@ -94,6 +102,11 @@ export class ConnectionPool {
   /** Bytes of partial inbound frames held now, all connections together, and the cap. */
   get inboundBuffers(): { usedBytes: number; capacityBytes: number } {
     return { usedBytes: this.inboundBudget.usedBytes, capacityBytes: this.inboundBudget.capacityBytes };
+  }
+
+  /** Bytes written and not yet taken by the peers (as of each connection's last write), all connections together, and the cap. */
+  get outboundBuffersHeld(): { usedBytes: number; capacityBytes: number } {
+    return { usedBytes: this.outboundBuffers.usedBytes, capacityBytes: this.outboundBuffers.capacityBytes };
   }
 
   /** The open connection to peer `id`, if there is one. */
@@ -242,7 +255,7 @@ export class ConnectionPool {
   }
 
   private track(stream: Stream): Connection {
-    const connection = new Connection(this.runtime, stream, this.local, this.dispatcher, this.options, this.traffic, this.inboundCharges);
+    const connection = new Connection(this.runtime, stream, this.local, this.dispatcher, this.options, this.traffic, this.bufferCharges);
     this.open.add(connection);
     connection.onClose(() => {
       this.open.delete(connection);
@@ -318,6 +331,28 @@ export class ConnectionPool {
       if (this.inboundBudget.tryCharge(bytes)) return true;
     }
     return false;
+  }
+
+  /**
+   * Keeps the send buffers of all connections together within the cap. Over it, every
+   * figure is read again (stale ones only overstate); if that does not bring it back, the
+   * connections holding the most close, strangers before protected peers: a peer that does
+   * not read what it asked for costs its own connection, not the node's memory.
+   */
+  private recordOutbound(connection: Connection, bytes: number): void {
+    if (this.outboundBuffers.record(connection, bytes) || this.keepingOutboundCap) return;
+    this.keepingOutboundCap = true;
+    try {
+      this.outboundBuffers.recount((holder) => (holder.isOpen ? holder.stream.bufferedBytes() : 0));
+      const holders = this.outboundBuffers.largestFirst();
+      const ordered = [...holders.filter((holder) => !this.isProtectedConnection(holder)), ...holders.filter((holder) => this.isProtectedConnection(holder))];
+      for (const holder of ordered) {
+        if (!this.outboundBuffers.overCapacity) break;
+        holder.evict('the peer is not reading: the node\'s send buffers are full');
+      }
+    } finally {
+      this.keepingOutboundCap = false;
+    }
   }
 
   private isProtectedConnection(connection: Connection): boolean {
