@@ -203,6 +203,7 @@ describe('butter start, its API and its errors', () => {
       /^# TYPE butter_handshake_failures_total counter$/m,
       /^butter_handshakes_in_progress \d+$/m,
       /^butter_inbound_buffer_bytes \d+$/m,
+      /^butter_outbound_buffer_bytes \d+$/m,
       /^process_cpu_seconds_total /m,
     ]) {
       assert.match(metrics.body, line);
@@ -259,10 +260,10 @@ describe('butter start, its API and its errors', () => {
   });
 
   it('reports a full network when no host has room', { timeout: 60_000 }, async () => {
-    // 13.5 MiB of content fits the lone 16 MB node's storage share (14 MiB: an eighth goes to
-    // inbound buffers), but not once every block carries its proof.
+    // 11.5 MiB of content fits the lone 16 MB node's storage share (12 MiB: an eighth each goes
+    // to inbound and outbound buffers), but not once every block carries its proof.
     const file = join(temporary, 'large');
-    writeFileSync(file, Buffer.alloc(13.5 * 1024 * 1024, 1));
+    writeFileSync(file, Buffer.alloc(11.5 * 1024 * 1024, 1));
     await fails(['put', file, '--data-dir', dataDir, '--replicas', '1'], 1, /^butter: network full: durable store of [0-9a-f]{64}\.\d+ rolled back: no host in reach has room for segment [0-9a-f]{64}\.\d+:\d+$/m);
   });
 
