@@ -198,7 +198,7 @@ export class NatService implements Service {
   private async register(ambassador: KnownHost): Promise<boolean> {
     const { reachability } = this.components;
     try {
-      const request = registerRequestCodec.encode([this.announcedPort(), this.reachable === true, reachability.publicKey]);
+      const request = registerRequestCodec.encode([this.announcedPort(), this.reachable === true]);
       const [refusal, introduced] = registerAnswerCodec.decode(await this.ask(ambassador, natRoutes.register, request));
       this.lastRefusal = refusal ?? undefined;
       if (refusal === null && this.reachable !== true) this.relays.set(ambassador.id, ambassador.address);

@@ -214,7 +214,6 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   private reachabilityHooks(): ReachabilityHooks {
     return {
       ambassador: this.components.ambassador,
-      publicKey: this.components.identity.publicKey,
       listenAddress: () => this.address,
       acceptStream: (stream) => (this.pool ? this.pool.accept(stream) : stream.destroy()),
       addDialer: (dialer) => this.dialers.push(dialer),
@@ -225,6 +224,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
           else if (id !== this.id) this.hosts.discovered({ id, address: { host, port }, forced: false, onLan: false });
         }
       },
+      secure: (carrier, role, timeoutMs) => this.runtime.secure(carrier, { role, identity: this.components.identity, timeoutMs }),
       probe: async (address, timeoutMs) => {
         const stream = await this.runtime.connect(address, { timeoutMs, identity: this.components.identity });
         stream.destroy();
