@@ -6,7 +6,8 @@ import { authenticatedPeer, contextOf, SocketStream } from './tcp.js';
 /** A carrier as the node:stream Duplex node:tls runs over. */
 class CarrierDuplex extends Duplex {
   constructor(private readonly carrier: ByteCarrier) {
-    super();
+    // node:tls takes this from the socket it wraps: the carrier's end must end the TLS socket too.
+    super({ allowHalfOpen: false });
     carrier.start({
       onData: (chunk) => {
         // No way to pause a carrier: what it delivers is bounded by its own caps (a circuit's bytes).
