@@ -223,9 +223,9 @@ export function runtimeContract(name: string, makeHarness: () => Promise<Contrac
         other.server.destroy();
       });
 
-      it('a carrier that answers with its own key is seen with that key, and one that speaks no handshake is refused', async () => {
+      it('a carrier that answers with its own key is seen with that key; a replayed handshake, one in no handshake language and silence are refused', async () => {
         const intruder = freshIdentity();
-        const { first, second } = carrierPair(h.runtime);
+        const { first, second, path } = carrierPair(h.runtime);
         const [client, server] = await h.settle(
           Promise.all([h.runtime.secure(first, { role: 'client', identity, timeoutMs: 2_000 }), h.runtime.secure(second, { role: 'server', identity: intruder, timeoutMs: 2_000 })]),
           'the handshake with the intruder',
@@ -233,6 +233,12 @@ export function runtimeContract(name: string, makeHarness: () => Promise<Contrac
         assert.deepEqual(client.remotePublicKey, intruder.publicKey, 'the key is whoever ended the handshake, never the one hoped for');
         client.destroy();
         server.destroy();
+        // The client's flights of that session, replayed to a new server: nobody holds that session's secrets.
+        const replay = carrierPair(h.runtime);
+        const replayed = h.runtime.secure(replay.second, { role: 'server', identity: peerIdentity, timeoutMs: 2_000 });
+        for (const chunk of path.forward) replay.first.write(chunk);
+        replay.first.start({ onData: () => undefined, onClose: () => undefined });
+        await assert.rejects(h.settle(replayed, 'a replayed handshake'), ConnectError);
         const garbage = carrierPair(h.runtime);
         const refused = h.runtime.secure(garbage.first, { role: 'client', identity, timeoutMs: 2_000 });
         garbage.second.start({ onData: () => garbage.second.write(new Uint8Array(2_000).fill(0x16)), onClose: () => undefined });
