@@ -5,6 +5,9 @@ import { authenticatedPeer, contextOf, SocketStream } from './tcp.js';
 
 /** A carrier as the node:stream Duplex node:tls runs over. */
 class CarrierDuplex extends Duplex {
+  /** TLS records written in this tick, handed to the carrier together. */
+  private pending: Buffer[] = [];
+
   constructor(private readonly carrier: ByteCarrier) {
     // node:tls takes this from the socket it wraps: the carrier's end must end the TLS socket too.
     super({ allowHalfOpen: false });
@@ -23,11 +26,21 @@ class CarrierDuplex extends Duplex {
   override _read(): void {}
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    this.carrier.write(chunk);
+    // node:tls writes each record of up to 16 KiB on its own; one carrier write for a tick's
+    // records makes one relay message of up to 64 KiB instead of one per record.
+    if (this.pending.length === 0) process.nextTick(this.flush);
+    this.pending.push(chunk);
     done();
   }
 
+  private readonly flush = (): void => {
+    const records = this.pending;
+    this.pending = [];
+    if (records.length > 0) this.carrier.write(records.length === 1 ? (records[0] as Buffer) : Buffer.concat(records));
+  };
+
   override _final(done: (error?: Error | null) => void): void {
+    this.flush();
     this.carrier.end();
     done();
   }
