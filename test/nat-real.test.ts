@@ -60,6 +60,10 @@ describe('relay circuits on real TLS (loopback)', () => {
     // The hidden node knows the caller by the id its TLS over the circuit proved, and answers over it.
     const back = await hidden.request(caller.id, 'echo', new Uint8Array([4, 2]));
     assert.deepEqual([...back], [4, 2]);
+    // The caller listens where the Ambassador sees it: the dial-back reaches its listener, which it checks itself.
+    await caller.services.nat.refresh();
+    assert.equal(caller.services.nat.status().reachable, true);
+    assert.deepEqual(caller.services.nat.status().relays, []);
   });
 
   it('a circuit to a node without a reservation is refused by name', { timeout: 30_000 }, async () => {

@@ -38,6 +38,8 @@ interface RelayBehaviour {
   tamper?: { sparedMessages: number };
   /** Ends the caller's circuits itself, with a key of its own, instead of reaching the hidden node. */
   impersonate?: boolean;
+  /** Answers every dial-back "reachable" without dialling. */
+  claimReachable?: boolean;
 }
 
 /**
@@ -58,7 +60,7 @@ class HostileRelay {
     private readonly behaviour: RelayBehaviour,
   ) {
     back.route(natRoutes.observe, (_node, _payload, context) => observeAnswerCodec.encode([context.seenFrom.host, context.seenFrom.port]));
-    back.route(natRoutes.dialBack, (_node, payload) => dialBackAnswerCodec.encode([dialBackRequestCodec.decode(payload)[1], false]));
+    back.route(natRoutes.dialBack, (_node, payload) => dialBackAnswerCodec.encode([dialBackRequestCodec.decode(payload)[1], behaviour.claimReachable === true]));
     back.route(natRoutes.register, () => registerAnswerCodec.encode([null, []]));
     front.route(natRoutes.circuitOpen, (_node, payload, context) => this.open(circuitOpenRequestCodec.decode(payload)[0], context.peer.id));
     for (const node of new Set([front, back])) {
@@ -179,6 +181,13 @@ describe('end-to-end TLS over relay circuits (real, loopback)', () => {
     assert.equal(seen.indexOf(payload.subarray(0, 32)), -1, 'the payload crossed the relay in clear');
     assert.equal(seen.indexOf(Buffer.from(hidden.id, 'hex').subarray(0, 16)), -1, 'an id crossed the relay in clear');
     assert.equal(seen.indexOf(Buffer.from(caller.networkId)), -1, 'the HELLO crossed the relay in clear');
+  });
+
+  it('an Ambassador that answers a dial-back "reachable" without reaching the node is not believed: the node still holds a reservation', { timeout: 30_000 }, async () => {
+    const { hidden, caller, address } = await world({ claimReachable: true });
+    assert.equal(hidden.services.nat.status().reachable, false);
+    const answer = await caller.request({ id: hidden.id, address }, 'echo', Uint8Array.of(5));
+    assert.deepEqual([...answer], [5]);
   });
 
   it('a relay that rewrites one byte breaks the circuit: the request fails, no altered byte is delivered', { timeout: 30_000 }, async () => {

@@ -37,6 +37,12 @@ export interface ReachabilityHooks {
    */
   introduceHosts(entries: HostEntry[]): void;
   /**
+   * Starts noting whether peer `peerId` opens a new connection to this node's listener (its
+   * TLS proves the key): `arrived(withinMs)` says whether it has, waiting up to `withinMs`
+   * when not yet. Call `stop` when done; each watch lives until then.
+   */
+  watchInbound(peerId: string): { arrived(withinMs: number): Promise<boolean>; stop(): void };
+  /**
    * Runs the node's channel handshake (TLS 1.3 with its identity certificate, as on a direct
    * connection) end to end over `carrier`: the stream's key is the far end's own.
    */
