@@ -67,7 +67,6 @@ describe('bridge registry', () => {
     entry: { id: id(n), host: subnetwork, port: 4000 },
     subnetwork,
     reachable,
-    publicKey: new Uint8Array(32),
   });
 
   it('introduces hosts of other subnetworks only, round-robin over them', () => {

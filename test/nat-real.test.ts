@@ -41,7 +41,7 @@ describe('relay circuits on real TLS (loopback)', () => {
     return node;
   }
 
-  it('a node the Ambassador cannot dial back holds a reservation; another reaches it through the circuit, TLS to the relay on both sides', { timeout: 30_000 }, async () => {
+  it('a node the Ambassador cannot dial back holds a reservation; another reaches it through the circuit, TLS end to end inside TLS to the relay', { timeout: 30_000 }, async () => {
     const ambassador = await spawn('127.0.0.1', true, []);
     // Listens on 127.0.0.3 but connects out from 127.0.0.1: the dial-back to the observed IP fails, as behind a NAT.
     const hidden = await spawn('127.0.0.3', false, [ambassador]);
@@ -57,9 +57,13 @@ describe('relay circuits on real TLS (loopback)', () => {
     const answer = await caller.request({ id: hidden.id, address }, 'echo', payload);
     assert.equal(Buffer.compare(answer, payload), 0);
     assert.ok((ambassador.services.nat.ambassador?.relayedBytes ?? 0) >= 2 * payload.length);
-    // The hidden node sees the caller by the id the relay vouched for, over the relayed stream.
+    // The hidden node knows the caller by the id its TLS over the circuit proved, and answers over it.
     const back = await hidden.request(caller.id, 'echo', new Uint8Array([4, 2]));
     assert.deepEqual([...back], [4, 2]);
+    // The caller listens where the Ambassador sees it: the dial-back reaches its listener, which it checks itself.
+    await caller.services.nat.refresh();
+    assert.equal(caller.services.nat.status().reachable, true);
+    assert.deepEqual(caller.services.nat.status().relays, []);
   });
 
   it('a circuit to a node without a reservation is refused by name', { timeout: 30_000 }, async () => {

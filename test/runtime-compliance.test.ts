@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { DiskError } from '../src/runtime/disk.js';
 import { createRealRuntime } from '../src/runtime/real.js';
 import { Simulation } from '../src/runtime/sim/index.js';
+import { carrierPair } from './support/carriers.js';
 import { collect } from './support/streams.js';
 import { ConnectError, type Address, type DatagramSocket, type Listener, type Random, type Runtime, type Stream } from '../src/runtime/types.js';
 import { freshIdentity } from './support/channel.js';
@@ -190,6 +191,64 @@ export function runtimeContract(name: string, makeHarness: () => Promise<Contrac
             await h.settle(listener.close(), 'close');
           }
         }
+      });
+
+      it('secures a carrier end to end: each end sees the other\'s own key, a binding of its own session, bytes both ways and the close', async () => {
+        const secured = async () => {
+          const { first, second, path } = carrierPair(h.runtime);
+          const [client, server] = await h.settle(
+            Promise.all([h.runtime.secure(first, { role: 'client', identity, timeoutMs: 2_000 }), h.runtime.secure(second, { role: 'server', identity: peerIdentity, timeoutMs: 2_000 })]),
+            'the handshake over the carrier',
+          );
+          return { client, server, path };
+        };
+        const one = await secured();
+        const other = await secured();
+        assert.deepEqual(one.client.remotePublicKey, peerIdentity.publicKey);
+        assert.deepEqual(one.server.remotePublicKey, identity.publicKey);
+        assert.deepEqual(one.client.channelBinding, one.server.channelBinding);
+        assert.equal(one.client.channelBinding.length, 32);
+        assert.notDeepEqual(one.client.channelBinding, other.client.channelBinding, 'another session, another binding');
+        const atServer = collect(one.server);
+        const atClient = collect(one.client);
+        one.client.write(Uint8Array.of(1, 2, 3));
+        one.server.write(Uint8Array.of(4, 5));
+        await h.pass(50);
+        one.client.destroy();
+        const [server, client] = await h.settle(Promise.all([atServer.done, atClient.done]), 'both ends closed');
+        assert.deepEqual([...server.data], [1, 2, 3]);
+        assert.deepEqual([...client.data], [4, 5]);
+        assert.ok(one.path.forward.length > 0 && one.path.backward.length > 0, 'the carrier carried the handshake');
+        other.client.destroy();
+        other.server.destroy();
+      });
+
+      it('a carrier that answers with its own key is seen with that key; a replayed handshake, one in no handshake language and silence are refused', async () => {
+        const intruder = freshIdentity();
+        const { first, second, path } = carrierPair(h.runtime);
+        const [client, server] = await h.settle(
+          Promise.all([h.runtime.secure(first, { role: 'client', identity, timeoutMs: 2_000 }), h.runtime.secure(second, { role: 'server', identity: intruder, timeoutMs: 2_000 })]),
+          'the handshake with the intruder',
+        );
+        assert.deepEqual(client.remotePublicKey, intruder.publicKey, 'the key is whoever ended the handshake, never the one hoped for');
+        client.destroy();
+        server.destroy();
+        // The client's flights of that session, replayed to a new server: nobody holds that session's secrets.
+        const replay = carrierPair(h.runtime);
+        const replayed = h.runtime.secure(replay.second, { role: 'server', identity: peerIdentity, timeoutMs: 2_000 });
+        for (const chunk of path.forward) replay.first.write(chunk);
+        replay.first.start({ onData: () => undefined, onClose: () => undefined });
+        await assert.rejects(h.settle(replayed, 'a replayed handshake'), ConnectError);
+        const garbage = carrierPair(h.runtime);
+        const refused = h.runtime.secure(garbage.first, { role: 'client', identity, timeoutMs: 2_000 });
+        garbage.second.start({ onData: () => garbage.second.write(new Uint8Array(2_000).fill(0x16)), onClose: () => undefined });
+        await assert.rejects(h.settle(refused, 'a refused handshake'), ConnectError);
+        const silent = carrierPair(h.runtime);
+        silent.second.start({ onData: () => undefined, onClose: () => undefined });
+        await assert.rejects(h.settle(h.runtime.secure(silent.first, { role: 'client', identity, timeoutMs: 100 }), 'a handshake nobody answers'), (error: unknown) => {
+          assert.ok(error instanceof ConnectError && error.reason === 'timeout', String(error));
+          return true;
+        });
       });
 
       it('connects to a listener and carries bytes both ways, with both ends addressed', async () => {

@@ -30,7 +30,6 @@ export const natRoutes = {
   circuitClosed: 'nat.circuit.closed',
 } as const;
 
-const publicKeySchema = Type.Uint8Array({ minByteLength: 32, maxByteLength: 32 });
 const nonceSchema = Type.Uint8Array({ minByteLength: 16, maxByteLength: 16 });
 const circuitIdSchema = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
 const refusalSchema = Type.Union(relayRefusals.map((refusal) => Type.Literal(refusal)));
@@ -49,8 +48,8 @@ export const dialBackRequestCodec = messageCodec('dial-back request', Type.Tuple
 /** `[nonce, reachable]`. */
 export const dialBackAnswerCodec = messageCodec('dial-back answer', Type.Tuple([nonceSchema, Type.Boolean()]));
 
-/** `[listenPort, reachable, publicKey]`: reachable nodes are introduced at their seen IP and this port. */
-export const registerRequestCodec = messageCodec('register request', Type.Tuple([listenPortSchema, Type.Boolean(), publicKeySchema]));
+/** `[listenPort, reachable]`: reachable nodes are introduced at their seen IP and this port. */
+export const registerRequestCodec = messageCodec('register request', Type.Tuple([listenPortSchema, Type.Boolean()]));
 
 /** An introduced host: `[id, host, port, relayed]`; a relayed one is reached through the answering Ambassador. */
 const introducedHostSchema = Type.Tuple([nodeIdSchema, hostNameSchema, listenPortSchema, Type.Boolean()]);
@@ -64,15 +63,15 @@ export const registerAnswerCodec = messageCodec(
 /** `[id, host, port]` of a reachable host to dial. */
 export const reverseCodec = messageCodec('reverse', Type.Tuple([nodeIdSchema, hostNameSchema, listenPortSchema]));
 
-/** `[targetId, sourcePublicKey]`. */
-export const circuitOpenRequestCodec = messageCodec('circuit open request', Type.Tuple([nodeIdSchema, publicKeySchema]));
-/** `[null, circuitId, relayId, targetPublicKey, channelBinding]` or `[refusal]`. */
+/** `[targetId]`. */
+export const circuitOpenRequestCodec = messageCodec('circuit open request', Type.Tuple([nodeIdSchema]));
+/** `[null, circuitId, relayId]` or `[refusal]`. */
 export const circuitOpenAnswerCodec = messageCodec(
   'circuit open answer',
-  Type.Union([Type.Tuple([noRefusal, circuitIdSchema, nodeIdSchema, publicKeySchema, publicKeySchema]), Type.Tuple([refusalSchema])]),
+  Type.Union([Type.Tuple([noRefusal, circuitIdSchema, nodeIdSchema]), Type.Tuple([refusalSchema])]),
 );
-/** `[circuitId, sourcePublicKey, channelBinding]`. */
-export const circuitIncomingCodec = messageCodec('circuit incoming', Type.Tuple([circuitIdSchema, publicKeySchema, publicKeySchema]));
+/** `[circuitId, sourceId]`: the source's id is what the relay claims; the ends' TLS proves the key. */
+export const circuitIncomingCodec = messageCodec('circuit incoming', Type.Tuple([circuitIdSchema, nodeIdSchema]));
 /** `[circuitId, sequence, bytes]`: sequence numbers count each direction's messages from 0. */
 export const circuitDataCodec = messageCodec(
   'circuit data',

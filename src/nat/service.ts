@@ -64,6 +64,8 @@ export interface NatStatus {
 }
 
 const emptyPayload = new Uint8Array(0);
+/** How long after a `reachable: true` answer the Ambassador's dial-back may still reach the listener. */
+const dialBackArrivalGraceMs = 1_000;
 
 /**
  * NAT traversal for one node (SPEC §4). Every node asks the Ambassadors it
@@ -185,20 +187,26 @@ export class NatService implements Service {
 
   private async dialBack(ambassador: KnownHost): Promise<boolean | undefined> {
     const nonce = this.components.random.bytes(16);
+    const watch = this.components.reachability.watchInbound(ambassador.id);
     try {
       const request = dialBackRequestCodec.encode([this.announcedPort(), nonce]);
       // The Ambassador's own dial is bounded by its dial-back timeout, below this one.
       const [echoed, reachable] = dialBackAnswerCodec.decode(await this.ask(ambassador, natRoutes.dialBack, request, 2 * this.options.requestTimeoutMs));
-      return Buffer.compare(echoed, nonce) === 0 ? reachable : undefined;
+      if (Buffer.compare(echoed, nonce) !== 0) return undefined;
+      // Its word is not enough: its dial-back must have reached this node's own listener, as
+      // the Ambassador's key in a TLS handshake there. Its probe may land just after its answer.
+      return reachable && (await watch.arrived(dialBackArrivalGraceMs));
     } catch {
       return this.reachable;
+    } finally {
+      watch.stop();
     }
   }
 
   private async register(ambassador: KnownHost): Promise<boolean> {
     const { reachability } = this.components;
     try {
-      const request = registerRequestCodec.encode([this.announcedPort(), this.reachable === true, reachability.publicKey]);
+      const request = registerRequestCodec.encode([this.announcedPort(), this.reachable === true]);
       const [refusal, introduced] = registerAnswerCodec.decode(await this.ask(ambassador, natRoutes.register, request));
       this.lastRefusal = refusal ?? undefined;
       if (refusal === null && this.reachable !== true) this.relays.set(ambassador.id, ambassador.address);

@@ -14,6 +14,7 @@ export function withDialers(runtime: Runtime, dialers: readonly Dialer[]): Runti
     now: () => runtime.now(),
     setTimer: (delayMs, callback) => runtime.setTimer(delayMs, callback),
     listen: (options, onStream) => runtime.listen(options, onStream),
+    secure: (carrier, options) => runtime.secure(carrier, options),
     connect: (address, options) => (dialers.find((dialer) => dialer.matches(address)) ?? runtime).connect(address, options),
     openDatagramSocket: (options) => runtime.openDatagramSocket(options),
     totalMemoryBytes: () => runtime.totalMemoryBytes(),

@@ -14,7 +14,7 @@ import { KnownHosts, type HostQuality } from '../hosts/known-hosts.js';
 import { HostManager, hostQualityRoute, peerExchangeRoute, type HostManagementOptions } from '../hosts/manager.js';
 import { toEntry } from '../hosts/messages.js';
 import { qualityLimits } from '../hosts/quality.js';
-import { formatAddress, ListenError, parseAddress, type Address, type Listener, type Runtime } from '../runtime/types.js';
+import { formatAddress, ListenError, parseAddress, type Address, type Listener, type Runtime, type Stream } from '../runtime/types.js';
 import type { Connection, InboundDispatcher, RemoteHello } from '../transport/connection.js';
 import { routePattern } from '../transport/envelope.js';
 import type { TransportOptions } from '../transport/options.js';
@@ -117,6 +117,8 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   private readonly observed = new ObservedAddresses();
   /** Services' ways to reach addresses the runtime cannot dial (relayed ones). */
   private readonly dialers: Dialer[] = [];
+  /** Peers whose next connection to this node's listener a service waits for (a dial-back), one entry per wait. */
+  private readonly inboundWatches = new Set<{ peerId: string; arrived(): void }>();
   /** The known-host list on disk, with a data directory, and what the last start read back from it. */
   private persistedHosts: PersistedHosts | undefined;
   private restoredHosts: Address[] = [];
@@ -214,7 +216,6 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   private reachabilityHooks(): ReachabilityHooks {
     return {
       ambassador: this.components.ambassador,
-      publicKey: this.components.identity.publicKey,
       listenAddress: () => this.address,
       acceptStream: (stream) => (this.pool ? this.pool.accept(stream) : stream.destroy()),
       addDialer: (dialer) => this.dialers.push(dialer),
@@ -225,9 +226,36 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
           else if (id !== this.id) this.hosts.discovered({ id, address: { host, port }, forced: false, onLan: false });
         }
       },
+      watchInbound: (peerId) => {
+        let seen = false;
+        let wake: (() => void) | undefined;
+        const watch = {
+          peerId,
+          arrived: () => {
+            seen = true;
+            wake?.();
+          },
+        };
+        this.inboundWatches.add(watch);
+        return {
+          arrived: (withinMs) =>
+            seen
+              ? Promise.resolve(true)
+              : new Promise<boolean>((resolve) => {
+                  const timer = this.runtime.setTimer(withinMs, () => resolve(seen));
+                  wake = () => {
+                    timer.cancel();
+                    resolve(true);
+                  };
+                }),
+          stop: () => this.inboundWatches.delete(watch),
+        };
+      },
+      secure: (carrier, role, timeoutMs) => this.runtime.secure(carrier, { role, identity: this.components.identity, timeoutMs }),
       probe: async (address, timeoutMs) => {
         const stream = await this.runtime.connect(address, { timeoutMs, identity: this.components.identity });
-        stream.destroy();
+        // Closed gracefully: our last handshake flight must reach the peer, whose listener sees the probe (a dial-back's proof).
+        stream.end();
         return stream.remotePublicKey;
       },
     };
@@ -418,13 +446,20 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     this.logger.info({ nodeId: this.id, address: formatAddress(this.listener.address) }, 'node spawned');
   }
 
+  private noteInbound(stream: Stream): void {
+    if (this.inboundWatches.size === 0) return;
+    const peerId = nodeIdFromPublicKey(stream.remotePublicKey);
+    for (const watch of this.inboundWatches) if (watch.peerId === peerId) watch.arrived();
+  }
+
   /** Listens on the configured address; one the machine cannot listen on is a configuration error. */
   private async listen(): Promise<Listener> {
     const { runtime, listenHost, listenPort } = this.components;
     try {
-      return await runtime.listen({ host: listenHost, port: listenPort, identity: this.components.identity }, (stream) =>
-        this.pool?.accept(stream),
-      );
+      return await runtime.listen({ host: listenHost, port: listenPort, identity: this.components.identity }, (stream) => {
+        this.noteInbound(stream);
+        this.pool?.accept(stream);
+      });
     } catch (error) {
       if (error instanceof ListenError) throw new InvalidConfigError(error.message);
       throw error;

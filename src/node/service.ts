@@ -1,5 +1,5 @@
 import type { KnownHosts } from '../hosts/known-hosts.js';
-import type { Address, ConnectOptions, Random, Runtime, Stream } from '../runtime/types.js';
+import type { Address, ByteCarrier, ConnectOptions, Random, Runtime, SecureOptions, Stream } from '../runtime/types.js';
 import type { HostEntry, PeerFailureListener, PeerInfo, PeerRef } from '../transport/vocabulary.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory.js';
@@ -24,8 +24,6 @@ export interface Dialer {
 export interface ReachabilityHooks {
   /** The node announces itself as an Ambassador. */
   readonly ambassador: boolean;
-  /** The node's raw 32-byte Ed25519 public key. */
-  readonly publicKey: Uint8Array;
   /** Where the node listens. */
   listenAddress(): Address;
   /** Hands the node a stream another way than its listener (one end of a relay circuit). */
@@ -38,6 +36,17 @@ export interface ReachabilityHooks {
    * the Ambassador knows how it is reached, peer exchange only where it listens.
    */
   introduceHosts(entries: HostEntry[]): void;
+  /**
+   * Starts noting whether peer `peerId` opens a new connection to this node's listener (its
+   * TLS proves the key): `arrived(withinMs)` says whether it has, waiting up to `withinMs`
+   * when not yet. Call `stop` when done; each watch lives until then.
+   */
+  watchInbound(peerId: string): { arrived(withinMs: number): Promise<boolean>; stop(): void };
+  /**
+   * Runs the node's channel handshake (TLS 1.3 with its identity certificate, as on a direct
+   * connection) end to end over `carrier`: the stream's key is the far end's own.
+   */
+  secure(carrier: ByteCarrier, role: SecureOptions['role'], timeoutMs: number): Promise<Stream>;
   /** Opens a channel to `address`, returns the public key the peer there proved, and closes it. */
   probe(address: Address, timeoutMs: number): Promise<Uint8Array>;
 }

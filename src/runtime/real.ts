@@ -1,12 +1,13 @@
 /**
  * The real runtime: the monotonic clock, node timers, node:crypto randomness,
- * TLS 1.3 streams over TCP (node:tls), multicast UDP (node:dgram) and the disk (node:fs, LMDB).
+ * TLS 1.3 streams over TCP and over relay circuits (node:tls), multicast UDP (node:dgram) and the disk (node:fs, LMDB).
  */
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { openDatagramSocket } from './real/datagram.js';
 import { createRealDisk } from './real/disk.js';
 import { createRealRandom } from './real/random.js';
+import { secure } from './real/secure-carrier.js';
 import { connect, listen } from './real/tcp.js';
 import type { Runtime, TimerHandle } from './types.js';
 
@@ -40,6 +41,7 @@ export function createRealRuntime(): Runtime {
     random: createRealRandom(),
     listen,
     connect,
+    secure,
     openDatagramSocket,
     disk: createRealDisk(),
     totalMemoryBytes: () => os.totalmem(),

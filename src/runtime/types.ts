@@ -70,24 +70,14 @@ export interface ChannelIdentity {
 }
 
 /**
- * A reliable, ordered, authenticated byte stream: TLS 1.3 over TCP in the real
- * runtime, an in-memory link in the simulator. Before protocol code sees a
- * stream, the runtime has verified that the other end holds the private key of
- * `remotePublicKey`; a peer that cannot prove an Ed25519 key never becomes a stream.
- * A future transport (WebSocket, relay) keeps the same contract.
+ * A reliable, ordered byte stream that proves nothing about who is at the other end
+ * (one end of a relay circuit, say): `Runtime.secure` runs the channel's handshake over
+ * it and makes it a `Stream`.
  */
-export interface Stream {
+export interface ByteCarrier {
   readonly localAddress: Address;
   /** The address the other end was seen from (for inbound streams, usually an ephemeral port). */
   readonly remoteAddress: Address;
-  /** Raw 32-byte Ed25519 public key the other end proved it holds (its certificate's key, checked by the TLS handshake). */
-  readonly remotePublicKey: Uint8Array;
-  /**
-   * 32 bytes both ends of this stream compute and nobody else knows (TLS 1.3 exported keying
-   * material; a shared random value in the simulator): a proof computed over it is good on
-   * this stream only, so it cannot be replayed on another or relayed by someone in between.
-   */
-  readonly channelBinding: Uint8Array;
   /** Attaches handlers; data that arrived before is delivered right after. Call once. */
   start(handlers: StreamHandlers): void;
   write(chunk: Uint8Array): void;
@@ -97,6 +87,25 @@ export interface Stream {
   end(): void;
   /** Closes at once, dropping unsent data. */
   destroy(): void;
+}
+
+/**
+ * A reliable, ordered, authenticated byte stream: TLS 1.3 over TCP in the real
+ * runtime, an in-memory link in the simulator, or either over a `ByteCarrier`
+ * (`Runtime.secure`: a relay circuit). Before protocol code sees a stream, the
+ * runtime has verified that the other end holds the private key of
+ * `remotePublicKey`; a peer that cannot prove an Ed25519 key never becomes a stream.
+ * A future transport (WebSocket) keeps the same contract.
+ */
+export interface Stream extends ByteCarrier {
+  /** Raw 32-byte Ed25519 public key the other end proved it holds (its certificate's key, checked by the TLS handshake). */
+  readonly remotePublicKey: Uint8Array;
+  /**
+   * 32 bytes both ends of this stream compute and nobody else knows (TLS 1.3 exported keying
+   * material; a shared random value in the simulator): a proof computed over it is good on
+   * this stream only, so it cannot be replayed on another or relayed by someone in between.
+   */
+  readonly channelBinding: Uint8Array;
 }
 
 export interface Listener {
@@ -123,6 +132,15 @@ export interface ConnectOptions {
   timeoutMs: number;
   /** Who this end is on the stream. */
   identity: ChannelIdentity;
+}
+
+export interface SecureOptions {
+  /** The client speaks first (the end that opened the carrier); the server asks for the client's certificate. */
+  role: 'client' | 'server';
+  /** Who this end is on the stream. */
+  identity: ChannelIdentity;
+  /** Bounds the handshake; the carrier is destroyed when it has not finished by then. */
+  timeoutMs: number;
 }
 
 export interface DatagramOptions {
@@ -176,6 +194,14 @@ export interface Runtime {
   readonly random: Random;
   listen(options: ListenOptions, onStream: (stream: Stream) => void): Promise<Listener>;
   connect(address: Address, options: ConnectOptions): Promise<Stream>;
+  /**
+   * Runs the channel's handshake (real: TLS 1.3, mutual, the same checks as `connect` and
+   * `listen`) end to end over `carrier`, whoever carries its bytes: the stream's key is the
+   * other end's own and its binding is secret to the two ends, so a carrier in between sees
+   * only ciphertext and cannot alter it unnoticed. Rejects with a `ConnectError`
+   * ('unauthenticated', 'timeout', 'unreachable') and destroys the carrier on failure.
+   */
+  secure(carrier: ByteCarrier, options: SecureOptions): Promise<Stream>;
   openDatagramSocket(options: DatagramOptions): Promise<DatagramSocket>;
   /** Memory of the machine (or simulated host), bounding a node's allocation. */
   totalMemoryBytes(): number;

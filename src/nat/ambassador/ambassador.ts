@@ -1,4 +1,4 @@
-import { OverloadedError, ProtocolError } from '../../errors.js';
+import { OverloadedError } from '../../errors.js';
 import { nodeIdFromPublicKey } from '../../node/identity.js';
 import type { RequestContext, ServiceComponents } from '../../node/service.js';
 import {
@@ -29,11 +29,6 @@ export interface AmbassadorOptions {
 }
 
 const emptyPayload = new Uint8Array(0);
-
-/** A registration request's key must be the asker's: its id is the key's hash. */
-function checkKey(publicKey: Uint8Array, context: RequestContext): void {
-  if (nodeIdFromPublicKey(publicKey) !== context.peer.id) throw new ProtocolError('public key does not match the sender id');
-}
 
 /**
  * The Ambassador role: answers what address a node is seen at, dials back to
@@ -89,13 +84,12 @@ export class Ambassador {
   }
 
   private register(payload: Uint8Array, context: RequestContext): Uint8Array {
-    const [listenPort, reachable, publicKey] = registerRequestCodec.decode(payload);
-    checkKey(publicKey, context);
+    const [listenPort, reachable] = registerRequestCodec.decode(payload);
     const id = context.peer.id;
     const now = this.components.runtime.now();
     const subnetwork = context.seenFrom.host;
     // Reachable nodes are listed at the IP they were seen at, so no one can point others at a third party.
-    const registration: Registration = { id, entry: { id, host: subnetwork, port: listenPort }, subnetwork, reachable, publicKey };
+    const registration: Registration = { id, entry: { id, host: subnetwork, port: listenPort }, subnetwork, reachable };
     const refusal = reachable ? undefined : this.limits.reserve(id, subnetwork, now);
     if (refusal === undefined) this.registry.register(registration, now);
     else this.registry.remove(id);
@@ -115,25 +109,23 @@ export class Ambassador {
   }
 
   private async openCircuit(payload: Uint8Array, context: RequestContext): Promise<Uint8Array> {
-    const [targetId, sourceKey] = circuitOpenRequestCodec.decode(payload);
-    checkKey(sourceKey, context);
+    const [targetId] = circuitOpenRequestCodec.decode(payload);
     const now = this.components.runtime.now();
-    const target = this.registry.get(targetId);
-    const opened = target ? this.limits.open(context.peer.id, context.seenFrom.host, targetId, now) : 'no-reservation';
+    const opened = this.registry.get(targetId) ? this.limits.open(context.peer.id, context.seenFrom.host, targetId, now) : 'no-reservation';
     if (typeof opened === 'string') return circuitOpenAnswerCodec.encode([opened]);
-    const binding = this.components.random.bytes(32);
     try {
-      await this.components.request(targetId, natRoutes.circuitIncoming, circuitIncomingCodec.encode([opened.id, sourceKey, binding]), {
+      await this.components.request(targetId, natRoutes.circuitIncoming, circuitIncomingCodec.encode([opened.id, context.peer.id]), {
         timeoutMs: this.options.dialBackTimeoutMs,
       });
     } catch {
       this.limits.close(opened.id);
       return circuitOpenAnswerCodec.encode(['no-reservation']);
     }
-    return circuitOpenAnswerCodec.encode([null, opened.id, this.components.nodeId, (target as Registration).publicKey, binding]);
+    // The ends authenticate each other with TLS over the circuit: the relay vouches for nobody.
+    return circuitOpenAnswerCodec.encode([null, opened.id, this.components.nodeId]);
   }
 
-  /** Forwards an end's bytes unchanged to the other end, within the circuit's byte and time limits. */
+  /** Forwards an end's bytes (TLS records) unchanged to the other end, within the circuit's byte and time limits. */
   private carry(payload: Uint8Array, context: RequestContext): Uint8Array {
     const [circuitId, , chunk] = circuitDataCodec.decode(payload);
     const circuit = this.limits.get(circuitId);

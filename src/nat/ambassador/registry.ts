@@ -26,8 +26,6 @@ export interface Registration {
   readonly subnetwork: string;
   /** It accepts connections (dial-back succeeded); otherwise it is reached by reversal or relay. */
   readonly reachable: boolean;
-  /** Its Ed25519 key (checked against its id), vouched for to the other end of a circuit. */
-  readonly publicKey: Uint8Array;
 }
 
 /**

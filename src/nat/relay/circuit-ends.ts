@@ -13,7 +13,9 @@ export class RelayRefusedError extends ConnectError {
   }
 }
 
-/** Circuits one node has open at once as an end; more are refused. */
+/** An incoming circuit's TLS handshake must finish by then, as a direct connection's must. */
+const circuitHandshakeTimeoutMs = 5_000;
+/** Circuits one node has open at once as an end (handshakes included); more are refused. */
 const maxOpenCircuits = 64;
 const emptyPayload = new Uint8Array(0);
 /** What an end holds for a stream the pool has not started yet: a couple of frames. */
@@ -26,9 +28,10 @@ const maxUnclaimedBytes = 256 * 1024;
 
 /**
  * The two ends of circuits on an ordinary node: dialling a relayed address
- * opens a circuit through its relay and hands the pool a `RelayedStream`;
- * a relay announcing an incoming circuit (to a node holding a reservation
- * with it) hands the node the other end.
+ * opens a circuit through its relay, runs TLS as the client over it and hands
+ * the pool the secured stream; a relay announcing an incoming circuit (to a
+ * node holding a reservation with it) makes this node the TLS server of the
+ * other end. The relay forwards TLS records only.
  */
 export class CircuitEnds {
   /** `relayId/circuitId` -> this end's stream. */
@@ -63,29 +66,45 @@ export class CircuitEnds {
   private async dial(address: Address, options: ConnectOptions): Promise<Stream> {
     const { peerId, relay } = parseRelayedAddress(address) as NonNullable<ReturnType<typeof parseRelayedAddress>>;
     if (this.streams.size >= maxOpenCircuits) throw new ConnectError(`${maxOpenCircuits} circuits are open already`, 'refused');
-    const request = circuitOpenRequestCodec.encode([peerId, this.components.reachability.publicKey]);
+    const { runtime, reachability } = this.components;
+    const startedAtMs = runtime.now();
     let answer;
     try {
-      answer = circuitOpenAnswerCodec.decode(await this.components.request(relay, natRoutes.circuitOpen, request, { timeoutMs: options.timeoutMs }));
+      answer = circuitOpenAnswerCodec.decode(await this.components.request(relay, natRoutes.circuitOpen, circuitOpenRequestCodec.encode([peerId]), { timeoutMs: options.timeoutMs }));
     } catch (error) {
       throw new ConnectError(`relay ${relay.host}:${relay.port} unreachable: ${(error as Error).message}`, 'unreachable');
     }
     if (answer[0] !== null) throw new RelayRefusedError(answer[0]);
-    const [, circuitId, relayId, targetKey, binding] = answer;
-    if (nodeIdFromPublicKey(targetKey) !== peerId) throw new ConnectError('the relay vouched for another key than the peer id', 'unauthenticated');
+    const [, circuitId, relayId] = answer;
     const local = relayedAddress(this.components.nodeId, relay);
-    return this.track(relayId, circuitId, new RelayedStream(local, address, targetKey, binding, this.link(relayId, circuitId), maxEarlyBytes));
+    const carrier = this.track(relayId, circuitId, new RelayedStream(local, address, this.link(relayId, circuitId), maxEarlyBytes));
+    // TLS end to end: the key is the far end's own, proved through the relay, never the relay's word.
+    const remainingMs = Math.max(1, options.timeoutMs - (runtime.now() - startedAtMs));
+    const stream = await reachability.secure(carrier, 'client', remainingMs);
+    if (nodeIdFromPublicKey(stream.remotePublicKey) !== peerId) {
+      stream.destroy();
+      throw new ConnectError(`the far end of the circuit through ${relay.host}:${relay.port} proved another key than peer ${peerId.slice(0, 16)}…`, 'unauthenticated');
+    }
+    return stream;
   }
 
   private incoming(payload: Uint8Array, context: RequestContext): Uint8Array {
     const relay = this.relays.get(context.peer.id);
     if (!relay) throw new ConnectError('no reservation with this relay', 'refused');
     if (this.streams.size >= maxOpenCircuits) throw new ConnectError(`${maxOpenCircuits} circuits are open already`, 'refused');
-    const [circuitId, sourceKey, binding] = circuitIncomingCodec.decode(payload);
-    const sourceId = nodeIdFromPublicKey(sourceKey);
+    const [circuitId, sourceId] = circuitIncomingCodec.decode(payload);
     const local = relayedAddress(this.components.nodeId, relay);
-    const stream = new RelayedStream(local, relayedAddress(sourceId, relay), sourceKey, binding, this.link(context.peer.id, circuitId), maxEarlyBytes);
-    this.components.reachability.acceptStream(this.track(context.peer.id, circuitId, stream));
+    const carrier = this.track(context.peer.id, circuitId, new RelayedStream(local, relayedAddress(sourceId, relay), this.link(context.peer.id, circuitId), maxEarlyBytes));
+    const { reachability, logger } = this.components;
+    reachability.secure(carrier, 'server', circuitHandshakeTimeoutMs).then(
+      (stream) => {
+        // The stream is addressed by the id the relay named: it must be the one TLS proved.
+        if (nodeIdFromPublicKey(stream.remotePublicKey) === sourceId) return reachability.acceptStream(stream);
+        logger.warn({ relay: context.peer.id, claimed: sourceId }, 'a circuit\'s source proved another key than the relay named: refused');
+        stream.destroy();
+      },
+      (error: unknown) => logger.debug({ relay: context.peer.id, err: error }, 'circuit handshake failed'),
+    );
     return emptyPayload;
   }
 

@@ -1,4 +1,4 @@
-import type { Address, Stream, StreamHandlers } from '../../runtime/types.js';
+import type { Address, ByteCarrier, StreamHandlers } from '../../runtime/types.js';
 import { maxCircuitChunkBytes } from '../messages.js';
 
 /** How a relayed stream's end sends: one chunk at a time, in order, to the relay. */
@@ -9,12 +9,11 @@ export interface CircuitLink {
 }
 
 /**
- * One end of a circuit through an Ambassador, as a `Stream`: the node's
- * connection (HELLO, requests, storage) runs over it unchanged. The peer's key
- * is the one the relay vouches for (it checked it against the peer's own
- * connection to it), not one proved end to end: docs/SECURITY.md.
+ * One end of a circuit through an Ambassador, as a `ByteCarrier`: the two ends
+ * run TLS over it (`Runtime.secure`), and the node's connection (network-key
+ * proof, HELLO, requests) runs inside that, so the relay carries ciphertext.
  */
-export class RelayedStream implements Stream {
+export class RelayedStream implements ByteCarrier {
   private handlers: StreamHandlers | undefined;
   private readonly early: Uint8Array[] = [];
   private earlyBytes = 0;
@@ -25,8 +24,6 @@ export class RelayedStream implements Stream {
   constructor(
     readonly localAddress: Address,
     readonly remoteAddress: Address,
-    readonly remotePublicKey: Uint8Array,
-    readonly channelBinding: Uint8Array,
     private readonly link: CircuitLink,
     /** Bytes held for a stream not yet started; the circuit's own byte cap bounds it too. */
     private readonly maxEarlyBytes: number,

@@ -37,7 +37,7 @@ const noExporterContext = Buffer.alloc(0);
 /** A key pair's TLS context (its key and certificate, for either side of a handshake), built once per key pair. */
 const contexts = new WeakMap<ChannelIdentity, tls.SecureContext>();
 
-function contextOf(identity: ChannelIdentity): tls.SecureContext {
+export function contextOf(identity: ChannelIdentity): tls.SecureContext {
   let context = contexts.get(identity);
   if (!context) {
     const key = identity.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
@@ -52,7 +52,7 @@ function contextOf(identity: ChannelIdentity): tls.SecureContext {
  * The verified end of a finished TLS handshake: TLS 1.3 and an Ed25519 certificate signed by
  * its own key (whose possession CertificateVerify proved), else undefined.
  */
-function authenticatedPeer(socket: tls.TLSSocket): { publicKey: Uint8Array; channelBinding: Uint8Array } | undefined {
+export function authenticatedPeer(socket: tls.TLSSocket): { publicKey: Uint8Array; channelBinding: Uint8Array } | undefined {
   if (socket.getProtocol() !== 'TLSv1.3') return undefined;
   const publicKey = ed25519KeyOf(socket.getPeerX509Certificate());
   if (!publicKey) return undefined;
@@ -65,7 +65,7 @@ export function normalizeHost(host: string): string {
 }
 
 /** A `Stream` over an authenticated TLS socket. */
-class SocketStream implements Stream {
+export class SocketStream implements Stream {
   readonly localAddress: Address;
   readonly remoteAddress: Address;
   readonly remotePublicKey: Uint8Array;

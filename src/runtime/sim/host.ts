@@ -1,12 +1,14 @@
 import {
   ConnectError,
   type Address,
+  type ByteCarrier,
   type ConnectOptions,
   type DatagramOptions,
   type DatagramSocket,
   type Listener,
   type ListenOptions,
   type Runtime,
+  type SecureOptions,
   type Stream,
   type TimerHandle,
 } from '../types.js';
@@ -15,6 +17,7 @@ import type { SimDatagramSocket } from './datagrams.js';
 import { SimDisk, type SimDiskContents } from './disk.js';
 import type { Network } from './network.js';
 import { HostRandom, type SeededRandom } from './random.js';
+import { secureCarrier } from './secure-carrier.js';
 import { connectStream, listenStreams, type SimListener, type SimStream } from './streams.js';
 
 const FIRST_LISTEN_PORT = 10000;
@@ -134,6 +137,11 @@ export class SimRuntime implements Runtime {
       return Promise.reject(new ConnectError(`host ${this.host.name} has crashed`, 'unreachable'));
     }
     return connectStream(this.network, this.host, address, options.timeoutMs, options.identity);
+  }
+
+  secure(carrier: ByteCarrier, options: SecureOptions): Promise<Stream> {
+    if (!this.host.alive) return never();
+    return secureCarrier(this.network.channelTickets, (delayMs, callback) => this.setTimer(delayMs, callback), carrier, options);
   }
 
   openDatagramSocket(options: DatagramOptions): Promise<DatagramSocket> {

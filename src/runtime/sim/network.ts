@@ -2,6 +2,7 @@ import { DatagramRouter } from './datagrams.js';
 import { EventQueue, type EventKind, type EventTarget, type SimEvent } from './event-queue.js';
 import type { SimHost } from './host.js';
 import type { SeededRandom } from './random.js';
+import { ChannelTickets } from './secure-carrier.js';
 import { TraceHash } from './trace-hash.js';
 
 export interface LinkConditions {
@@ -77,6 +78,8 @@ export class Network {
   link: LinkConditions;
   private readonly partitions: { a: ReadonlySet<SimHost>; b: ReadonlySet<SimHost> }[] = [];
 
+  /** What proves an end's identity across a carrier (`Runtime.secure`). */
+  readonly channelTickets: ChannelTickets;
   /** Draws the streams' channel bindings: a stream of its own, so latencies and losses draw as before. */
   private readonly bindingRandom: SeededRandom;
 
@@ -88,6 +91,8 @@ export class Network {
     validateLinkConditions(link);
     this.link = link;
     this.bindingRandom = random.fork('channel-bindings');
+    const ticketRandom = random.fork('channel-tickets');
+    this.channelTickets = new ChannelTickets((length) => ticketRandom.bytes(length));
   }
 
   /** 32 random bytes the two ends of a new stream share, as TLS exported keying material would be. */
