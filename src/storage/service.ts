@@ -45,8 +45,8 @@ import {
 
 export interface StorageOptions extends MembershipOptions, AuthorshipOptions {
   /**
-   * Timeout of one offer to a candidate, plus a second per MB offered (a segment is up to
-   * 600 KB); a dead candidate costs at most this before the next is tried.
+   * Timeout of one offer to a candidate, plus two seconds per MB offered (a segment is up to
+   * 525 KB; one offer may be ahead of it); a dead candidate costs at most this before the next is tried.
    */
   offerTimeoutMs: number;
   /** Candidates tried per recruitment before giving up until the next retry. */
