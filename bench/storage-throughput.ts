@@ -96,6 +96,11 @@ async function rawCopies(data: Uint8Array, copies: number): Promise<number> {
   }
 }
 
+/** What the writer has sent as storage heartbeats: part of a store's cost, since every join and admission beats at once. */
+function writerHeartbeats(writer: StorageNode): { messages: number; bytes: number } {
+  return writer.traffic.byLabel()['notify:storage/heartbeat'] ?? { messages: 0, bytes: 0 };
+}
+
 /** The CPU seconds a holder has used since it started. */
 function holderCpuSeconds(holder: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
@@ -114,7 +119,7 @@ async function butterStore(
   nodeCount: number,
   replicas: number,
   mebibytes: number,
-): Promise<{ seconds: number; progressEvents: number; writerCpuSeconds: number; holdersCpuSeconds: number[] }> {
+): Promise<{ seconds: number; progressEvents: number; writerCpuSeconds: number; holdersCpuSeconds: number[]; writerHeartbeats: { messages: number; bytes: number } }> {
   // Room for a replica of everything, and its overhead, on every node.
   const memoryMB = 64 + Math.ceil((mebibytes * 1.3 * bytesPerMebibyte) / 1e6);
   const writer: StorageNode = await createNode({ host: '127.0.0.1', memoryMB, services: { storage: storage() } });
@@ -124,6 +129,7 @@ async function butterStore(
     for (let index = 1; index < nodeCount; index += 1) holders.push((await forkChild(['holder', String(memoryMB), `127.0.0.1:${writer.address.port}`])).child);
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // introductions and announcements
     let progressEvents = 0;
+    const heartbeatsBefore = writerHeartbeats(writer);
     const cpuBefore = process.cpuUsage();
     const holdersCpuBefore = await Promise.all(holders.map(holderCpuSeconds));
     const started = performance.now();
@@ -131,7 +137,14 @@ async function butterStore(
     const seconds = (performance.now() - started) / 1000;
     const writerCpuSeconds = cpuSecondsSince(cpuBefore);
     const holdersCpuAfter = await Promise.all(holders.map(holderCpuSeconds));
-    return { seconds, progressEvents, writerCpuSeconds, holdersCpuSeconds: holdersCpuAfter.map((after, index) => after - (holdersCpuBefore[index] ?? 0)) };
+    const heartbeatsAfter = writerHeartbeats(writer);
+    return {
+      seconds,
+      progressEvents,
+      writerCpuSeconds,
+      holdersCpuSeconds: holdersCpuAfter.map((after, index) => after - (holdersCpuBefore[index] ?? 0)),
+      writerHeartbeats: { messages: heartbeatsAfter.messages - heartbeatsBefore.messages, bytes: heartbeatsAfter.bytes - heartbeatsBefore.bytes },
+    };
   } finally {
     for (const holder of holders) {
       holder.removeAllListeners('exit');
@@ -156,7 +169,7 @@ async function main(): Promise<void> {
     const butter = await butterStore(data, nodeCount, replicas, mebibytes);
     runs.push({ loadAverage, rawSeconds, butter });
     const holders = butter.holdersCpuSeconds.map((seconds) => seconds.toFixed(1)).join(' + ');
-    console.error(`round ${index + 1} (load ${loadAverage}): raw ${rawSeconds.toFixed(2)} s, butter ${butter.seconds.toFixed(2)} s (${butter.progressEvents} progress events; CPU s: writer ${butter.writerCpuSeconds.toFixed(1)}, holders ${holders})`);
+    console.error(`round ${index + 1} (load ${loadAverage}): raw ${rawSeconds.toFixed(2)} s, butter ${butter.seconds.toFixed(2)} s (${butter.progressEvents} progress events; CPU s: writer ${butter.writerCpuSeconds.toFixed(1)}, holders ${holders}; writer sent ${butter.writerHeartbeats.messages} heartbeats, ${(butter.writerHeartbeats.bytes / 1e6).toFixed(2)} MB)`);
   }
   const megabytes = contentBytes / 1e6;
   const spread = (values: number[], digits: number) => `${round(median(values), digits)} (${round(Math.min(...values), digits)}–${round(Math.max(...values), digits)})`;

@@ -514,7 +514,7 @@ export class StorageService implements Service {
 
   /** One segment: held here and recruited for, or (no room here) offered straight to other hosts, the first of which leads its group. */
   private async place(key: string, blocks: Block[], replicas: number, durable: boolean, placements: Placements): Promise<void> {
-    if (this.putAll(blocks)) {
+    if (this.blocks.putAll(blocks)) {
       const now = this.components.runtime.now();
       if (!this.membership.has(key)) {
         this.membership.join(key, replicas, [], now);
@@ -531,21 +531,6 @@ export class StorageService implements Service {
     placements.elsewhere.set(key, [...plan.placed]);
     const shortfall = directPlacementShortfall(plan, replicas, durable, key);
     if (shortfall) throw new StorageFullError(shortfall);
-  }
-
-  /** Stores every block of a segment, or none of them (false: no room). */
-  private putAll(blocks: readonly Block[]): boolean {
-    const added: string[] = [];
-    for (const block of blocks) {
-      const key = blockKey(block);
-      const held = this.blocks.has(key);
-      if (!this.blocks.put(block)) {
-        for (const addedKey of added) this.blocks.delete(addedKey);
-        return false;
-      }
-      if (!held) added.push(key);
-    }
-    return true;
   }
 
   /** The blocks of a segment held here, in part order; undefined unless every one is. */
@@ -955,7 +940,7 @@ export class StorageService implements Service {
     const tombstone = this.authored.tombstoneFor(blocks[0] as Block);
     if (tombstone) return offerReplyCodec.encode({ accepted: false, reason: 'deleted', tombstone, incarnation: membership.incarnation });
     if (!membership.has(key)) {
-      if (!this.putAll(blocks)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
+      if (!this.blocks.putAll(blocks)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
       const now = this.components.runtime.now();
       const view = offer.view.filter((member) => member.id !== context.peer.id && member.id !== this.components.nodeId);
       if (context.peer.address) view.push({ id: context.peer.id, host: context.peer.address.host, port: context.peer.address.port, incarnation: 0 });
