@@ -35,7 +35,10 @@ describe('content segments', () => {
   it('unpacks a packed segment into the very blocks it was packed from, and nothing that was changed', () => {
     const wireForm = (block: Block) => ({ key: blockKey(block), proof: block.proof.map((hash) => Buffer.from(hash).toString('hex')), data: Buffer.from(block.data).toString('hex'), keywords: [...block.keywords] });
     const flipped = (bytes: Uint8Array) => bytes.map((byte, at) => (at === 0 ? byte ^ 1 : byte));
-    for (const parts of [1, 2, 5, segmentBlocks, segmentBlocks + 1, 2 * segmentBlocks + 37]) {
+    const empty = splitContent(new Uint8Array(0), []);
+    assert.equal(unpackSegment(packSegment(empty.blocks))?.blocks[0]?.data.byteLength, 0, 'the empty content');
+    // 64 and 65 parts: subtrees of height 6 and 7 (the segment's), 129: a last segment of one part.
+    for (const parts of [1, 2, 5, 64, 65, segmentBlocks, segmentBlocks + 1, 2 * segmentBlocks + 37]) {
       const { contentId, blocks } = splitContent(new Uint8Array(parts * 4096 - 7).map((_, index) => index % 253), ['k']);
       for (const segment of segmentsOf(contentId, blocks)) {
         const unpacked = unpackSegment(packSegment(segment.blocks));

@@ -133,7 +133,8 @@ const offerSlowestBytesPerSecond = 1_000_000;
 /**
  * Offers out to one host at once: the rest wait their turn here, so that an offer's timeout
  * covers its own transfer and the one ahead of it, not a queue of them. Two keep the host
- * busy (one is verified while the next arrives).
+ * busy (one is verified while the next arrives). The waiting ones are bounded by the stores
+ * (`placementConcurrency` segments each), leaves and recruitments running (one per group at a time).
  */
 const offersInFlightPerHost = 2;
 /** Segments placed at a time but not yet withdrawable, remembered at most (the oldest go first). */
