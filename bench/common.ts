@@ -94,6 +94,11 @@ export async function report(result: BenchmarkResult): Promise<void> {
   if (send) await new Promise<void>((resolve, reject) => send(result, undefined, {}, (error) => (error ? reject(error) : resolve())));
 }
 
+/** The middle value (the upper middle of an even count). */
+export function median(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+}
+
 export function round(value: number, digits = 0): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;

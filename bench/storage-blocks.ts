@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { createRealDisk } from '../src/runtime/real/disk.js';
 import { blockKey, blockSizeBytes, joinContent, splitContent, verifyBlock, type Block } from '../src/storage/block.js';
 import { createMemoryBlockStore, openDiskBlockStore, type BlockStore } from '../src/storage/block-store.js';
-import { bytesPerMebibyte, cpuSecondsPerCall, numberOption, report, round } from './common.js';
+import { bytesPerMebibyte, cpuSecondsPerCall, median, numberOption, report, round } from './common.js';
 
 const args = process.argv.slice(2);
 const measureMs = numberOption(args, 'seconds', 2) * 1000;
@@ -56,7 +56,6 @@ for (let roundIndex = 0; roundIndex < rounds; roundIndex += 1) {
     secondsPerCall.set(name, [...(secondsPerCall.get(name) ?? []), cpuSecondsPerCall(work, measureMs)]);
   }
 }
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const bytesPerSecond = new Map([...secondsPerCall].map(([name, samples]) => [name, contentBytes / median(samples)]));
 const baselineBytesPerSecond = bytesPerSecond.get('SHA-256 of the content (baseline)')!;
 

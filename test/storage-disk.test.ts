@@ -89,6 +89,25 @@ function blockStoreBehaviour(name: string, openStore: (capacityBytes: number) =>
       await empty.close();
     });
 
+    it('puts a segment whole or not at all, charging only the blocks it did not hold', async () => {
+      const blocks = someBlocks(4);
+      const costs = blocks.map(blockStorageBytes);
+      const store = await openStore(costs[0]! + costs[1]! + costs[2]!);
+      assert.equal(store.put(blocks[0]!), true);
+      assert.equal(store.putAll(blocks), false, 'four do not fit');
+      assert.deepEqual([...store.keys()], [blockKey(blocks[0]!)], 'nothing of a refused segment is kept');
+      assert.equal(store.usedBytes(), costs[0]);
+      assert.equal(store.putAll([...blocks.slice(0, 3), blocks[1]!]), true, 'a held block and a repeated one are charged once');
+      assert.equal(store.usedBytes(), costs[0]! + costs[1]! + costs[2]!);
+      assert.equal(store.delete(blockKey(blocks[1]!)), true);
+      // The rest of the segment reads back whole after one of its blocks went (in memory they share one buffer).
+      assertSameBlock(store.get(blockKey(blocks[0]!)), blocks[0]!);
+      assertSameBlock(store.get(blockKey(blocks[2]!)), blocks[2]!);
+      assert.equal(store.usedBytes(), costs[0]! + costs[2]!);
+      await store.close();
+      assert.throws(() => store.putAll(blocks), NodeStoppedError);
+    });
+
     it('keeps metadata per block, counted against capacity and removed with the block', async () => {
       const [block, other] = someBlocks(2);
       const key = blockKey(block!);

@@ -4,7 +4,7 @@ import { ButterError, ProtocolError, StorageFullError } from '../src/errors.js';
 import { blockKeyOf, splitContent } from '../src/storage/block.js';
 import { createNode } from '../src/node/create.js';
 import { fetchReplyCodec, heartbeatCodec, offerCodec, routes } from '../src/storage/group-messages.js';
-import { segmentKeyOf } from '../src/storage/segment.js';
+import { packSegment, segmentKeyOf } from '../src/storage/segment.js';
 import { storageOf, StorageCluster } from './storage-groups-cluster.js';
 
 const fast = { heartbeatIntervalMs: 1_000 };
@@ -189,8 +189,8 @@ describe('storage groups on the simulator', () => {
     for (const route of Object.values(routes)) await assert.rejects(cluster.settle(sender!.request(target!.address, route, garbage)), refused, route);
     // An offer whose data does not match its content hash.
     const { blocks } = splitContent(new Uint8Array(100), []);
-    const tampered = { ...blocks[0]!, data: new Uint8Array(100).fill(1) };
-    await assert.rejects(cluster.settle(sender!.request(target!.address, routes.offer, offerCodec.encode({ blocks: [tampered], replicas: 3, view: [] }))), refused);
+    const tampered = { ...packSegment(blocks), data: new Uint8Array(100).fill(1) };
+    await assert.rejects(cluster.settle(sender!.request(target!.address, routes.offer, offerCodec.encode({ ...tampered, replicas: 3, view: [] }))), refused);
     // Absurd sizes: a heartbeat with more members than the limit.
     const members = Array.from({ length: 5_000 }, (_, index) => ({ id: index.toString(16).padStart(64, '0'), host: 'x.sim', port: 1 }));
     const huge = { incarnation: 1, members, groups: [] };

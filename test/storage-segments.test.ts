@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ButterError, DurableStoreError, TimeoutError } from '../src/errors.js';
-import { blockKeyOf, splitContent } from '../src/storage/block.js';
+import { blockKey, blockKeyOf, splitContent, verifyBlock, type Block, type PackedRun } from '../src/storage/block.js';
 import { offerCodec, routes, withdrawCodec } from '../src/storage/group-messages.js';
-import { parseSegmentKey, segmentBlockKeys, segmentBlocks, segmentKeyOf, segmentKeyOfBlockKey, segmentsOf, verifySegment, wholeSegmentKey } from '../src/storage/segment.js';
+import { packSegment, parseSegmentKey, segmentBlockKeys, segmentBlocks, segmentKeyOf, segmentKeyOfBlockKey, segmentsOf, unpackSegment } from '../src/storage/segment.js';
 import type { StoreProgress } from '../src/storage/service.js';
 import { storageOf, StorageCluster } from './storage-groups-cluster.js';
 
@@ -19,33 +19,44 @@ describe('content segments', () => {
     );
     for (const [index, segment] of segments.entries()) {
       assert.equal(segment.key, segmentKeyOf(contentId, index));
-      assert.equal(wholeSegmentKey(segment.blocks), segment.key);
+      assert.equal(unpackSegment(packSegment(segment.blocks))?.key, segment.key);
       assert.deepEqual(segmentBlockKeys(segment.key), segment.blocks.map((block) => blockKeyOf(contentId, block.part)));
       for (const block of segment.blocks) assert.equal(segmentKeyOfBlockKey(blockKeyOf(contentId, block.part)), segment.key);
     }
     assert.equal(parseSegmentKey(segmentKeyOf(contentId, 3)), undefined, 'beyond the content');
     assert.equal(parseSegmentKey(`${contentId}/0`), undefined, 'a block key is not a segment key');
-    // Not a whole segment: a part missing, one out of order, or a segment that does not start at its first part.
+    // Not a whole segment: a part missing, two out of order, or a run that does not start at a segment's first part.
     const first = segments[0]!.blocks;
-    assert.equal(wholeSegmentKey(first.slice(1)), undefined);
-    assert.equal(wholeSegmentKey([first[1]!, first[0]!, ...first.slice(2)]), undefined);
-    assert.equal(wholeSegmentKey(first.slice(0, -1)), undefined);
+    assert.equal(unpackSegment(packSegment(first.slice(1))), undefined);
+    assert.equal(unpackSegment(packSegment([first[1]!, first[0]!, ...first.slice(2)])), undefined);
+    assert.equal(unpackSegment(packSegment(first.slice(0, -1))), undefined);
   });
 
-  it('verifies a whole segment with one subtree exactly when every block would verify alone', () => {
-    for (const parts of [1, 2, 5, segmentBlocks, segmentBlocks + 1, 2 * segmentBlocks + 37]) {
+  it('unpacks a packed segment into the very blocks it was packed from, and nothing that was changed', () => {
+    const wireForm = (block: Block) => ({ key: blockKey(block), proof: block.proof.map((hash) => Buffer.from(hash).toString('hex')), data: Buffer.from(block.data).toString('hex'), keywords: [...block.keywords] });
+    const flipped = (bytes: Uint8Array) => bytes.map((byte, at) => (at === 0 ? byte ^ 1 : byte));
+    const empty = splitContent(new Uint8Array(0), []);
+    assert.equal(unpackSegment(packSegment(empty.blocks))?.blocks[0]?.data.byteLength, 0, 'the empty content');
+    // 64 and 65 parts: subtrees of height 6 and 7 (the segment's), 129: a last segment of one part.
+    for (const parts of [1, 2, 5, 64, 65, segmentBlocks, segmentBlocks + 1, 2 * segmentBlocks + 37]) {
       const { contentId, blocks } = splitContent(new Uint8Array(parts * 4096 - 7).map((_, index) => index % 253), ['k']);
-      const segments = segmentsOf(contentId, blocks);
-      for (const segment of segments) assert.ok(verifySegment(segment.blocks), `${parts} parts, ${segment.key}`);
-      const last = segments.at(-1)!.blocks;
-      const index = last.length - 1;
-      const tamper = (change: (block: (typeof last)[number]) => (typeof last)[number]) => last.map((block, at) => (at === index ? change(block) : block));
-      const flipped = (bytes: Uint8Array) => bytes.map((byte, at) => (at === 0 ? byte ^ 1 : byte));
-      assert.ok(!verifySegment(tamper((block) => ({ ...block, data: flipped(block.data) }))), 'data');
-      assert.ok(!verifySegment(tamper((block) => ({ ...block, keywords: ['other'] }))), 'keywords');
-      for (let depth = 0; depth < last[index]!.proof.length; depth += 1) {
-        const proof = last[index]!.proof.map((hash, at) => (at === depth ? flipped(hash) : hash));
-        assert.ok(!verifySegment(tamper((block) => ({ ...block, proof }))), `${parts} parts: proof hash ${depth}`);
+      for (const segment of segmentsOf(contentId, blocks)) {
+        const unpacked = unpackSegment(packSegment(segment.blocks));
+        assert.equal(unpacked?.key, segment.key, `${parts} parts`);
+        assert.deepEqual(unpacked.blocks.map(wireForm), segment.blocks.map(wireForm), `${parts} parts, ${segment.key}`);
+        assert.ok(unpacked.blocks.every((block) => verifyBlock(block, contentId)));
+      }
+      const packed = packSegment(segmentsOf(contentId, blocks).at(-1)!.blocks);
+      const changed = (change: Partial<PackedRun>) => unpackSegment({ ...packed, ...change });
+      assert.equal(changed({ data: flipped(packed.data) }), undefined, 'data');
+      assert.equal(changed({ data: packed.data.subarray(1) }), undefined, 'a byte short');
+      assert.equal(changed({ data: new Uint8Array([...packed.data, 0]) }), undefined, 'a byte long');
+      assert.equal(changed({ keywords: ['other'] }), undefined, 'keywords');
+      assert.equal(changed({ contentHash: flipped(packed.contentHash) }), undefined, 'content hash');
+      assert.equal(changed({ parts: parts + 1 }), undefined, 'parts');
+      assert.equal(changed({ upperProof: [...packed.upperProof, new Uint8Array(32)] }), undefined, 'a proof hash too many');
+      for (let depth = 0; depth < packed.upperProof.length; depth += 1) {
+        assert.equal(changed({ upperProof: packed.upperProof.map((hash, at) => (at === depth ? flipped(hash) : hash)) }), undefined, `${parts} parts: proof hash ${depth}`);
       }
     }
   });
@@ -125,10 +136,10 @@ describe('content segments', () => {
     const key = segmentKeyOf(contentId, 0);
     const holders = cluster.holders(key);
     const stranger = cluster.alive().find((node) => !holders.includes(node))!;
-    const refused = (error: unknown) => error instanceof ButterError && /one segment/.test(error.message);
+    const refused = (error: unknown) => error instanceof ButterError && /one whole segment/.test(error.message);
     const { blocks } = splitContent(new Uint8Array(3 * 4096).fill(5), []);
     for (const partial of [blocks.slice(1), blocks.slice(0, 2)]) {
-      await assert.rejects(cluster.settle(stranger.request(holders[0]!.address, routes.offer, offerCodec.encode({ blocks: partial, replicas: 3, view: [] }))), refused);
+      await assert.rejects(cluster.settle(stranger.request(holders[0]!.address, routes.offer, offerCodec.encode({ ...packSegment(partial), replicas: 3, view: [] }))), refused);
     }
     assert.ok(!storageOf(holders[0]!).has(blockKeyOf(splitContent(new Uint8Array(3 * 4096).fill(5), []).contentId, 1)));
     // Within the rollback window, but from a host that neither placed the segment nor belongs to its group: ignored.

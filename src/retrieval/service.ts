@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { InvalidArgumentError, InvalidConfigError, OverloadedError } from '../errors.js';
 import { checkOptions, optionTypes, type OptionSchemas } from '../node/options.js';
 import type { PeerInfo, RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
+import { Slots } from '../node/slots.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import { blockKeyOf, joinContent, parseContentId, type Block } from '../storage/block.js';
 import { segmentCount, segmentKeyOf, segmentRange } from '../storage/segment.js';
@@ -418,27 +419,6 @@ export class RetrievalService implements Service {
 
 function dialable(holder: HostEntry, peer: PeerInfo): HostEntry {
   return peer.address ? { id: holder.id, host: peer.address.host, port: peer.address.port } : holder;
-}
-
-/** A counting semaphore: at most `limit` tasks at once. */
-class Slots {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(private readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    // A released slot passes straight to the next waiter, so a newcomer cannot take it in between.
-    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running += 1;
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running -= 1;
-    }
-  }
 }
 
 export type { KeywordResult, SearchCallOptions, Strategy };

@@ -1,4 +1,4 @@
-import type { Block } from './block.js';
+import { blockKey, blockStorageBytes, type Block } from './block.js';
 
 /** Per-block metadata the group layer persists beside a block (e.g. its membership record). */
 export const maxBlockMetaBytes = 1024;
@@ -22,6 +22,12 @@ export interface BlockStore {
    * only verified blocks (verifyBlock at the boundary where they arrive).
    */
   put(block: Block): boolean;
+  /**
+   * Stores every block of `blocks` (the blocks of one segment, verified) or none: true when
+   * all are held now (some may have been already), false when the new ones would exceed
+   * capacity (nothing is stored then).
+   */
+  putAll(blocks: readonly Block[]): boolean;
   /** Removes the block and its metadata; false when it was not held. */
   delete(key: string): boolean;
   keys(): IterableIterator<string>;
@@ -37,6 +43,22 @@ export interface BlockStore {
   flush(): Promise<void>;
   /** Flushes and releases the store; writes after close throw NodeStoppedError. */
   close(): Promise<void>;
+}
+
+/** The blocks of `blocks` a store does not hold yet (each once), with their keys and charges, and the sum of the charges. */
+export function blocksToAdd(blocks: readonly Block[], held: (key: string) => boolean): { added: Array<{ key: string; block: Block; cost: number }>; cost: number } {
+  const added: Array<{ key: string; block: Block; cost: number }> = [];
+  const seen = new Set<string>();
+  let cost = 0;
+  for (const block of blocks) {
+    const key = blockKey(block);
+    if (seen.has(key) || held(key)) continue;
+    seen.add(key);
+    const blockCost = blockStorageBytes(block);
+    added.push({ key, block, cost: blockCost });
+    cost += blockCost;
+  }
+  return { added, cost };
 }
 
 export { createMemoryBlockStore } from './memory-block-store.js';

@@ -132,16 +132,19 @@ const sha256: (input: Uint8Array) => Uint8Array =
     : (input) => createHash('sha256').update(input).digest();
 
 const leafHeaderBytes = 9;
+/** The largest leaf input: header, 16 keywords of 64 three-byte UTF-8 characters, a full block. */
+const maxLeafInputBytes = leafHeaderBytes + 1 + maxKeywords * (2 + 3 * maxKeywordLength) + blockSizeBytes;
+// One buffer for every leaf input (hashing is synchronous): a fresh 4 KiB buffer per leaf was most of a leaf's garbage.
+const leafInput = Buffer.allocUnsafe(maxLeafInputBytes);
+leafInput[0] = leafTag;
 
 /** SHA-256(0x00 ‖ u32 part ‖ u32 parts ‖ keywords ‖ data): data comes last, so its length needs no prefix. */
 function leafHash(part: number, parts: number, encodedKeywords: Uint8Array, data: Uint8Array): Uint8Array {
-  const input = Buffer.allocUnsafe(leafHeaderBytes + encodedKeywords.byteLength + data.byteLength);
-  input[0] = leafTag;
-  input.writeUInt32BE(part, 1);
-  input.writeUInt32BE(parts, 5);
-  input.set(encodedKeywords, leafHeaderBytes);
-  input.set(data, leafHeaderBytes + encodedKeywords.byteLength);
-  return sha256(input);
+  leafInput.writeUInt32BE(part, 1);
+  leafInput.writeUInt32BE(parts, 5);
+  leafInput.set(encodedKeywords, leafHeaderBytes);
+  leafInput.set(data, leafHeaderBytes + encodedKeywords.byteLength);
+  return sha256(leafInput.subarray(0, leafHeaderBytes + encodedKeywords.byteLength + data.byteLength));
 }
 
 // One buffer for every inner-node input: hashing is synchronous.
@@ -166,10 +169,14 @@ function checkKeywords(keywords: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** Every level of the tree, leaves first; each odd level is padded with a zero hash before its parents are made. */
-function merkleLevels(leaves: Uint8Array[]): Uint8Array[][] {
+/**
+ * Every level of the tree over `leaves`, leaves first, `height` levels up (by default to the
+ * root); each odd level is padded with a zero hash before its parents are made, even a level
+ * of one node below `height` (a run that ends the content climbs its subtree that way).
+ */
+function merkleLevels(leaves: Uint8Array[], height = proofLengthOf(leaves.length)): Uint8Array[][] {
   const levels = [leaves];
-  for (let level = leaves; level.length > 1; ) {
+  for (let depth = 0, level = leaves; depth < height; depth += 1) {
     if (level.length % 2 === 1) level.push(new Uint8Array(hashBytes));
     const parents: Uint8Array[] = [];
     for (let index = 0; index < level.length; index += 2) parents.push(nodeHash(level[index]!, level[index + 1]!));
@@ -246,46 +253,82 @@ export function verifyBlock(block: Block, expectedContentId?: string): boolean {
 }
 
 /**
- * True when every block of `run` (consecutive parts of one content, starting at a part
- * that is a multiple of 2^`height`, with `height` ≤ the proof length) would pass
- * verifyBlock, checked with one subtree: the run's leaves are hashed up `height` levels,
- * each block's lower proof hashes must be the subtree's own nodes, and the upper ones, the
- * same in every block, lead from the subtree's root to the content hash. About 2 hashes
- * per block instead of 1 + log2(parts).
+ * A run of consecutive parts of one content as an offer carries it (docs/PROTOCOL.md,
+ * "storage/offer"): the parts' bytes back to back and the proof hashes above the run's
+ * subtree, which every block of the run shares. The proof hashes below are the subtree's own
+ * nodes, so the receiver rebuilds them from the bytes it must hash anyway.
  */
-export function verifyRun(run: readonly Block[], height: number): boolean {
+export interface PackedRun {
+  readonly contentHash: Uint8Array;
+  readonly parts: number;
+  /** The run's first part: a multiple of 2^height. */
+  readonly first: number;
+  readonly keywords: readonly string[];
+  /** Sibling hashes from the run's subtree root up to contentHash: proofLengthOf(parts) − height of them. */
+  readonly upperProof: readonly Uint8Array[];
+  readonly data: Uint8Array;
+}
+
+/** Packs `run` (consecutive blocks of one content, verified, starting at a multiple of 2^`height`). */
+export function packRun(run: readonly Block[], height: number): PackedRun {
   const first = run[0];
-  if (!first || first.part % 2 ** height !== 0 || run.length > 2 ** height) return false;
-  const encodedKeywords = encodeKeywords(first.keywords);
-  let level: Uint8Array[] = [];
-  for (const [index, block] of run.entries()) {
-    if (blockLimitProblem(block) !== undefined || block.part !== first.part + index || block.parts !== first.parts || height > block.proof.length) return false;
-    if (Buffer.compare(block.contentHash, first.contentHash) !== 0 || !sameKeywords(block.keywords, first.keywords)) return false;
-    level.push(leafHash(block.part, block.parts, encodedKeywords, block.data));
+  if (!first) throw new InvalidArgumentError('no blocks to pack');
+  const data = new Uint8Array(run.reduce((sum, block) => sum + block.data.byteLength, 0));
+  let offset = 0;
+  for (const block of run) {
+    data.set(block.data, offset);
+    offset += block.data.byteLength;
   }
-  for (let depth = 0; depth < height; depth += 1) {
-    // The full tree pads an odd level with a zero hash; the run's last node at this level is the level's last when the run ends the content.
-    if (level.length % 2 === 1) level.push(new Uint8Array(hashBytes));
-    for (const [index, block] of run.entries()) {
-      if (Buffer.compare(block.proof[depth] as Uint8Array, level[(index >>> depth) ^ 1] as Uint8Array) !== 0) return false;
-    }
-    const parents: Uint8Array[] = [];
-    for (let index = 0; index < level.length; index += 2) parents.push(nodeHash(level[index]!, level[index + 1]!));
-    level = parents;
+  return { contentHash: first.contentHash, parts: first.parts, first: first.part, keywords: first.keywords, upperProof: first.proof.slice(height), data };
+}
+
+/**
+ * The blocks of a packed run of the parts `first` … `first` + min(2^`height`, parts − first) − 1
+ * (`height` ≤ the proof length), each with its full proof, exactly when they keep every
+ * limit and hash to the content hash; undefined otherwise. About 2 hashes per block: the
+ * run's leaves are hashed up `height` levels, then its root up the shared proof. The blocks'
+ * bytes are views into `packed.data`.
+ */
+export function unpackRun(packed: PackedRun, height: number): Block[] | undefined {
+  const { contentHash, parts, first, keywords, upperProof, data } = packed;
+  if (!isBytes(contentHash, hashBytes) || !Number.isInteger(parts) || parts < 1 || parts > maxParts) return undefined;
+  const proofLength = proofLengthOf(parts);
+  if (!Number.isInteger(height) || height < 0 || height > proofLength) return undefined;
+  if (!Number.isInteger(first) || first < 0 || first >= parts || first % 2 ** height !== 0) return undefined;
+  if (!Array.isArray(keywords) || checkKeywords(keywords) !== undefined) return undefined;
+  if (!Array.isArray(upperProof) || upperProof.length !== proofLength - height || !upperProof.every((hash) => isBytes(hash, hashBytes))) return undefined;
+  const count = Math.min(2 ** height, parts - first);
+  // One content has one split: full blocks, then a non-empty tail (empty only as the sole block).
+  const endsContent = first + count === parts;
+  const fullBytes = count * blockSizeBytes;
+  if (!isBytes(data)) return undefined;
+  const lengthFits = endsContent ? data.byteLength <= fullBytes && (data.byteLength > fullBytes - blockSizeBytes || (parts === 1 && data.byteLength === 0)) : data.byteLength === fullBytes;
+  if (!lengthFits) return undefined;
+  const ownKeywords = Object.freeze([...keywords]);
+  const encodedKeywords = encodeKeywords(ownKeywords);
+  const pieces: Uint8Array[] = [];
+  const leaves: Uint8Array[] = [];
+  for (let index = 0; index < count; index += 1) {
+    const piece = data.subarray(index * blockSizeBytes, (index + 1) * blockSizeBytes);
+    pieces.push(piece);
+    leaves.push(leafHash(first + index, parts, encodedKeywords, piece));
   }
-  let hash = level[0] as Uint8Array;
-  let index = first.part >>> height;
-  for (let depth = height; depth < first.proof.length; depth += 1) {
-    const sibling = first.proof[depth] as Uint8Array;
-    for (const block of run) if (Buffer.compare(block.proof[depth] as Uint8Array, sibling) !== 0) return false;
+  // A run shorter than 2^height ends the content: its last node at each level is the level's last, padded as the full tree pads it.
+  const levels = merkleLevels(leaves, height);
+  let hash = levels[height]![0]!;
+  let index = first >>> height;
+  for (const sibling of upperProof) {
     hash = index % 2 === 0 ? nodeHash(hash, sibling) : nodeHash(sibling, hash);
     index >>>= 1;
   }
-  return Buffer.compare(hash, first.contentHash) === 0;
-}
-
-function sameKeywords(a: readonly string[], b: readonly string[]): boolean {
-  return a === b || (a.length === b.length && a.every((keyword, index) => keyword === b[index]));
+  if (Buffer.compare(hash, contentHash) !== 0) return undefined;
+  const ownHash = new Uint8Array(contentHash);
+  return pieces.map((piece, offset): Block => {
+    const proof: Uint8Array[] = [];
+    for (let level = 0, at = offset; level < height; level += 1, at >>>= 1) proof.push(levels[level]![at ^ 1]!);
+    proof.push(...upperProof);
+    return { contentHash: ownHash, part: first + offset, parts, keywords: ownKeywords, proof, data: piece };
+  });
 }
 
 /**

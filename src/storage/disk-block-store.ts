@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../node/logger.js';
 import type { Disk, KeyValueDatabase, KeyValueEnvironment } from '../runtime/disk.js';
 import { decodeValue, encodeValue } from '../transport/codec.js';
 import { blockKey, blockSchema, blockStorageBytes, verifyBlock, type Block } from './block.js';
-import { maxBlockMetaBytes, type BlockStore } from './block-store.js';
+import { blocksToAdd, maxBlockMetaBytes, type BlockStore } from './block-store.js';
 
 /** Sub-databases of the store's key–value environment: blocks in their wire form (MessagePack) and raw metadata, both keyed by block key. */
 export const blocksDatabaseName = 'blocks';
@@ -121,6 +121,14 @@ class DiskBackedBlockStore implements DiskBlockStore {
     this.blocks.put(key, bytes);
     this.unflushed.set(key, { bytes, generation: this.generation });
     this.settle();
+    return true;
+  }
+
+  putAll(blocks: readonly Block[]): boolean {
+    this.assertOpen();
+    const { added, cost } = blocksToAdd(blocks, (key) => this.index.has(key));
+    if (this.used + cost > this.capacityBytes) return false;
+    for (const { block } of added) this.put(block);
     return true;
   }
 

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { messageCodec, tupleCodec } from '../transport/codec.js';
 import { entryFromTuple, entryToTuple, hostEntryTupleSchema, hostNameSchema, listenPortSchema, nodeIdSchema, type HostEntry } from '../transport/vocabulary.js';
 import { tombstoneSchema } from './authorship.js';
-import { blockSchema, contentIdPattern } from './block.js';
+import { blockSchema, blockSizeBytes, type PackedRun, contentIdPattern, hashBytes, maxKeywordLength, maxKeywords, maxParts, maxProofLength } from './block.js';
 import { segmentBlocks } from './segment.js';
 
 /**
@@ -111,17 +111,36 @@ export type MemberRecord = Static<typeof memberRecordSchema>;
 /** Wire form of a block (block.ts); its Merkle proof is checked by verifyBlock after decoding. */
 const wireBlock = blockSchema;
 
-/** A leader offers a whole segment to a candidate; the view tells the new member whom to beat. */
-export const offerSchema = Type.Object(
+const hash = Type.Uint8Array({ minByteLength: hashBytes, maxByteLength: hashBytes });
+
+/**
+ * A leader offers a whole segment to a candidate, packed (block.ts: PackedRun): the blocks'
+ * bytes back to back and the proof above the segment's subtree; the receiver rebuilds every
+ * block's proof from the leaves it hashes (segment.ts: unpackSegment checks it all). The
+ * view tells the new member whom to beat.
+ */
+const offerObjectSchema = Type.Object(
   {
-    /** Every block of one segment, in part order (segment.ts: wholeSegmentKey checks it). */
-    blocks: Type.Array(wireBlock, { minItems: 1, maxItems: segmentBlocks }),
+    contentHash: hash,
+    parts: Type.Integer({ minimum: 1, maximum: maxParts }),
+    /** The segment's first part: a multiple of segmentBlocks below parts. */
+    first: Type.Integer({ minimum: 0, maximum: maxParts - 1 }),
+    keywords: Type.Array(Type.String({ minLength: 1, maxLength: maxKeywordLength }), { maxItems: maxKeywords }),
+    /** From the segment's subtree root up to contentHash. */
+    upperProof: Type.Array(hash, { maxItems: maxProofLength }),
+    /** Every block's bytes, in part order. */
+    data: Type.Uint8Array({ maxByteLength: segmentBlocks * blockSizeBytes }),
     replicas,
     view: Type.Array(memberRecordSchema, { maxItems: maxGroupMembers }),
   },
   { additionalProperties: false },
 );
-export type OfferMessage = Static<typeof offerSchema>;
+export interface OfferMessage extends PackedRun {
+  replicas: number;
+  view: MemberRecord[];
+}
+/** Its static type takes a PackedRun's readonly arrays, so a packed segment spreads into an offer. */
+export const offerSchema = Type.Unsafe<OfferMessage>(offerObjectSchema);
 export const offerCodec = messageCodec('storage offer', offerSchema);
 
 export const offerReplySchema = Type.Object(

@@ -1,4 +1,4 @@
-import { blockKey, blockKeyOf, contentIdOf, contentIdPattern, proofLengthOf, verifyRun, type Block } from './block.js';
+import { blockKeyOf, contentIdOf, contentIdPattern, maxParts, packRun, proofLengthOf, unpackRun, type Block, type PackedRun } from './block.js';
 
 /**
  * Content segments (docs/PROTOCOL.md, "Storage groups"): a Peer Content Group holds
@@ -68,22 +68,23 @@ export function segmentsOf(contentId: string, blocks: readonly Block[]): Array<{
   return segments;
 }
 
-/**
- * The segment key when `blocks` are exactly one whole segment (same content, every part
- * of the segment once, in order), else undefined. Each block is still to be verified.
- */
-export function wholeSegmentKey(blocks: readonly Block[]): string | undefined {
-  const first = blocks[0];
-  if (!first || first.part % segmentBlocks !== 0) return undefined;
-  const key = segmentKeyOfBlock(first);
-  const expected = segmentBlockKeys(key);
-  if (expected.length !== blocks.length) return undefined;
-  for (const [index, block] of blocks.entries()) if (blockKey(block) !== expected[index]) return undefined;
-  return key;
+/** The height of a segment's subtree in its content's Merkle tree. */
+function segmentHeightOf(parts: number): number {
+  return Math.min(segmentHeight, proofLengthOf(parts));
 }
 
-/** Every block of a whole segment verifies (block.ts: verifyRun, one subtree per segment). */
-export function verifySegment(blocks: readonly Block[]): boolean {
-  const first = blocks[0];
-  return first !== undefined && verifyRun(blocks, Math.min(segmentHeight, proofLengthOf(first.parts)));
+/** A whole segment (its blocks in part order, verified) as an offer carries it (block.ts: packRun). */
+export function packSegment(blocks: readonly Block[]): PackedRun {
+  return packRun(blocks, segmentHeightOf(blocks[0]?.parts ?? 1));
+}
+
+/**
+ * The key and blocks of a packed segment when it is one whole segment that keeps every limit
+ * and hashes to its content hash (one subtree per segment: block.ts, unpackRun); else undefined.
+ */
+export function unpackSegment(packed: PackedRun): { key: string; blocks: Block[] } | undefined {
+  const { parts, first } = packed;
+  if (!Number.isInteger(parts) || parts < 1 || parts > maxParts || !Number.isInteger(first) || first % segmentBlocks !== 0) return undefined;
+  const blocks = unpackRun(packed, segmentHeightOf(parts));
+  return blocks?.[0] ? { key: segmentKeyOfBlock(blocks[0]), blocks } : undefined;
 }

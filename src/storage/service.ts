@@ -2,11 +2,12 @@ import { join } from 'node:path';
 import { DurableStoreError, InvalidArgumentError, InvalidConfigError, NodeStoppedError, ProtocolError, StorageFullError, TimeoutError } from '../errors.js';
 import { checkOptions, optionTypes, type OptionSchemas } from '../node/options.js';
 import type { FailedPeer, PeerRef, RequestContext, Service, ServiceComponents, ServiceFactory } from '../node/service.js';
+import { Slots } from '../node/slots.js';
 import { DeadlineTimer } from '../runtime/deadline-timer.js';
 import type { KeyValueEnvironment } from '../runtime/disk.js';
 import type { Address } from '../runtime/types.js';
 import { blockKey, blockKeyOf, blockStorageBytes, joinContent, parseContentId, splitContent, verifyBlock, type Block } from './block.js';
-import { parseSegmentKey, segmentBlockKeys, segmentCount, segmentKeyOf, segmentKeyOfBlockKey, segmentRange, segmentsOf, verifySegment, wholeSegmentKey } from './segment.js';
+import { parseSegmentKey, segmentBlockKeys, segmentCount, segmentKeyOf, segmentKeyOfBlockKey, segmentRange, segmentsOf, packSegment, unpackSegment } from './segment.js';
 import { AuthoredContent, defaultAuthorshipOptions, type AuthorshipOptions, type UpdateOptions } from './authored-content.js';
 import type { NameRecord, Tombstone } from './authorship.js';
 import { barredIntervals, challengeCodec, challengeReplyCodec, challengeRoute, possessionDigest, PossessionChallenges, type ChallengeToSend, type HeldSegments } from './challenges.js';
@@ -44,8 +45,8 @@ import {
 
 export interface StorageOptions extends MembershipOptions, AuthorshipOptions {
   /**
-   * Timeout of one offer to a candidate, plus a second per MB offered (a segment is up to
-   * 600 KB); a dead candidate costs at most this before the next is tried.
+   * Timeout of one offer to a candidate, plus two seconds per MB offered (a segment is up to
+   * 525 KB; one offer may be ahead of it); a dead candidate costs at most this before the next is tried.
    */
   offerTimeoutMs: number;
   /** Candidates tried per recruitment before giving up until the next retry. */
@@ -129,6 +130,13 @@ const maxPreferences = 4096;
 const announceDelayMs = 200;
 /** The slowest transfer an offer is given time for, beyond `offerTimeoutMs`. */
 const offerSlowestBytesPerSecond = 1_000_000;
+/**
+ * Offers out to one host at once: the rest wait their turn here, so that an offer's timeout
+ * covers its own transfer and the one ahead of it, not a queue of them. Two keep the host
+ * busy (one is verified while the next arrives). The waiting ones are bounded by the stores
+ * (`placementConcurrency` segments each), leaves and recruitments running (one per group at a time).
+ */
+const offersInFlightPerHost = 2;
 /** Segments placed at a time but not yet withdrawable, remembered at most (the oldest go first). */
 const maxProvisional = 65_536;
 
@@ -174,6 +182,8 @@ export class StorageService implements Service {
   /** This node's own random but stable order of hosts, so that its recruitments keep picking the same ones. */
   private readonly preferences = new Map<string, number>();
   private readonly durableWaiters = new Set<DurableWaiter>();
+  /** Per host with offers out or waiting (removed when idle). */
+  private readonly offerSlots = new Map<string, Slots>();
   /** In the order taken, so the expired ones are at the front. */
   private readonly provisional = new Map<string, Provisional>();
   private unsubscribePeerFailure: (() => void) | undefined;
@@ -505,7 +515,7 @@ export class StorageService implements Service {
 
   /** One segment: held here and recruited for, or (no room here) offered straight to other hosts, the first of which leads its group. */
   private async place(key: string, blocks: Block[], replicas: number, durable: boolean, placements: Placements): Promise<void> {
-    if (this.putAll(blocks)) {
+    if (this.blocks.putAll(blocks)) {
       const now = this.components.runtime.now();
       if (!this.membership.has(key)) {
         this.membership.join(key, replicas, [], now);
@@ -522,21 +532,6 @@ export class StorageService implements Service {
     placements.elsewhere.set(key, [...plan.placed]);
     const shortfall = directPlacementShortfall(plan, replicas, durable, key);
     if (shortfall) throw new StorageFullError(shortfall);
-  }
-
-  /** Stores every block of a segment, or none of them (false: no room). */
-  private putAll(blocks: readonly Block[]): boolean {
-    const added: string[] = [];
-    for (const block of blocks) {
-      const key = blockKey(block);
-      const held = this.blocks.has(key);
-      if (!this.blocks.put(block)) {
-        for (const addedKey of added) this.blocks.delete(addedKey);
-        return false;
-      }
-      if (!held) added.push(key);
-    }
-    return true;
   }
 
   /** The blocks of a segment held here, in part order; undefined unless every one is. */
@@ -609,10 +604,25 @@ export class StorageService implements Service {
     }
   }
 
-  /** Offers a segment (its encoded `storage/offer`) to one candidate; resolves with its incarnation when it joined, undefined when it refused. */
+  /** Offers a segment (its encoded `storage/offer`) to one candidate, in its turn; resolves with its incarnation when it joined, undefined when it refused. */
   private async offer(candidate: Candidate, payload: Uint8Array): Promise<number | undefined> {
-    // A whole segment is up to 600 KB: it gets the time to cross a slow link (and queue behind the other offers out) on top.
-    const timeoutMs = this.offerTimeoutMs + (payload.length / offerSlowestBytesPerSecond) * 1000;
+    let slots = this.offerSlots.get(candidate.id);
+    if (!slots) {
+      slots = new Slots(offersInFlightPerHost);
+      this.offerSlots.set(candidate.id, slots);
+    }
+    try {
+      return await slots.run(() => this.sendOffer(candidate, payload));
+    } finally {
+      if (slots.idle && this.offerSlots.get(candidate.id) === slots) this.offerSlots.delete(candidate.id);
+    }
+  }
+
+  private async sendOffer(candidate: Candidate, payload: Uint8Array): Promise<number | undefined> {
+    // An offer ahead of this one failed while it waited: the host is not tried again now.
+    if ((this.unreachableUntil.get(candidate.id) ?? 0) > this.components.runtime.now()) return undefined;
+    // A whole segment is up to 530 KB: it gets the time to cross a slow link, behind the one other offer that may be ahead of it, on top.
+    const timeoutMs = this.offerTimeoutMs + ((offersInFlightPerHost * payload.length) / offerSlowestBytesPerSecond) * 1000;
     const reply = offerReplyCodec.decode(await this.components.request(candidate, routes.offer, payload, { timeoutMs }));
     this.contacts.set(candidate.id, candidate.address);
     // A member that missed a delete learns it from the host it recruits (checked like any tombstone: by the content's own author).
@@ -625,11 +635,12 @@ export class StorageService implements Service {
    * decides which, and how many at once); `stopWhen` ends it early (no new offers).
    */
   private runOffers(plan: OfferPlan, blocks: Block[], replicas: number, onAccepted?: (record: MemberRecord) => void, stopWhen?: () => boolean): Promise<void> {
-    // Offers with the same view carry the same bytes: a segment is encoded once per view, not once per candidate.
+    // Packed once; offers with the same view carry the same bytes, so a segment is encoded once per view, not once per candidate.
+    const packed = packSegment(blocks);
     let encoded: { viewKey: string; payload: Uint8Array } | undefined;
     const payloadFor = (view: MemberRecord[]) => {
       const viewKey = view.map((member) => `${member.id}@${member.host}:${member.port}#${member.incarnation}`).join(',');
-      if (encoded?.viewKey !== viewKey) encoded = { viewKey, payload: offerCodec.encode({ blocks, replicas, view }) };
+      if (encoded?.viewKey !== viewKey) encoded = { viewKey, payload: offerCodec.encode({ ...packed, replicas, view }) };
       return encoded.payload;
     };
     return new Promise<void>((resolve) => {
@@ -921,16 +932,16 @@ export class StorageService implements Service {
 
   private onOffer(payload: Uint8Array, context: RequestContext): Uint8Array {
     const offer = offerCodec.decode(payload);
-    const key = wholeSegmentKey(offer.blocks);
-    if (key === undefined) throw new ProtocolError('an offer must carry exactly the blocks of one segment, in order');
-    if (!verifySegment(offer.blocks)) throw new ProtocolError('offered block does not verify against its content hash');
+    const segment = unpackSegment(offer);
+    if (!segment) throw new ProtocolError('the offer is not one whole segment within the limits, or does not verify against its content hash');
+    const { key, blocks } = segment;
     this.addContact(context);
     const membership = this.membershipInstance;
     if (!membership || this.leaving || !this.components.isRunning()) return offerReplyCodec.encode({ accepted: false, reason: 'leaving', incarnation: 0 });
-    const tombstone = this.authored.tombstoneFor(offer.blocks[0] as Block);
+    const tombstone = this.authored.tombstoneFor(blocks[0] as Block);
     if (tombstone) return offerReplyCodec.encode({ accepted: false, reason: 'deleted', tombstone, incarnation: membership.incarnation });
     if (!membership.has(key)) {
-      if (!this.putAll(offer.blocks)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
+      if (!this.blocks.putAll(blocks)) return offerReplyCodec.encode({ accepted: false, reason: 'full', incarnation: membership.incarnation });
       const now = this.components.runtime.now();
       const view = offer.view.filter((member) => member.id !== context.peer.id && member.id !== this.components.nodeId);
       if (context.peer.address) view.push({ id: context.peer.id, host: context.peer.address.host, port: context.peer.address.port, incarnation: 0 });
