@@ -138,9 +138,10 @@ async function underAttack(node: Awaited<ReturnType<typeof startAttackedNode>>, 
 
 /**
  * The issue's bound holds for a real peer already connected: every probe answered within 1 s.
- * A newcomer must also be served (within its 5 s timeout), but it is not held to 1 s: its TLS
- * handshake waits behind the attackers' in the node's one event loop, which on a loaded
- * machine takes seconds (docs/SECURITY.md, "Admission control"); its worst time is printed.
+ * A newcomer must also be served (within its 5 s timeout), but it is not held to 1 s: its
+ * connection waits in the kernel's accept queue behind the attackers' reconnections (libuv
+ * accepts one per event-loop turn), which on a loaded machine takes seconds (docs/SECURITY.md,
+ * "Not protected yet"); its worst time is printed.
  */
 function assertServed(outcome: AttackOutcome): void {
   const { steady } = outcome;

@@ -12,6 +12,7 @@ import type { Address } from '../src/runtime/types.js';
 import { encodeValue } from '../src/transport/codec.js';
 import {
   decodeEnvelope,
+  decodeEnvelopeBySchema,
   encodeEnvelope,
   encodeEnvelopeFrame,
   FrameKind,
@@ -222,6 +223,50 @@ describe('envelope decoding under random input', () => {
         assert.deepEqual(normalised, { ...message });
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('writes every frame as msgpackr writes its envelope, at every size boundary of its fields', () => {
+    // 0x7f..0x10000: where a uint, a str and a bin move to their next wider form.
+    const boundary = (limits: number[]) => fc.constantFrom(...limits.flatMap((limit) => [limit - 1, limit, limit + 1]));
+    const sizedPayload = fc.oneof(payloadArbitrary, boundary([0x100, 0x10000]).map((length) => new Uint8Array(length).fill(7)));
+    const anyRoute = fc.oneof(routeArbitrary, fc.string({ minLength: 1, maxLength: 300, unit: 'binary' }), boundary([32, 0x100]).map((length) => 'r'.repeat(length)));
+    const anyRequestId = fc.oneof(requestIdArbitrary, boundary([0x80, 0x100, 0x10000]), fc.constant(0xffffffff));
+    const sizedEnvelope: fc.Arbitrary<Envelope> = fc.oneof(
+      envelopeArbitrary,
+      fc.record({ kind: fc.constant('request' as const), requestId: anyRequestId, route: anyRoute, payload: sizedPayload }),
+      fc.record({ kind: fc.constant('response' as const), requestId: anyRequestId, payload: sizedPayload }),
+      fc.record({ kind: fc.constant('notify' as const), route: anyRoute, payload: sizedPayload }),
+    );
+    fc.assert(
+      fc.property(sizedEnvelope, (message) => {
+        assert.deepEqual(Buffer.from(encodeEnvelopeFrame(message)), Buffer.from(encodeFrame(encodeEnvelope(message))));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('reads requests, responses and notifications straight from their bytes exactly as the schema path does, whatever the bytes', () => {
+    const outcome = (decode: (body: Uint8Array) => Envelope, body: Uint8Array): unknown => {
+      try {
+        const decoded = decode(body) as unknown as Record<string, unknown>;
+        return Object.fromEntries(Object.entries(decoded).map(([key, value]) => [key, value instanceof Uint8Array ? Buffer.from(value) : value]));
+      } catch (error) {
+        assert.ok(error instanceof ProtocolError, `decodeEnvelope threw ${String(error)}`);
+        return 'refused';
+      }
+    };
+    const mutated = fc.tuple(envelopeArbitrary, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), fc.nat()).map(([message, flips, cut]) => {
+      const body = Uint8Array.from(encodeEnvelope(message));
+      for (const [at, value] of flips) body[at % body.length] = value;
+      return cut % 4 === 0 ? body.subarray(0, cut % (body.length + 1)) : body;
+    });
+    const bodies = fc.oneof(mutated, fc.uint8Array({ maxLength: 64 }), brokenEnvelopeArbitrary.map(([version, kind, rest]) => encodeValue([version, kind, ...rest])));
+    fc.assert(
+      fc.property(bodies, (body) => {
+        assert.deepEqual(outcome(decodeEnvelope, body), outcome(decodeEnvelopeBySchema, body));
+      }),
+      { numRuns: 3000 },
     );
   });
 

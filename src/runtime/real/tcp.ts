@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { defaultHandshakeAdmissionLimits, HandshakeAdmission } from '../handshake-admission.js';
 import { certificatePem, ed25519KeyOf, selfSignedCertificate } from './certificate.js';
 import {
   ConnectError,
@@ -21,14 +22,6 @@ const endLingerMs = 10_000;
 
 /** An accepted connection that has not finished TLS by then is dropped (node's own default is 120 s). */
 export const defaultTlsHandshakeTimeoutMs = 5_000;
-/**
- * TLS handshakes in progress on one listener, in all and from one remote IP: sockets that
- * never finish TLS hold at most this many OpenSSL sessions (tens of KiB each) for at most the
- * handshake timeout, and one address cannot take every slot. Over either cap the newest
- * connection is closed at once.
- */
-export const maxTlsHandshakes = 512;
-export const maxTlsHandshakesPerHost = 64;
 /** The exporter label of the channel binding (RFC 8446 §7.5); the context is empty. */
 const channelBindingLabel = 'EXPORTER-butter-channel-binding';
 const channelBindingBytes = 32;
@@ -185,78 +178,111 @@ function listenError(options: ListenOptions, error: NodeJS.ErrnoException): Erro
   return new ListenError(`cannot listen on ${options.host}:${options.port}: ${listenReasonText[reason]} (${error.code})`, reason);
 }
 
-/** Counts TLS handshakes in progress, in all and per remote host, to hold both under their caps. */
-class HandshakeSlots {
-  private total = 0;
-  private readonly byHost = new Map<string, number>();
-
-  /** Takes a slot for a handshake from `host`; the returned release frees it (once). Undefined when full. */
-  take(host: string): (() => void) | undefined {
-    const fromHost = this.byHost.get(host) ?? 0;
-    if (this.total >= maxTlsHandshakes || fromHost >= maxTlsHandshakesPerHost) return undefined;
-    this.total += 1;
-    this.byHost.set(host, fromHost + 1);
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      this.total -= 1;
-      const left = (this.byHost.get(host) ?? 1) - 1;
-      if (left === 0) this.byHost.delete(host);
-      else this.byHost.set(host, left);
-    };
-  }
-}
-
 /**
- * Runs the server side of TLS on an accepted TCP socket: a deadline, a slot among the
- * handshakes in progress, then the peer's certificate checked. The TLS socket is made here
- * rather than by a tls.Server so that a socket over the caps is closed before OpenSSL
- * allocates anything for it.
+ * The server side of TLS for one listener: accepted sockets go through the handshake
+ * admission (few handshakes at once, quiet addresses first, a bounded queue), each under a
+ * deadline from its acceptance; then the peer's certificate is checked. The TLS socket is
+ * made here rather than by a tls.Server so that a socket that waits, or is refused, costs
+ * no OpenSSL state and no CPU.
  */
-function acceptTls(raw: net.Socket, context: tls.SecureContext, slots: HandshakeSlots, handshakeTimeoutMs: number, onStream: (stream: Stream) => void): void {
-  const release = slots.take(normalizeHost(raw.remoteAddress ?? ''));
-  if (!release) {
-    raw.destroy();
-    return;
-  }
-  // Each handshake flight must leave at once, not wait for an ACK (Nagle) of the one before.
-  raw.setNoDelay(true);
-  // Ask for the client's certificate and check it ourselves: no CA vouches for a node, the key
-  // (pinned by the node id) is what is verified.
-  const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: false });
-  const deadline = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
-  const done = (): void => {
-    clearTimeout(deadline);
-    release();
-  };
-  // A plaintext peer, an old TLS version, a reset: drop it, nobody is told.
-  const failed = (): void => {
-    socket.destroy();
-  };
-  socket.on('error', failed);
-  socket.once('close', done);
-  socket.once('secure', () => {
-    done();
-    const addresses = socketAddresses(socket);
-    const peer = addresses && authenticatedPeer(socket);
-    if (!addresses || !peer) {
-      socket.destroy();
+class TlsAcceptor {
+  private readonly admission = new HandshakeAdmission<net.Socket>(defaultHandshakeAdmissionLimits, () => performance.now());
+  /** What to destroy to end each admitted connection before its stream exists: the TLS socket once it is made, else the raw one. */
+  private readonly pending = new Map<net.Socket, { current: net.Socket; deadline: NodeJS.Timeout; whileWaiting: { error(): void; close(): void } }>();
+  private yieldTimer: NodeJS.Timeout | undefined;
+  private yieldTimerAt = Infinity;
+
+  constructor(
+    private readonly context: tls.SecureContext,
+    private readonly handshakeTimeoutMs: number,
+    private readonly onStream: (stream: Stream) => void,
+  ) {}
+
+  accept(raw: net.Socket): void {
+    const arrival = this.admission.arrive(raw, normalizeHost(raw.remoteAddress ?? ''));
+    if (arrival.dropped) this.end(arrival.dropped);
+    if (arrival.outcome === 'refused') {
+      raw.destroy();
       return;
     }
-    // The stream attaches its own error listener before ours is removed, so none is missed.
-    const stream = new SocketStream(socket, addresses.local, addresses.remote, peer);
-    socket.off('error', failed);
-    onStream(stream);
-  });
+    const deadline = setTimeout(() => this.end(raw), this.handshakeTimeoutMs);
+    // While it waits nothing is read (the server pauses on connect); an error only ends it.
+    const whileWaiting = { error: () => raw.destroy(), close: () => this.left(raw) };
+    this.pending.set(raw, { current: raw, deadline, whileWaiting });
+    raw.on('error', whileWaiting.error);
+    raw.once('close', whileWaiting.close);
+    if (arrival.outcome === 'start') this.startTls(raw);
+    else this.armYield();
+  }
+
+  private end(raw: net.Socket): void {
+    this.pending.get(raw)?.current.destroy();
+  }
+
+  /** The connection's handshake is over (a stream, a failure, a close): its slot goes to whoever waits. */
+  private left(raw: net.Socket): void {
+    const held = this.pending.get(raw);
+    if (!held) return;
+    this.pending.delete(raw);
+    clearTimeout(held.deadline);
+    for (const next of this.admission.leave(raw)) this.startTls(next);
+    this.armYield();
+  }
+
+  /** While connections wait, a handshake stalled past its turn gives its slot up to one from a quieter address. */
+  private armYield(): void {
+    const at = this.admission.nextYieldAt();
+    if (at === undefined || at >= this.yieldTimerAt) return;
+    if (this.yieldTimer) clearTimeout(this.yieldTimer);
+    this.yieldTimerAt = at;
+    this.yieldTimer = setTimeout(() => {
+      this.yieldTimer = undefined;
+      this.yieldTimerAt = Infinity;
+      const overdue = this.admission.overdue();
+      if (overdue) this.end(overdue);
+      this.armYield();
+    }, Math.max(0, at - performance.now()));
+    this.yieldTimer.unref();
+  }
+
+  private startTls(raw: net.Socket): void {
+    const held = this.pending.get(raw);
+    if (!held) return;
+    raw.off('error', held.whileWaiting.error);
+    raw.off('close', held.whileWaiting.close);
+    // Each handshake flight must leave at once, not wait for an ACK (Nagle) of the one before.
+    raw.setNoDelay(true);
+    // Ask for the client's certificate and check it ourselves: no CA vouches for a node, the key
+    // (pinned by the node id) is what is verified.
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: this.context, requestCert: true, rejectUnauthorized: false });
+    held.current = socket;
+    // A plaintext peer, an old TLS version, a reset: drop it, nobody is told.
+    const failed = (): void => {
+      socket.destroy();
+    };
+    socket.on('error', failed);
+    socket.once('close', () => this.left(raw));
+    socket.once('secure', () => {
+      this.left(raw);
+      const addresses = socketAddresses(socket);
+      const peer = addresses && authenticatedPeer(socket);
+      if (!addresses || !peer) {
+        socket.destroy();
+        return;
+      }
+      // The stream attaches its own error listener before ours is removed, so none is missed.
+      const stream = new SocketStream(socket, addresses.local, addresses.remote, peer);
+      socket.off('error', failed);
+      this.onStream(stream);
+    });
+  }
 }
 
 export function listen(options: ListenOptions, onStream: (stream: Stream) => void): Promise<Listener> {
   return new Promise((resolve, reject) => {
-    const context = contextOf(options.identity);
-    const slots = new HandshakeSlots();
-    const handshakeTimeoutMs = options.handshakeTimeoutMs ?? defaultTlsHandshakeTimeoutMs;
-    const server = net.createServer((raw) => acceptTls(raw, context, slots, handshakeTimeoutMs, onStream));
+    const acceptor = new TlsAcceptor(contextOf(options.identity), options.handshakeTimeoutMs ?? defaultTlsHandshakeTimeoutMs, onStream);
+    // Paused: a socket waiting for a handshake slot is not read, so it costs no CPU.
+    const server = net.createServer({ pauseOnConnect: true }, (raw) => acceptor.accept(raw));
     const failed = (error: NodeJS.ErrnoException) => reject(listenError(options, error));
     server.once('error', failed);
     server.listen({ host: options.host, port: options.port }, () => {
