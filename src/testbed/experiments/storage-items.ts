@@ -9,7 +9,7 @@ import { defaultStorageOptions, storage, StorageService } from '../../storage/se
 import type { Figures, Params } from '../experiment.js';
 import { storageInvariants, type ChurnClock, type Invariant } from '../invariants.js';
 import type { TestNetwork, TrafficTotals } from '../network.js';
-import { mean, percentile } from '../statistics.js';
+import { mean, percentile, round } from '../statistics.js';
 import { retrievalOf, routeTraffic } from './retrieval.js';
 
 /**
@@ -224,9 +224,5 @@ function lostAtOnce(run: RunState, finalCopies: readonly number[], replicas: num
     if (last >= replicas) atOnce += 1;
   }
   return atOnce;
-}
-
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
 }
 
