@@ -10,10 +10,7 @@ import type { Experiment, ExperimentCase, Figures, Params } from '../experiment.
 import type { TestNetwork } from '../network.js';
 import { mean, round } from '../statistics.js';
 import { retrievalOf } from './retrieval.js';
-import { storageOf } from './storage-items.js';
-
-/** Bootstrap addresses per joining node, as in the retrieval experiment. */
-const bootstrapPeers = 8;
+import { bootstrapAddresses, storageOf } from './storage-items.js';
 
 interface Demand {
   hot: string;
@@ -74,9 +71,7 @@ export const popularityExperiment: Experiment = {
   },
 
   nodeOptions(_index: number, params: Params, network: TestNetwork): NodeOptions<FactoryMap> {
-    const earlier = network.nodes;
-    const bootstrap = [];
-    for (let count = 0; count < Math.min(bootstrapPeers, earlier.length); count += 1) bootstrap.push(earlier[network.random.int(earlier.length)]!.address);
+    const bootstrap = bootstrapAddresses(network);
     const services = { storage: storage({ replicas: params.replicas as number, maxReplicas: params.maxReplicas as number }), retrieval: retrieval() };
     return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: params.runtime === 'sim' }, services };
   },
@@ -97,7 +92,8 @@ export const popularityExperiment: Experiment = {
     const readerCount = params.readerCount as number;
     const draws = network.random.fork('popularity-readers');
     const eligible = network.nodes.filter((node) => !storageOf(node).has(blockKeyOf(hot, 0)));
-    const readers = readerCount === 0 ? eligible : Array.from({ length: Math.min(readerCount, eligible.length) }, (_, index) => eligible[index] as ButterNode);
+    const readers = readerCount === 0 ? eligible : eligible.slice(0, readerCount);
+    if (readers.length === 0) throw new InvalidArgumentError('every node holds the hot item: no node would search for it');
     const count = Math.floor((params.rate as number) * (params.demandSeconds as number));
     for (let index = 0; index < count; index += 1) {
       const reader = readers[draws.int(readers.length)] as ButterNode;

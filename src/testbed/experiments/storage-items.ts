@@ -68,12 +68,18 @@ export function storageRunInvariants(params: Params, clock: ChurnClock): Invaria
 
 /** Every node runs the storage service with the run's replication and heartbeat interval. */
 export function storageNodeOptions(_index: number, params: Params, network: TestNetwork): NodeOptions<FactoryMap> {
-  const earlier = network.nodes;
-  const bootstrap = [];
-  for (let count = 0; count < Math.min(bootstrapPeers, earlier.length); count += 1) bootstrap.push(earlier[network.random.int(earlier.length)]!.address);
+  const bootstrap = bootstrapAddresses(network);
   // On real sockets every node of the run shares this machine's loopback: bootstrap alone, as the discovery experiment does.
   const services = { storage: storage({ replicas: params.replicas as number, heartbeatIntervalMs: params.heartbeatMs as number }), retrieval: retrieval() };
   return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: params.runtime === 'sim' }, services };
+}
+
+/** Addresses of up to 8 random earlier nodes, for a joining node to bootstrap from. */
+export function bootstrapAddresses(network: TestNetwork): NonNullable<NodeOptions['bootstrap']> {
+  const earlier = network.nodes;
+  const bootstrap = [];
+  for (let count = 0; count < Math.min(bootstrapPeers, earlier.length); count += 1) bootstrap.push(earlier[network.random.int(earlier.length)]!.address);
+  return bootstrap;
 }
 
 /** The node's storage service (every node of these experiments runs one). */
