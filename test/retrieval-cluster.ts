@@ -3,7 +3,7 @@ import type { ButterNode } from '../src/node/node.js';
 import type { FactoryMap } from '../src/node/service.js';
 import { retrieval, type RetrievalOptions, type RetrievalService } from '../src/retrieval/service.js';
 import { Simulation } from '../src/runtime/sim/index.js';
-import { storage, type StorageService } from '../src/storage/service.js';
+import { storage, type StorageOptions, type StorageService } from '../src/storage/service.js';
 
 export type RetrievalNode = ButterNode<{ storage: StorageService; retrieval: RetrievalService }>;
 
@@ -12,7 +12,15 @@ export class RetrievalCluster {
   readonly simulation: Simulation;
   readonly nodes: RetrievalNode[] = [];
 
-  constructor(seed: number) {
+  /**
+   * Nodes that `add` builds run storage with `storageOptions` (replication 2 unless a test says otherwise)
+   * on `memoryMB` each (16 MB: 4 known hosts, a sparse graph).
+   */
+  constructor(
+    seed: number,
+    readonly storageOptions: Partial<StorageOptions> = { replicas: 2 },
+    readonly memoryMB = 16,
+  ) {
     this.simulation = new Simulation({ seed });
   }
 
@@ -20,8 +28,8 @@ export class RetrievalCluster {
     const runtime = this.simulation.createHost({});
     const earlier = this.nodes.map((node) => node.address);
     const bootstrap = earlier.filter((_, index) => index >= earlier.length - 3);
-    const chosen = services ?? { storage: storage({ replicas: 2 }), retrieval: retrieval(options) };
-    const node = await this.settle(createNode({ host: '127.0.0.1', memoryMB: 16, bootstrap, runtime, services: chosen, discovery: { enabled: false } }));
+    const chosen = services ?? { storage: storage(this.storageOptions), retrieval: retrieval(options) };
+    const node = await this.settle(createNode({ host: '127.0.0.1', memoryMB: this.memoryMB, bootstrap, runtime, services: chosen, discovery: { enabled: false } }));
     await this.settle(node.spawn());
     if (!services) this.nodes.push(node as unknown as RetrievalNode);
     return node;

@@ -224,13 +224,23 @@ describe('group membership core', () => {
     assert.equal(network.core('c').snapshot()[0]?.members.find((member) => member.id === idOf('a'))?.status, 'left', 'the tombstone wins');
   });
 
-  it('raises the target with queries, up to the cap, and lowers it when demand falls', () => {
+  it('raises the target with hits from distinct requesters, up to the cap, and lowers it when demand falls', () => {
     const core = new GroupMembership(idOf('a'), new SeededRandom(1), membershipOptions({ maxReplicas: 5, queriesPerExtraReplica: 10 }), 0);
     core.join(key, 3, [], 0);
-    for (let query = 0; query < 100; query += 1) core.recordQuery(key, 1_000);
+    for (let requester = 0; requester < 100; requester += 1) core.recordHit(key, `requester-${requester}`, 1_000);
     assert.equal(core.snapshot()[0]?.target, 5);
     core.poll(300_000);
     assert.equal(core.snapshot()[0]?.target, 3);
+  });
+
+  it('counts one requester once per popularity window, however often it asks', () => {
+    const core = new GroupMembership(idOf('a'), new SeededRandom(1), membershipOptions({ maxReplicas: 5, queriesPerExtraReplica: 2, popularityWindowMs: 10_000 }), 0);
+    core.join(key, 3, [], 0);
+    // One hit every 10 ms for 5 minutes: counted once per window, the decayed count stays below 1 / (1 − e^−1) < 2.
+    for (let nowMs = 0; nowMs <= 300_000; nowMs += 10) core.recordHit(key, 'hammer', nowMs);
+    assert.equal(core.snapshot()[0]?.target, 3, 'one peer cannot raise it');
+    core.recordHit(key, 'another', 300_000);
+    assert.equal(core.snapshot()[0]?.target, 4, 'a second requester can');
   });
 
   it('shifts its phase with palpitations', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { memberStatus } from '../src/storage/group-messages.js';
 import { aliveCount, decide, leaderOf, stateOf, surplusOf, targetOf, type DecisionInput } from '../src/storage/leadership.js';
-import { Popularity } from '../src/storage/popularity.js';
+import { Popularity, RecentRequesters } from '../src/storage/popularity.js';
 
 const options = { maxReplicas: 8, queriesPerExtraReplica: 20, popularityWindowMs: 30_000 };
 const { alive, suspected, left } = memberStatus;
@@ -49,6 +49,26 @@ describe('popularity', () => {
     popularity.record(30_000, options);
     assert.ok(Math.abs(popularity.scoreAt(30_000, options) - (1 + Math.exp(-1))) < 1e-9);
     assert.ok(Math.abs(popularity.scoreAt(60_000, options) - (1 + Math.exp(-1)) * Math.exp(-1)) < 1e-9);
+  });
+});
+
+describe('recent requesters', () => {
+  it('admits a requester once per window and group', () => {
+    const recent = new RecentRequesters(16);
+    assert.equal(recent.admit('g', 'p', 0, 1_000), true);
+    assert.equal(recent.admit('g', 'p', 999, 1_000), false, 'within the window');
+    assert.equal(recent.admit('h', 'p', 999, 1_000), true, 'another group');
+    assert.equal(recent.admit('g', 'q', 999, 1_000), true, 'another requester');
+    assert.equal(recent.admit('g', 'p', 1_000, 1_000), true, 'the window is over');
+  });
+
+  it('stays within its capacity, forgetting the oldest first', () => {
+    const recent = new RecentRequesters(4);
+    for (let requester = 0; requester < 10; requester += 1) assert.equal(recent.admit('g', `r${requester}`, requester, 60_000), true);
+    assert.equal(recent.size, 4);
+    assert.equal(recent.admit('g', 'r9', 10, 60_000), false, 'the newest are kept');
+    assert.equal(recent.admit('g', 'r0', 10, 60_000), true, 'the oldest went first');
+    assert.equal(recent.size, 4);
   });
 });
 

@@ -109,6 +109,9 @@ describe('testbed invariants on broken and healthy states', () => {
     assert.ok(one('copiesMean') > 1 && one('copiesMean') <= 16, `copies mean ${one('copiesMean')}`);
     assert.equal(one('copiesP99AtEnd'), 3);
     assert.ok(one('itemsLostAtOnce') <= one('itemsLost'));
+    // Survivors counted both ways: here retrieval from a random live node finds every item the exhaustive walk finds.
+    assert.equal(one('itemsMissedByRetrieval'), 0);
+    assert.equal(one('itemsLostByRetrieval'), one('itemsLost'));
 
     const alwaysBroken: Experiment = {
       ...discoveryExperiment,

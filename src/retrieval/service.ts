@@ -364,6 +364,9 @@ export class RetrievalService implements Service {
     this.sendQueries(outcome.sends);
     if (outcome.hit) {
       this.counters.hitsSent += 1;
+      // Popularity counts authenticated requesters only: a forwarded query's origin is a claim anyone can write
+      // (the fetch that follows counts that origin, authenticated).
+      if (context.peer.id === query.origin.id) this.storage.servedHit(query.key, context.peer.id);
       this.components.notify(outcome.hit.to, routes.hit, hitCodec.encode(outcome.hit.message)).catch(() => undefined);
     }
     return new Uint8Array(0);

@@ -5,7 +5,7 @@ import { DeadlineQueue, ExpiryQueue } from './deadline-queue.js';
 import { maxGroupMembers, maxReplicas, memberStatus, type HeartbeatGroup, type HeartbeatMessage, type HostEntry, type MemberRecord, type MemberStatus } from './group-messages.js';
 import { checkHeartbeat, heartbeatMessages, namesAlive, othersAlive, sameBeat, senderEntry, type BeatGroup } from './heartbeats.js';
 import { aliveCount, decide, leaderOf, stateOf, surplusOf, targetOf, type GroupState } from './leadership.js';
-import { Popularity } from './popularity.js';
+import { Popularity, RecentRequesters } from './popularity.js';
 import { afterOutcome, localOutcome, mergeOutcome, selfClaimOutcome, statusName, type ClaimSource, type LocalEvent, type MemberState, type MergeOutcome } from './view-merge.js';
 
 /**
@@ -31,7 +31,7 @@ export interface MembershipOptions {
   shedAfterMs: number;
   /** A leader waits this long after a recruitment before recruiting again for the same group. */
   recruitRetryMs: number;
-  /** Queries per popularity window that make a member ask for one more replica. */
+  /** Distinct requesters per popularity window that make a member ask for one more replica. */
   queriesPerExtraReplica: number;
   /** Time constant of the decaying query count. */
   popularityWindowMs: number;
@@ -203,6 +203,8 @@ const addressOf = (entry: { host: string; port: number }): Address => ({ host: e
  */
 /** Members barred after failed possession challenges, remembered at most (the oldest go first). */
 const maxBarred = 4096;
+/** (group, requester) pairs counted within the popularity window, remembered at most (about 1 MB). */
+const maxCountedRequesters = 4096;
 
 export class GroupMembership {
   private readonly groups = new Map<string, Group>();
@@ -223,6 +225,7 @@ export class GroupMembership {
   private viewVersion = 0;
   /** Groups whose own popularity asks for more than their base: their beats change with time alone. */
   private readonly popular = new Set<Group>();
+  private readonly requesters = new RecentRequesters(maxCountedRequesters);
   /** The latest time any input brought. */
   private latestMs: number;
   private visited = 0;
@@ -377,11 +380,14 @@ export class GroupMembership {
     return out;
   }
 
-  /** A query for this block was served here: it feeds the popularity estimate. */
-  recordQuery(key: string, nowMs: number): void {
+  /**
+   * A hit for this group was served here to `requesterId` (the authenticated peer that asked):
+   * it feeds the popularity estimate, once per requester per popularity window.
+   */
+  recordHit(key: string, requesterId: string, nowMs: number): void {
     const now = this.advance(nowMs);
     const group = this.groups.get(key);
-    if (!group) return;
+    if (!group || !this.requesters.admit(key, requesterId, now, this.options.popularityWindowMs)) return;
     const before = group.popularity.wanted(group.replicas, now, this.options);
     group.popularity.record(now, this.options);
     const wanted = group.popularity.wanted(group.replicas, now, this.options);

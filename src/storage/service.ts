@@ -249,7 +249,7 @@ export class StorageService implements Service {
     components.route(routes.offer, (payload, context) => this.onOffer(payload, context));
     components.route(routes.shed, (payload, context) => this.onShed(payload, context));
     components.route(routes.withdraw, (payload, context) => this.onWithdraw(payload, context));
-    components.route(routes.fetch, (payload) => this.onFetch(payload));
+    components.route(routes.fetch, (payload, context) => this.onFetch(payload, context));
     components.route(routes.walk, (payload, context) => this.onWalk(payload, context));
     components.route(routes.announce, (payload, context) => this.onAnnounce(payload, context));
     this.authored.registerRoutes();
@@ -460,6 +460,15 @@ export class StorageService implements Service {
     const membership = this.membershipInstance;
     if (!membership || this.leaving || !membership.has(key)) return undefined;
     return membership.aliveMembers(key);
+  }
+
+  /**
+   * A hit for segment `key` was served here to peer `requesterId` (a block fetched, or a
+   * retrieval query answered): it feeds the group's popularity, once per requester per
+   * popularity window (SPEC §5).
+   */
+  servedHit(key: string, requesterId: string): void {
+    this.membershipInstance?.recordHit(key, requesterId, this.components.runtime.now());
   }
 
   /** Asks one peer for a block; the reply is verified against the key. */
@@ -993,11 +1002,11 @@ export class StorageService implements Service {
     this.provisional.set(key, { placedBy, untilMs: nowMs + this.options.durableTimeoutMs + this.options.offerTimeoutMs });
   }
 
-  private onFetch(payload: Uint8Array): Uint8Array {
+  private onFetch(payload: Uint8Array, context: RequestContext): Uint8Array {
     const { key } = fetchCodec.decode(payload);
     const block = this.storeInstance?.get(key);
     const segmentKey = block && segmentKeyOfBlockKey(key);
-    if (segmentKey) this.membershipInstance?.recordQuery(segmentKey, this.components.runtime.now());
+    if (segmentKey) this.servedHit(segmentKey, context.peer.id);
     return fetchReplyCodec.encode(block ? { block } : {});
   }
 

@@ -60,3 +60,8 @@ export function spread(values: readonly number[]): Spread {
     runs: [...values],
   };
 }
+
+/** A figure rounded to three decimals, as the reports print them. */
+export function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}

@@ -2,17 +2,21 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { NodeOptions } from '../../node/create.js';
 import type { ButterNode } from '../../node/node.js';
 import type { FactoryMap } from '../../node/service.js';
+import { routes as retrievalRoutes } from '../../retrieval/messages.js';
+import { retrieval } from '../../retrieval/service.js';
 import { blockKeyOf } from '../../storage/block.js';
 import { defaultStorageOptions, storage, StorageService } from '../../storage/service.js';
 import type { Figures, Params } from '../experiment.js';
 import { storageInvariants, type ChurnClock, type Invariant } from '../invariants.js';
 import type { TestNetwork, TrafficTotals } from '../network.js';
-import { mean, percentile } from '../statistics.js';
+import { mean, percentile, round } from '../statistics.js';
+import { retrievalOf, routeTraffic } from './retrieval.js';
 
 /**
  * What the `churn` and `heartbeat` experiments share (the original's two
- * tables): every node stores one random item, the network churns, then a
- * fresh node retrieves every item by an exhaustive walk.
+ * tables): every node stores one random item, the network churns, then every
+ * item is looked for twice: by a retrieval (informed, the defaults) from a random
+ * live node, and by a fresh node's exhaustive walk.
  */
 interface RunState {
   items: string[];
@@ -64,12 +68,18 @@ export function storageRunInvariants(params: Params, clock: ChurnClock): Invaria
 
 /** Every node runs the storage service with the run's replication and heartbeat interval. */
 export function storageNodeOptions(_index: number, params: Params, network: TestNetwork): NodeOptions<FactoryMap> {
+  const bootstrap = bootstrapAddresses(network);
+  // On real sockets every node of the run shares this machine's loopback: bootstrap alone, as the discovery experiment does.
+  const services = { storage: storage({ replicas: params.replicas as number, heartbeatIntervalMs: params.heartbeatMs as number }), retrieval: retrieval() };
+  return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: params.runtime === 'sim' }, services };
+}
+
+/** Addresses of up to 8 random earlier nodes, for a joining node to bootstrap from. */
+export function bootstrapAddresses(network: TestNetwork): NonNullable<NodeOptions['bootstrap']> {
   const earlier = network.nodes;
   const bootstrap = [];
   for (let count = 0; count < Math.min(bootstrapPeers, earlier.length); count += 1) bootstrap.push(earlier[network.random.int(earlier.length)]!.address);
-  // On real sockets every node of the run shares this machine's loopback: bootstrap alone, as the discovery experiment does.
-  const services = { storage: storage({ replicas: params.replicas as number, heartbeatIntervalMs: params.heartbeatMs as number }) };
-  return { memoryMB: params.memory as number, bootstrap, discovery: { enabled: params.runtime === 'sim' }, services };
+  return bootstrap;
 }
 
 /** The node's storage service (every node of these experiments runs one). */
@@ -118,7 +128,7 @@ export function sampleGroups(network: TestNetwork): Figures {
   return { coldGroups: cold, goldilocksGroups: goldilocks, hotGroups: hot };
 }
 
-/** A fresh node walks the network for every item; retention and maintenance traffic since the stores. */
+/** Retention by retrieval and by a fresh node's exhaustive walk, copies, and maintenance traffic since the stores. */
 export async function measureRetention(network: TestNetwork, params: Params): Promise<Figures> {
   const run = runs.get(network) as RunState;
   const traffic = network.traffic();
@@ -146,13 +156,18 @@ export async function measureRetention(network: TestNetwork, params: Params): Pr
 
   // Copies over time (every sample from the stores to the end of recovery) and at the end, before the walk.
   const finalCopies = copiesOfItems(network, run.items);
+  const byRetrieval = await retrieveEach(network, run.items);
   const reader = await network.addNode();
   await network.advance(1000); // its bootstrap introductions complete
   const readerStorage = storageOf(reader);
   let retrieved = 0;
-  for (const contentId of run.items) {
+  let missedByRetrieval = 0;
+  let foundOnlyByRetrieval = 0;
+  for (const [index, contentId] of run.items.entries()) {
     const content = await network.settle(readerStorage.findContent(contentId), 600_000).catch(() => undefined);
     if (content) retrieved += 1;
+    if (content && !byRetrieval.found[index]) missedByRetrieval += 1;
+    if (!content && byRetrieval.found[index]) foundOnlyByRetrieval += 1;
   }
   figures.copiesMean = round(mean(run.copySamples));
   figures.copiesP99 = percentile(run.copySamples, 0.99);
@@ -162,7 +177,42 @@ export async function measureRetention(network: TestNetwork, params: Params): Pr
   figures.items = run.items.length;
   figures.itemsLost = run.items.length - retrieved;
   figures.retentionPercent = round((100 * retrieved) / run.items.length);
+  const foundByRetrieval = byRetrieval.found.filter(Boolean).length;
+  figures.itemsLostByRetrieval = run.items.length - foundByRetrieval;
+  figures.retrievalRetentionPercent = round((100 * foundByRetrieval) / run.items.length);
+  figures.itemsMissedByRetrieval = missedByRetrieval;
+  figures.itemsFoundOnlyByRetrieval = foundOnlyByRetrieval;
+  figures.retrievalFallbacks = byRetrieval.fallbacks;
+  figures.retrievalMessagesPerItemMean = round(mean(byRetrieval.messages));
+  figures.retrievalMessagesPerItemP99 = percentile(byRetrieval.messages, 0.99);
   return figures;
+}
+
+/**
+ * Each item retrieved once (informed, the service's defaults, so a miss is searched again
+ * by bfs) from a random live node that does not hold it: whether it came back, the search
+ * messages (queries and hits) each cost, and how many needed the fallback.
+ */
+async function retrieveEach(network: TestNetwork, items: readonly string[]): Promise<{ found: boolean[]; messages: number[]; fallbacks: number }> {
+  // A stream of its own: the draws of the joins and the churn stay as they were.
+  const random = network.random.fork('survivor-retrievals');
+  const searchRoutes = [retrievalRoutes.query, retrievalRoutes.hit];
+  const found: boolean[] = [];
+  const messages: number[] = [];
+  let fallbacks = 0;
+  for (const contentId of items) {
+    const key = blockKeyOf(contentId, 0);
+    // When every node holds it (tiny networks), any node reads: it answers locally.
+    const readers = network.nodes.filter((node) => !storageOf(node).has(key));
+    const pool = readers.length > 0 ? readers : network.nodes;
+    const reader = pool[random.int(pool.length)] as ButterNode;
+    const before = routeTraffic(network.traffic(), searchRoutes).messages;
+    const report = await network.settle(retrievalOf(reader).retrieveWithReport(contentId), 600_000).catch(() => undefined);
+    messages.push(routeTraffic(network.traffic(), searchRoutes).messages - before);
+    found.push(report?.data !== undefined);
+    fallbacks += report?.fallbacks ?? 0;
+  }
+  return { found, messages, fallbacks };
 }
 
 /**
@@ -180,9 +230,5 @@ function lostAtOnce(run: RunState, finalCopies: readonly number[], replicas: num
     if (last >= replicas) atOnce += 1;
   }
   return atOnce;
-}
-
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
 }
 
