@@ -8,7 +8,7 @@ import { routes as storageRoutes } from '../../storage/group-messages.js';
 import { storage } from '../../storage/service.js';
 import type { Experiment, ExperimentCase, Figures, Params } from '../experiment.js';
 import type { Random } from '../../runtime/types.js';
-import type { TestNetwork, TrafficTotals } from '../network.js';
+import { routeTraffic, type TestNetwork } from '../network.js';
 import { mean, percentile } from '../statistics.js';
 import { storageOf } from './storage-items.js';
 
@@ -35,18 +35,6 @@ export function retrievalOf(node: ButterNode): RetrievalService {
   const service = node.services.retrieval;
   if (!(service instanceof RetrievalService)) throw new TypeError(`node ${node.id} runs no retrieval service`);
   return service;
-}
-
-/** Messages and bytes sent on `routes` (requests and notifications, not their responses) in a traffic total. */
-export function routeTraffic(traffic: TrafficTotals, routes: readonly string[]): { messages: number; bytes: number } {
-  let messages = 0;
-  let bytes = 0;
-  for (const [label, count] of Object.entries(traffic.byLabel)) {
-    if (label.startsWith('response:') || !routes.some((route) => label.endsWith(`:${route}`))) continue;
-    messages += count.messages;
-    bytes += count.bytes;
-  }
-  return { messages, bytes };
 }
 
 /**
@@ -207,11 +195,11 @@ async function runQuery(network: TestNetwork, tally: QueryTally): Promise<void> 
   if (readers.length === nodes.length) tally.unheld += 1;
   const pool = readers.length > 0 ? readers : nodes;
   const reader = pool[random.int(pool.length)] as ButterNode;
-  const before = routeTraffic(network.traffic(), searchRoutes);
+  const before = network.routeTraffic(searchRoutes);
   const beganAt = network.now();
   const report = await network.settle(retrievalOf(reader).retrieveWithReport(contentId), 120_000).catch(() => undefined);
   tally.latencies.push(network.now() - beganAt);
-  const after = routeTraffic(network.traffic(), searchRoutes);
+  const after = network.routeTraffic(searchRoutes);
   tally.messages.push(after.messages - before.messages);
   tally.bytes.push(after.bytes - before.bytes);
   if (report?.data) {
