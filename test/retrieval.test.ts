@@ -91,7 +91,7 @@ describe('retrieval on the simulator', () => {
       start() {
         claimTo = (peer) => {
           const everything = { bits: new Uint8Array(1024).fill(0xff), hashCount: 7 };
-          return components.notify(peer, routes.summary, summaryCodec.encode({ own: everything, near: everything }));
+          return components.notify(peer, routes.summary, summaryCodec.encode({ own: everything, near: everything, far: everything }));
         };
         components.route(routes.query, (payload) => {
           const query = queryCodec.decode(payload);
