@@ -70,6 +70,12 @@ export interface QueryOutcome {
   readonly hit?: { to: Peer; message: HitMessage };
 }
 
+interface ActiveSearch {
+  key: string;
+  /** Neighbours the search went to on a 1- or 2-hop match. */
+  suspects: string[];
+}
+
 interface NeighbourSummary {
   address: Address;
   own: BloomFilter;
@@ -81,7 +87,7 @@ interface NeighbourSummary {
 export class RetrievalCore {
   /** Query id → when it may be forgotten; insertion order is expiry order (one lifetime). */
   private readonly seen = new Map<string, number>();
-  private readonly active = new Map<string, string>();
+  private readonly active = new Map<string, ActiveSearch>();
   /** By last update, oldest first. */
   private readonly summaries = new Map<string, NeighbourSummary>();
   private readonly pushTargets: NeighbourPush;
@@ -111,16 +117,25 @@ export class RetrievalCore {
     if (this.active.size >= this.options.maxActiveSearches) return undefined;
     const id = hex(this.random.bytes(16));
     this.remember(id, nowMs);
-    this.active.set(id, key);
     const ttl = Math.max(1, Math.min(maxTtl, Math.floor(search.ttl)));
     const budget = Math.max(0, Math.min(maxBudget, Math.floor(search.budget)));
     const query: QueryMessage = { id, key, strategy: strategyCodes[search.strategy], ttl, hops: 0, budget, origin };
-    return { id, sends: this.forward(query, new Set([this.selfId]), peers, search, true) };
+    const sends = this.forward(query, new Set([this.selfId]), peers, search, true);
+    const suspects = sends.map((send) => send.to.id).filter((peerId) => this.claimsNear(peerId, key));
+    this.active.set(id, { key, suspects });
+    return { id, sends };
   }
 
-  /** The search is over (found, failed or cancelled): later hits for it are dropped. */
-  endSearch(id: string): void {
+  /**
+   * The search is over (found, failed or cancelled): later hits for it are dropped. Unanswered, the
+   * neighbours it went to because their summaries put the key within 2 hops were stale or are dead
+   * (a crashed node swallows the one query an informed search sends it): their summaries are dropped
+   * until they send fresh ones, so the next search goes other ways.
+   */
+  endSearch(id: string, answered: boolean): void {
+    const search = this.active.get(id);
     this.active.delete(id);
+    if (search && !answered) for (const suspect of search.suspects) this.summaries.delete(suspect);
   }
 
   /**
@@ -147,7 +162,7 @@ export class RetrievalCore {
 
   /** A hit: returned when it answers a search still running here for that key, else undefined. */
   receiveHit(hit: HitMessage): HitMessage | undefined {
-    return this.active.get(hit.id) === hit.key ? hit : undefined;
+    return this.active.get(hit.id)?.key === hit.key ? hit : undefined;
   }
 
   // ---- summaries ----------------------------------------------------------
@@ -214,6 +229,11 @@ export class RetrievalCore {
     bloomUnion(far, near);
     for (const neighbour of this.summaries.values()) bloomUnion(far, neighbour.near);
     return { own, near, far };
+  }
+
+  private claimsNear(peerId: string, key: string): boolean {
+    const neighbour = this.summaries.get(peerId);
+    return neighbour !== undefined && (bloomHas(neighbour.own, key) || bloomHas(neighbour.near, key));
   }
 
   private expireSummaries(nowMs: number): void {
