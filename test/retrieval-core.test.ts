@@ -87,9 +87,50 @@ describe('retrieval core on a fixed topology', () => {
     const peers = complete(9)[0]!.map((other) => ({ id: idOf(other), address: { host: '10.0.0.1', port: 1000 + other } }));
     const holder = peers[5]!;
     const own = bloomOf([key], 1);
-    assert.ok(core.receiveSummary(holder, { own, near: own }, 0));
+    assert.ok(core.receiveSummary(holder, { own, near: own, far: own }, 0));
     const started = core.startSearch(key, defaultSearchOptions, { id: idOf(0), host: '10.0.0.1', port: 1000 }, peers, 0);
     assert.deepEqual(started?.sends.map((send) => send.to.id), [holder.id]);
+  });
+
+  it('a 3-hop match at the origin steers one walker; the others walk at random', () => {
+    const core = new RetrievalCore(idOf(0), new SeededRandom(4));
+    const peers = complete(9)[0]!.map((other) => ({ id: idOf(other), address: { host: '10.0.0.1', port: 1000 + other } }));
+    const empty = emptyBloom(0);
+    const steer = peers[3]!;
+    assert.ok(core.receiveSummary(steer, { own: empty, near: empty, far: bloomOf([key], 1) }, 0));
+    const started = core.startSearch(key, defaultSearchOptions, { id: idOf(0), host: '10.0.0.1', port: 1000 }, peers, 0);
+    const targets = started?.sends.map((send) => send.to.id) ?? [];
+    assert.equal(targets.length, defaultSearchOptions.fanout);
+    assert.equal(targets[0], steer.id);
+    assert.equal(new Set(targets).size, targets.length);
+  });
+
+  it('a search that ends unanswered drops the summaries it followed; an answered one keeps them', () => {
+    const core = new RetrievalCore(idOf(0), new SeededRandom(6));
+    const peers = complete(9)[0]!.map((other) => ({ id: idOf(other), address: { host: '10.0.0.1', port: 1000 + other } }));
+    const own = bloomOf([key], 1);
+    const origin = { id: idOf(0), host: '10.0.0.1', port: 1000 };
+    assert.ok(core.receiveSummary(peers[2]!, { own, near: own, far: own }, 0));
+    const answered = core.startSearch(key, defaultSearchOptions, origin, peers, 0);
+    assert.deepEqual(answered?.sends.map((send) => send.to.id), [peers[2]!.id]);
+    core.endSearch(answered!.id, true);
+    assert.equal(core.summaryCount, 1);
+    const unanswered = core.startSearch(key, defaultSearchOptions, origin, peers, 0);
+    core.endSearch(unanswered!.id, false);
+    assert.equal(core.summaryCount, 0);
+    // With the stale summary gone, the next search walks at random.
+    assert.equal(core.startSearch(key, defaultSearchOptions, origin, peers, 0)?.sends.length, defaultSearchOptions.fanout);
+  });
+
+  it('a neighbour’s own filter goes into the 2-hop summary, its 2-hop one into the 3-hop, its 3-hop nowhere', () => {
+    const core = new RetrievalCore(idOf(0), new SeededRandom(5));
+    const [one, two, three] = ['one', 'two', 'three'].map((name) => `${name.padEnd(64, '0')}.1:0`) as [string, string, string];
+    const peers = [1, 2].map((other) => ({ id: idOf(other), address: { host: '10.0.0.1', port: 1000 + other } }));
+    assert.ok(core.receiveSummary(peers[0]!, { own: bloomOf([one], 1), near: bloomOf([one, two], 2), far: bloomOf([one, two, three], 3) }, 0));
+    const due = core.summaryDue(peers, 1_000);
+    assert.ok(due);
+    assert.ok(bloomHas(due.message.near, one) && !bloomHas(due.message.near, two));
+    assert.ok(bloomHas(due.message.far, one) && bloomHas(due.message.far, two) && !bloomHas(due.message.far, three));
   });
 
   it('the seen-cache is bounded and expires', () => {

@@ -30,4 +30,32 @@ describe('the retrieval experiment', () => {
     // The figure that tells a result taken inside a recruitment storm (docs/BENCHMARKS.md, "retrieval") from a calm one.
     assert.equal(informed.figures.storageOffersPerNodePerSecond?.mean, 0);
   });
+
+  it('with churn, the queries run during it, not after recovery', { timeout: 120_000 }, async () => {
+    const params: Params = {
+      nodes: 30,
+      runtime: 'sim',
+      seed: 2,
+      repeat: 1,
+      joinIntervalMs: 20,
+      warmupSeconds: 10,
+      churn: { chance: 1 / 50, churnSeconds: 5, gracefulFraction: 0, replace: true },
+      recoverySeconds: 2,
+      subnetSize: 250,
+      link: {},
+      partition: undefined,
+      sampleSeconds: 1,
+    };
+    for (const option of retrievalExperiment.options) params[option.key] = option.defaultValue;
+    Object.assign(params, { items: 20, queries: 10, strategies: ['informed'] });
+    const [informed] = (await runExperiment(retrievalExperiment, params)).results.cases;
+    assert.ok(informed);
+    assert.equal(informed.figures.queries?.mean, 10);
+    const queriesIn = (phase: 'churn' | 'measurement') =>
+      Object.entries(informed.traffic[phase]?.byLabel ?? {})
+        .filter(([label]) => label.endsWith(':retrieval/query'))
+        .reduce((sum, [, count]) => sum + count.messages, 0);
+    assert.ok(queriesIn('churn') > 0);
+    assert.equal(queriesIn('measurement'), 0);
+  });
 });

@@ -10,7 +10,10 @@
  * 64-bit own filters made every 2-hop filter match everything). So the floor is
  * what bounds the 2-hop false positives: 8,192 bits hold the ~50 segments two hops
  * of 16 neighbours holding 3 each cover (at 10,000 nodes and as many items) at far
- * below 1 %, and up to ~800 at 1 %. Hashing is FNV-1a with two seeds and
+ * below 1 %, and up to ~800 at 1 %. The 3-hop filter (~700 nodes behind a neighbour with 4
+ * known hosts each) folds onto the same floor: fine while they hold a few hundred segments
+ * (the 10,000-node runs hold 0.03 per node), near full when each holds 3; a full one only
+ * steers a walker as a random one would go. Hashing is FNV-1a with two seeds and
  * Kirsch–Mitzenmacher double hashing: keys are SHA-256 based (segment keys) or
  * normalised words, so no keyed hash is needed, and no `node:*` import keeps the
  * search core runtime-free.

@@ -70,17 +70,24 @@ export interface QueryOutcome {
   readonly hit?: { to: Peer; message: HitMessage };
 }
 
+interface ActiveSearch {
+  key: string;
+  /** Neighbours the search went to on a 1- or 2-hop match. */
+  suspects: string[];
+}
+
 interface NeighbourSummary {
   address: Address;
   own: BloomFilter;
   near: BloomFilter;
+  far: BloomFilter;
   expiresAtMs: number;
 }
 
 export class RetrievalCore {
   /** Query id → when it may be forgotten; insertion order is expiry order (one lifetime). */
   private readonly seen = new Map<string, number>();
-  private readonly active = new Map<string, string>();
+  private readonly active = new Map<string, ActiveSearch>();
   /** By last update, oldest first. */
   private readonly summaries = new Map<string, NeighbourSummary>();
   private readonly pushTargets: NeighbourPush;
@@ -110,16 +117,25 @@ export class RetrievalCore {
     if (this.active.size >= this.options.maxActiveSearches) return undefined;
     const id = hex(this.random.bytes(16));
     this.remember(id, nowMs);
-    this.active.set(id, key);
     const ttl = Math.max(1, Math.min(maxTtl, Math.floor(search.ttl)));
     const budget = Math.max(0, Math.min(maxBudget, Math.floor(search.budget)));
     const query: QueryMessage = { id, key, strategy: strategyCodes[search.strategy], ttl, hops: 0, budget, origin };
-    return { id, sends: this.forward(query, new Set([this.selfId]), peers, search, true) };
+    const sends = this.forward(query, new Set([this.selfId]), peers, search, true);
+    const suspects = sends.map((send) => send.to.id).filter((peerId) => this.claimsNear(peerId, key));
+    this.active.set(id, { key, suspects });
+    return { id, sends };
   }
 
-  /** The search is over (found, failed or cancelled): later hits for it are dropped. */
-  endSearch(id: string): void {
+  /**
+   * The search is over (found, failed or cancelled): later hits for it are dropped. Unanswered, the
+   * neighbours it went to because their summaries put the key within 2 hops were stale or are dead
+   * (a crashed node swallows the one query an informed search sends it): their summaries are dropped
+   * until they send fresh ones, so the next search goes other ways.
+   */
+  endSearch(id: string, answered: boolean): void {
+    const search = this.active.get(id);
     this.active.delete(id);
+    if (search && !answered) for (const suspect of search.suspects) this.summaries.delete(suspect);
   }
 
   /**
@@ -146,7 +162,7 @@ export class RetrievalCore {
 
   /** A hit: returned when it answers a search still running here for that key, else undefined. */
   receiveHit(hit: HitMessage): HitMessage | undefined {
-    return this.active.get(hit.id) === hit.key ? hit : undefined;
+    return this.active.get(hit.id)?.key === hit.key ? hit : undefined;
   }
 
   // ---- summaries ----------------------------------------------------------
@@ -161,14 +177,15 @@ export class RetrievalCore {
   }
 
   receiveSummary(from: Peer, summary: SummaryMessage, nowMs: number): boolean {
-    if (from.id === this.selfId || !isBloomShape(summary.own) || !isBloomShape(summary.near)) return false;
+    if (from.id === this.selfId || !isBloomShape(summary.own) || !isBloomShape(summary.near) || !isBloomShape(summary.far)) return false;
     this.pushTargets.adoptSender(from);
     const previous = this.summaries.get(from.id);
     this.summaries.delete(from.id);
     if (this.summaries.size >= this.options.maxSummaries) this.summaries.delete(this.summaries.keys().next().value as string);
-    this.summaries.set(from.id, { address: from.address, own: summary.own, near: summary.near, expiresAtMs: nowMs + this.options.summaryLifetimeMs });
-    // Only what a neighbour holds itself goes into the 2-hop summary sent on: a refresh of the same filter changes nothing.
-    if (!previous || !sameBits(previous.own.bits, summary.own.bits)) this.summaryChanged = true;
+    this.summaries.set(from.id, { address: from.address, own: summary.own, near: summary.near, far: summary.far, expiresAtMs: nowMs + this.options.summaryLifetimeMs });
+    // A neighbour's own filter goes into the 2-hop summary sent on, its 2-hop one into the 3-hop; its 3-hop goes no further
+    // (no cycle can keep a key alive), and a refresh of the same filters changes nothing.
+    if (!previous || !sameBits(previous.own.bits, summary.own.bits) || !sameBits(previous.near.bits, summary.near.bits)) this.summaryChanged = true;
     return true;
   }
 
@@ -178,9 +195,9 @@ export class RetrievalCore {
   }
 
   /**
-   * When due, this node's summary and whom to send it to: its own segments, and
-   * the 2-hop union with its neighbours' own filters (sized from their widths:
-   * each is about 10 bits per entry already).
+   * When due, this node's summary and whom to send it to: its own segments, the
+   * 2-hop union with its neighbours' own filters, and the 3-hop union with their
+   * 2-hop ones (sized from their widths: each is about 10 bits per entry already).
    */
   summaryDue(peers: readonly Peer[], nowMs: number): { message: SummaryMessage; to: Peer[] } | undefined {
     this.expireSummaries(nowMs);
@@ -200,13 +217,23 @@ export class RetrievalCore {
 
   private summary(): SummaryMessage {
     const own = bloomOf(this.ownKeys, this.ownKeys.length);
-    // The 2-hop filter is as wide as the narrowest it unites, so every source folds into it (bloom.ts).
+    // Each union is as wide as the narrowest it unites, so every source folds into it (bloom.ts).
     let nearBytes = own.bits.length;
     for (const neighbour of this.summaries.values()) nearBytes = Math.min(nearBytes, neighbour.own.bits.length);
     const near: BloomFilter = { bits: new Uint8Array(nearBytes), hashCount: own.hashCount };
     bloomUnion(near, own);
     for (const neighbour of this.summaries.values()) bloomUnion(near, neighbour.own);
-    return { own, near };
+    let farBytes = near.bits.length;
+    for (const neighbour of this.summaries.values()) farBytes = Math.min(farBytes, neighbour.near.bits.length);
+    const far: BloomFilter = { bits: new Uint8Array(farBytes), hashCount: own.hashCount };
+    bloomUnion(far, near);
+    for (const neighbour of this.summaries.values()) bloomUnion(far, neighbour.near);
+    return { own, near, far };
+  }
+
+  private claimsNear(peerId: string, key: string): boolean {
+    const neighbour = this.summaries.get(peerId);
+    return neighbour !== undefined && (bloomHas(neighbour.own, key) || bloomHas(neighbour.near, key));
   }
 
   private expireSummaries(nowMs: number): void {
@@ -234,16 +261,22 @@ export class RetrievalCore {
     if (search.strategy === 'rbfs') return sample(candidates, Math.ceil(candidates.length * search.fraction), this.random);
     const holders: Peer[] = [];
     const near: Peer[] = [];
+    const far: Peer[] = [];
     for (const [id, neighbour] of this.summaries) {
       if (exclude.has(id)) continue;
       if (bloomHas(neighbour.own, key)) holders.push({ id, address: neighbour.address });
       else if (bloomHas(neighbour.near, key)) near.push({ id, address: neighbour.address });
+      else if (bloomHas(neighbour.far, key)) far.push({ id, address: neighbour.address });
     }
-    // One likely holder is enough (its hit names the group's other members); at the origin a second
-    // 2-hop match covers a stale or false one; with no match, random walkers.
+    // One likely holder is enough (its hit names the group's other members), and so is a 2-hop match;
+    // with no match, random walkers. A 3-hop match is the stalest and the likeliest false: at the origin
+    // it goes with random walkers (one fewer), elsewhere it steers the walker that carries the query.
     if (holders.length > 0) return sample(holders, 1, this.random);
     if (near.length > 0) return sample(near, 1, this.random);
-    return sample(candidates, atOrigin ? search.fanout : 1, this.random);
+    const walkers = atOrigin ? search.fanout : 1;
+    if (far.length === 0) return sample(candidates, walkers, this.random);
+    const [steer] = sample(far, 1, this.random) as [Peer];
+    return [steer, ...sample(candidates.filter((peer) => peer.id !== steer.id), walkers - 1, this.random)];
   }
 
   private remember(id: string, nowMs: number): void {

@@ -80,6 +80,8 @@ const summarySchema = Type.Object(
     own: bloomSchema,
     /** Its own segments and those of the neighbours whose summaries it holds: the 2-hop summary. */
     near: bloomSchema,
+    /** Its 2-hop summary and those of the neighbours whose summaries it holds: the 3-hop summary. */
+    far: bloomSchema,
   },
   { additionalProperties: false },
 );

@@ -234,6 +234,9 @@ export class RetrievalService implements Service {
     const fallback = options.fallback ?? this.options.fallback;
     for (let attempt = 0; attempt < this.options.maxSearchesPerSegment; attempt += 1) {
       let hit = await this.searchSegment(key, search, options.signal, report);
+      // An informed search's first hops follow summaries, so one stale summary loses it whole; the core dropped
+      // those it followed, and one more informed search takes other ways (measured under churn: docs/BENCHMARKS.md).
+      if (!hit && search.strategy === 'informed') hit = await this.searchSegment(key, search, options.signal, report);
       if (!hit && fallback && search.strategy !== 'bfs') {
         hit = await this.searchSegment(key, { ...search, strategy: 'bfs', budget: this.options.floodBudget }, options.signal, report);
         if (hit) report.fallbacks += 1;
@@ -308,15 +311,15 @@ export class RetrievalService implements Service {
     report.searches += 1;
     this.sendQueries(started.sends);
     return new Promise<HitMessage | undefined>((resolve, reject) => {
-      const finish = (hit: HitMessage | undefined) => {
+      const finish = (hit: HitMessage | undefined, cancelled = false) => {
         timer.cancel();
         signal?.removeEventListener('abort', onAbort);
         this.pending.delete(started.id);
-        this.core.endSearch(started.id);
+        this.core.endSearch(started.id, hit !== undefined || cancelled);
         resolve(hit);
       };
       const onAbort = () => {
-        finish(undefined);
+        finish(undefined, true);
         reject(signal?.reason);
       };
       const timer = this.components.runtime.setTimer(this.options.searchTimeoutMs, () => finish(undefined));

@@ -67,6 +67,8 @@ export interface Experiment {
   setupNode?(node: ButterNode, index: number, params: Params): Promise<void>;
   /** Once every node has joined, before warm-up (e.g. store the items). */
   afterJoin?(network: TestNetwork, params: Params): Promise<void>;
+  /** Runs in each second of churn, after that second's deaths and replacements: work that must meet churn (e.g. queries). */
+  duringChurn?(network: TestNetwork, params: Params, second: number): Promise<void>;
   /** A point of the time series, taken every `sampleSeconds` in every phase. */
   sample?(network: TestNetwork, params: Params): Figures;
   /**

@@ -130,6 +130,19 @@ export class TestNetwork {
     return totals;
   }
 
+  /** `routeTraffic` of `traffic()`, without building every node's labels: for figures taken per query. */
+  routeTraffic(routes: readonly string[]): { messages: number; bytes: number } {
+    const total = routeTraffic(this.retired, routes);
+    for (const node of this.alive) {
+      for (const route of routes) {
+        const count = node.traffic.sentOn(route);
+        total.messages += count.messages;
+        total.bytes += count.bytes;
+      }
+    }
+    return total;
+  }
+
   /** Stops every node (not gracefully: the experiment is over). */
   async shutdown(): Promise<void> {
     const nodes = [...this.alive];
@@ -161,6 +174,18 @@ export class TestNetwork {
   private retire(node: ButterNode): void {
     addTraffic(this.retired, node);
   }
+}
+
+/** Messages and bytes sent on `routes` (requests and notifications, not their responses) in a traffic total. */
+export function routeTraffic(traffic: TrafficTotals, routes: readonly string[]): { messages: number; bytes: number } {
+  let messages = 0;
+  let bytes = 0;
+  for (const [label, count] of Object.entries(traffic.byLabel)) {
+    if (label.startsWith('response:') || !routes.some((route) => label.endsWith(`:${route}`))) continue;
+    messages += count.messages;
+    bytes += count.bytes;
+  }
+  return { messages, bytes };
 }
 
 function addTraffic(totals: TrafficTotals, node: ButterNode): void {

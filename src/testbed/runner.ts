@@ -144,7 +144,7 @@ async function runOnce(experiment: Experiment, params: Params, onStep: (step: Ru
       await experiment.afterJoin?.(network, params);
     });
     await accountPhase(network, traffic, 'warm-up', () => runSeconds(network, params.warmupSeconds, () => tick('warm-up')));
-    await accountPhase(network, traffic, 'churn', () => churnPhase(network, params, () => tick('churn')));
+    await accountPhase(network, traffic, 'churn', () => churnPhase(experiment, network, params, () => tick('churn')));
     clock.churnEndedAtMs = network.now();
     await accountPhase(network, traffic, 'recovery', () => runSeconds(network, params.recoverySeconds, () => tick('recovery')));
     let figures: Figures = {};
@@ -165,8 +165,11 @@ async function runSeconds(network: TestNetwork, seconds: number, afterEachSecond
   }
 }
 
-/** Every second each node dies with the chance (replaced by a fresh node); an optional partition comes and heals. */
-async function churnPhase(network: TestNetwork, params: Params, afterEachSecond: () => void): Promise<void> {
+/**
+ * Every second each node dies with the chance (replaced by a fresh node); an optional partition comes and heals;
+ * the experiment's `duringChurn` runs in each second, after its deaths and replacements.
+ */
+async function churnPhase(experiment: Experiment, network: TestNetwork, params: Params, afterEachSecond: () => void): Promise<void> {
   const { churn, partition } = params;
   for (let second = 0; second < churn.churnSeconds; second += 1) {
     if (partition && second === partition.startSeconds) partitionNetwork(network, partition.fraction);
@@ -175,7 +178,10 @@ async function churnPhase(network: TestNetwork, params: Params, afterEachSecond:
     for (const death of deaths) await network.kill(death.member, death.kind);
     // A fresh node takes the dead one's seat: its LAN and its place in it (as in the original, n stays constant).
     if (churn.replace) for (const death of deaths) await network.addNode({}, network.nodeIndex(death.member));
-    await network.advance(1000);
+    const secondStartedMs = network.now();
+    await experiment.duringChurn?.(network, params, second);
+    // What the experiment did took some of the second already; the churn's clock stays one death draw per second.
+    await network.advance(Math.max(0, 1000 - (network.now() - secondStartedMs)));
     afterEachSecond();
   }
   network.simulation?.heal();

@@ -29,6 +29,18 @@ export class TrafficCounters {
     }
   }
 
+  /** Messages and bytes sent on `route` as requests or notifications (not responses); builds no labels, for callers that ask often. */
+  sentOn(route: string): Count {
+    const total = { messages: 0, bytes: 0 };
+    for (const [kind, routes] of this.byKind) {
+      const count = kind === 'response' ? undefined : routes.get(route);
+      if (!count) continue;
+      total.messages += count.messages;
+      total.bytes += count.bytes;
+    }
+    return total;
+  }
+
   byLabel(): Record<string, Count> {
     const labels: Record<string, Count> = {};
     for (const [kind, routes] of this.byKind) {

@@ -6,9 +6,9 @@ import { keywordRoutes } from '../../retrieval/keyword-messages.js';
 import { retrieval } from '../../retrieval/service.js';
 import { storage } from '../../storage/service.js';
 import type { Experiment, Figures, Params } from '../experiment.js';
-import type { TestNetwork } from '../network.js';
+import { routeTraffic, type TestNetwork } from '../network.js';
 import { mean, percentile } from '../statistics.js';
-import { retrievalOf, routeTraffic } from './retrieval.js';
+import { retrievalOf } from './retrieval.js';
 import { storageOf } from './storage-items.js';
 
 /** Bootstrap addresses per joining node, as in the retrieval experiment. */
@@ -74,9 +74,9 @@ export const keywordsExperiment: Experiment = {
       const word = words[random.int(words.length)] as string;
       const expected = byWord.get(word) as Set<string>;
       const searcher = network.nodes[random.int(network.nodes.length)] as ButterNode;
-      const before = routeTraffic(network.traffic(), [keywordRoutes.query, keywordRoutes.hit]);
+      const before = network.routeTraffic([keywordRoutes.query, keywordRoutes.hit]);
       const results = await network.settle(retrievalOf(searcher).search([word], { ttl: params.ttl as number, budget: params.budget as number }), 120_000);
-      const after = routeTraffic(network.traffic(), [keywordRoutes.query, keywordRoutes.hit]);
+      const after = network.routeTraffic([keywordRoutes.query, keywordRoutes.hit]);
       messages.push(after.messages - before.messages);
       bytes.push(after.bytes - before.bytes);
       const hits = results.filter((result) => expected.has(result.contentId)).length;

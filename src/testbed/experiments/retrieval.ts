@@ -7,7 +7,8 @@ import { retrieval, RetrievalService } from '../../retrieval/service.js';
 import { routes as storageRoutes } from '../../storage/group-messages.js';
 import { storage } from '../../storage/service.js';
 import type { Experiment, ExperimentCase, Figures, Params } from '../experiment.js';
-import type { TestNetwork, TrafficTotals } from '../network.js';
+import type { Random } from '../../runtime/types.js';
+import { routeTraffic, type TestNetwork } from '../network.js';
 import { mean, percentile } from '../statistics.js';
 import { storageOf } from './storage-items.js';
 
@@ -17,6 +18,7 @@ const searchRoutes = [routes.query, routes.hit];
 const storageOfferRoute = storageRoutes.offer;
 
 const items = new WeakMap<TestNetwork, string[]>();
+const tallies = new WeakMap<TestNetwork, QueryTally>();
 
 function strategyList(text: string): Strategy[] {
   const names = text.split(',').map((name) => name.trim());
@@ -33,18 +35,6 @@ export function retrievalOf(node: ButterNode): RetrievalService {
   const service = node.services.retrieval;
   if (!(service instanceof RetrievalService)) throw new TypeError(`node ${node.id} runs no retrieval service`);
   return service;
-}
-
-/** Messages and bytes sent on `routes` (requests and notifications, not their responses) in a traffic total. */
-export function routeTraffic(traffic: TrafficTotals, routes: readonly string[]): { messages: number; bytes: number } {
-  let messages = 0;
-  let bytes = 0;
-  for (const [label, count] of Object.entries(traffic.byLabel)) {
-    if (label.startsWith('response:') || !routes.some((route) => label.endsWith(`:${route}`))) continue;
-    messages += count.messages;
-    bytes += count.bytes;
-  }
-  return { messages, bytes };
 }
 
 /**
@@ -111,46 +101,34 @@ export const retrievalExperiment: Experiment = {
     return { summariesReceived: summaries };
   },
 
-  async measure(network: TestNetwork, params: Params): Promise<Figures> {
-    const stored = items.get(network) ?? [];
-    const random = network.random.fork('queries');
-    const messages: number[] = [];
-    const bytes: number[] = [];
-    const latencies: number[] = [];
-    const hops: number[] = [];
-    let found = 0;
-    let fallbacks = 0;
+  async duringChurn(network: TestNetwork, params: Params, second: number): Promise<void> {
+    // The queries are spread evenly over the churn seconds, so they meet nodes dying and fresh ones joining.
     const queries = params.queries as number;
-    if (stored.length === 0) throw new InvalidArgumentError('no items were stored: --items must be at least 1');
-    const offersBefore = routeTraffic(network.traffic(), [storageOfferRoute]).messages;
-    const measuredFrom = network.now();
-    for (let query = 0; query < queries; query += 1) {
-      const contentId = stored[random.int(stored.length)] as string;
-      const key = `${contentId}:0`;
-      // A reader that holds the item would not search; when every node does (tiny networks), any node reads.
-      const readers = network.nodes.filter((node) => !storageOf(node).heldSegmentKeys().includes(key));
-      const pool = readers.length > 0 ? readers : network.nodes;
-      const reader = pool[random.int(pool.length)] as ButterNode;
-      const before = routeTraffic(network.traffic(), searchRoutes);
-      const beganAt = network.now();
-      const report = await network.settle(retrievalOf(reader).retrieveWithReport(contentId), 120_000).catch(() => undefined);
-      latencies.push(network.now() - beganAt);
-      const after = routeTraffic(network.traffic(), searchRoutes);
-      messages.push(after.messages - before.messages);
-      bytes.push(after.bytes - before.bytes);
-      if (report?.data) {
-        found += 1;
-        hops.push(...report.hops);
-      }
-      fallbacks += report?.fallbacks ?? 0;
+    const seconds = params.churn.churnSeconds;
+    const due = Math.floor(((second + 1) * queries) / seconds) - Math.floor((second * queries) / seconds);
+    const tally = tallyOf(network);
+    for (let query = 0; query < due; query += 1) await runQuery(network, tally);
+  },
+
+  async measure(network: TestNetwork, params: Params): Promise<Figures> {
+    const tally = tallyOf(network);
+    // Under churn the queries ran during it (duringChurn); on a calm network they run now.
+    if (params.churn.churnSeconds === 0 || params.churn.chance === 0) {
+      tally.measuredFrom = network.now();
+      tally.offersBefore = routeTraffic(network.traffic(), [storageOfferRoute]).messages;
+      for (let query = 0; query < (params.queries as number); query += 1) await runQuery(network, tally);
     }
+    const { messages, bytes, latencies, hops } = tally;
+    const queries = messages.length;
     const summaries = routeTraffic(network.traffic(), [routes.summary]);
-    const offers = routeTraffic(network.traffic(), [storageOfferRoute]).messages - offersBefore;
+    const offers = routeTraffic(network.traffic(), [storageOfferRoute]).messages - tally.offersBefore;
     const seconds = Math.max(1e-3, network.now() / 1000);
     return {
       queries,
-      foundPercent: round((100 * found) / queries),
-      fallbackPercent: round((100 * fallbacks) / queries),
+      foundPercent: round((100 * tally.found) / queries),
+      // Queries whose item no live node held when they began (every copy died before repair): no search can find those.
+      unheldPercent: round((100 * tally.unheld) / queries),
+      fallbackPercent: round((100 * tally.fallbacks) / queries),
       messagesPerQueryMean: round(mean(messages)),
       messagesPerQueryP99: percentile(messages, 0.99),
       bytesPerQueryMean: round(mean(bytes)),
@@ -163,10 +141,73 @@ export const retrievalExperiment: Experiment = {
       summaryBytesPerNodePerSecond: round(summaries.bytes / (network.size * seconds)),
       // A settled network sends none while it searches; thousands mean its groups are recruiting (a real run whose event loop
       // fell behind the heartbeats): searches then time out for want of CPU, whatever the strategy (docs/BENCHMARKS.md).
-      storageOffersPerNodePerSecond: round(offers / (network.size * Math.max(1e-3, (network.now() - measuredFrom) / 1000))),
+      // Under churn, recruitment replaces the dead: offers are expected then.
+      storageOffersPerNodePerSecond: round(offers / (network.size * Math.max(1e-3, (network.now() - tally.measuredFrom) / 1000))),
     };
   },
 };
+
+/** What the queries of one run found and cost, gathered during churn or after recovery. */
+interface QueryTally {
+  stored: string[];
+  random: Random;
+  messages: number[];
+  bytes: number[];
+  latencies: number[];
+  hops: number[];
+  found: number;
+  unheld: number;
+  fallbacks: number;
+  measuredFrom: number;
+  offersBefore: number;
+}
+
+function tallyOf(network: TestNetwork): QueryTally {
+  const existing = tallies.get(network);
+  if (existing) return existing;
+  const stored = items.get(network) ?? [];
+  if (stored.length === 0) throw new InvalidArgumentError('no items were stored: --items must be at least 1');
+  const tally: QueryTally = {
+    stored,
+    random: network.random.fork('queries'),
+    messages: [],
+    bytes: [],
+    latencies: [],
+    hops: [],
+    found: 0,
+    unheld: 0,
+    fallbacks: 0,
+    measuredFrom: network.now(),
+    offersBefore: routeTraffic(network.traffic(), [storageOfferRoute]).messages,
+  };
+  tallies.set(network, tally);
+  return tally;
+}
+
+/** One retrieval of a random item from a random node that does not hold it. */
+async function runQuery(network: TestNetwork, tally: QueryTally): Promise<void> {
+  const { random } = tally;
+  const contentId = tally.stored[random.int(tally.stored.length)] as string;
+  const key = `${contentId}:0`;
+  // A reader that holds the item would not search; when every node does (tiny networks), any node reads.
+  const nodes = network.nodes;
+  const readers = nodes.filter((node) => storageOf(node).holdersOf(key) === undefined);
+  if (readers.length === nodes.length) tally.unheld += 1;
+  const pool = readers.length > 0 ? readers : nodes;
+  const reader = pool[random.int(pool.length)] as ButterNode;
+  const before = network.routeTraffic(searchRoutes);
+  const beganAt = network.now();
+  const report = await network.settle(retrievalOf(reader).retrieveWithReport(contentId), 120_000).catch(() => undefined);
+  tally.latencies.push(network.now() - beganAt);
+  const after = network.routeTraffic(searchRoutes);
+  tally.messages.push(after.messages - before.messages);
+  tally.bytes.push(after.bytes - before.bytes);
+  if (report?.data) {
+    tally.found += 1;
+    tally.hops.push(...report.hops);
+  }
+  tally.fallbacks += report?.fallbacks ?? 0;
+}
 
 function round(value: number): number {
   return Math.round(value * 1000) / 1000;
