@@ -10,7 +10,7 @@ import type { Figures, Params } from '../experiment.js';
 import { storageInvariants, type ChurnClock, type Invariant } from '../invariants.js';
 import type { TestNetwork, TrafficTotals } from '../network.js';
 import { mean, percentile, round } from '../statistics.js';
-import { retrievalOf, routeTraffic } from './retrieval.js';
+import { retrievalOf } from './retrieval.js';
 
 /**
  * What the `churn` and `heartbeat` experiments share (the original's two
@@ -206,9 +206,9 @@ async function retrieveEach(network: TestNetwork, items: readonly string[]): Pro
     const readers = network.nodes.filter((node) => !storageOf(node).has(key));
     const pool = readers.length > 0 ? readers : network.nodes;
     const reader = pool[random.int(pool.length)] as ButterNode;
-    const before = routeTraffic(network.traffic(), searchRoutes).messages;
+    const before = network.routeTraffic(searchRoutes).messages;
     const report = await network.settle(retrievalOf(reader).retrieveWithReport(contentId), 600_000).catch(() => undefined);
-    messages.push(routeTraffic(network.traffic(), searchRoutes).messages - before);
+    messages.push(network.routeTraffic(searchRoutes).messages - before);
     found.push(report?.data !== undefined);
     fallbacks += report?.fallbacks ?? 0;
   }
