@@ -323,6 +323,16 @@ export class GroupMembership {
     for (const member of group.members.values()) if (member.id !== this.selfId && member.status !== memberStatus.left) this.beats.markUrgent(member.id);
   }
 
+  /**
+   * The connection to fellow member `peerId` ended from its side: beat it at once. A killed
+   * process's OS ends its connections, and the redial is then refused (`peerUnreachable`), long
+   * before the failure timeout; a peer that only closed an idle connection gets the beat.
+   */
+  peerClosedConnection(peerId: string, nowMs: number): void {
+    this.advance(nowMs);
+    if (this.hasPeer(peerId)) this.beats.markUrgent(peerId);
+  }
+
   /** A request to this peer failed: suspect it at once in every shared group (faster than the timeout). */
   peerUnreachable(peerId: string, nowMs: number): void {
     const now = this.advance(nowMs);

@@ -177,6 +177,7 @@ export class StorageService implements Service {
   /** In the order taken, so the expired ones are at the front. */
   private readonly provisional = new Map<string, Provisional>();
   private unsubscribePeerFailure: (() => void) | undefined;
+  private unsubscribeClosedByPeer: (() => void) | undefined;
   /** Mutable names and tombstones (authored-content.ts). */
   private readonly authored: AuthoredContent;
   /** With a data directory: where `authored` keeps its records. */
@@ -245,6 +246,7 @@ export class StorageService implements Service {
     this.authored.registerRoutes();
     components.route(challengeRoute, (payload) => this.onChallenge(payload));
     this.unsubscribePeerFailure = components.onPeerFailure((peer) => this.onPeerFailure(peer));
+    this.unsubscribeClosedByPeer = components.onConnectionClosedByPeer((peerId) => this.onClosedByPeer(peerId));
     const capacity = components.memory.storageBytes;
     const store = components.dataDir
       ? await openDiskBlockStore(components.runtime.disk, blockStoreDirectory(components.dataDir), capacity, { logger: components.logger })
@@ -290,6 +292,8 @@ export class StorageService implements Service {
     await starting.catch(() => undefined);
     this.unsubscribePeerFailure?.();
     this.unsubscribePeerFailure = undefined;
+    this.unsubscribeClosedByPeer?.();
+    this.unsubscribeClosedByPeer = undefined;
     this.disposed = true;
     this.timer.cancel();
     for (const waiter of this.durableWaiters) waiter.reject(new NodeStoppedError('the node stopped before the durable store completed'));
@@ -879,6 +883,12 @@ export class StorageService implements Service {
     const now = this.components.runtime.now();
     this.markUnreachable(id, now);
     this.membership.peerUnreachable(id, now);
+    this.schedule(true);
+  }
+
+  private onClosedByPeer(peerId: string): void {
+    if (!this.membershipInstance) return;
+    this.membership.peerClosedConnection(peerId, this.components.runtime.now());
     this.schedule(true);
   }
 
