@@ -187,7 +187,7 @@ export class StorageService implements Service {
     private readonly components: ServiceComponents,
     readonly options: StorageOptions,
   ) {
-    this.timer = new DeadlineTimer(components.runtime, () => this.onTimer());
+    this.timer = new DeadlineTimer(components.runtime, (deadlineMs) => this.onTimer(deadlineMs));
     this.authored = new AuthoredContent(
       {
         components,
@@ -769,11 +769,11 @@ export class StorageService implements Service {
     this.timer.armAt(now);
   }
 
-  private onTimer(): void {
+  private onTimer(deadlineMs: number): void {
     // Stopping (a graceful leave drives its own last poll) or stopped.
     if (this.disposed || !this.components.isRunning()) return;
     const now = this.components.runtime.now();
-    const result = this.membership.poll(now);
+    const result = this.membership.poll(now, now - deadlineMs);
     // Only connections that delivered nothing for as long go: one carrying other traffic is not cut.
     for (const peer of result.silentPeers) this.components.disconnectIfSilent(peer.peerId, this.membership.options.failureTimeoutMs);
     void Promise.all(this.sendHeartbeats(result.heartbeats));
