@@ -228,8 +228,8 @@ export class GroupMembership {
   /** The latest time any input brought. */
   private latestMs: number;
   private visited = 0;
-  /** When the last poll ran: a late poll's stall lies somewhere since. */
-  private lastPollAtMs = -Infinity;
+  /** When the last poll ran (or the core was made): a late poll's stall lies somewhere since. */
+  private lastPollAtMs: number;
   /** The largest stall lately (see `noteLateness`), added to the failure timeout, and when it was seen. */
   private lateness = { allowanceMs: 0, seenAtMs: -Infinity };
 
@@ -242,6 +242,7 @@ export class GroupMembership {
   ) {
     this.incarnationValue = startIncarnation;
     this.latestMs = nowMs;
+    this.lastPollAtMs = nowMs;
     this.beats = new BeatSchedule(random, options);
     this.nextBeatState = random.fork('beat-states').int(2 ** 40);
     // An entry is current while the member is still in its group, not alive, with the same change time.
@@ -620,12 +621,12 @@ export class GroupMembership {
   /**
    * A poll later than its deadline (`lateMs`, measured by the caller's timer) by more than the
    * failure timeout's grace means this node's own event loop fell behind (a stall, a starved
-   * CPU) at some point since the last poll: beats
-   * that came meanwhile may still wait unread, and peers in the same state beat late too.
-   * Until a few intervals pass without such lateness, the longest time since the last poll
-   * of a late one (the stall is somewhere in it) is added to the failure timeout, so that a
-   * stalled node does not suspect members it merely has not read, and recruit for them,
-   * which adds load and keeps it behind (the storm of BENCHMARKS "retrieval").
+   * CPU) at some point since the last poll: beats that came meanwhile may still wait unread,
+   * and peers in the same state beat late too. Until a few intervals pass without such
+   * lateness, the longest time since the last poll of a late one (the stall is somewhere in
+   * it) is added to the failure timeout, so that a stalled node does not suspect members it
+   * merely has not read, and recruit for them, which adds load and keeps it behind (the storm
+   * of BENCHMARKS "retrieval" and "storage-stall").
    */
   private noteLateness(nowMs: number, lateMs: number): void {
     const { heartbeatIntervalMs, failureTimeoutMs } = this.options;
