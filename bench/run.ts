@@ -29,6 +29,7 @@ const benchmarks: Benchmark[] = [
   { name: 'storage-retention', script: 'storage-retention.js', nodeFlags: [] },
   { name: 'storage-throughput', script: 'storage-throughput.js', nodeFlags: [] },
   { name: 'storage-disk-idle', script: 'storage-disk-idle.js', nodeFlags: ['--expose-gc'] },
+  { name: 'storage-stall', script: 'storage-stall.js', nodeFlags: [] },
   // 100,000 blocks held by each of 4 simulated nodes: about 2 GiB of blocks in one process.
   { name: 'storage-scale', script: 'storage-scale.js', nodeFlags: ['--max-old-space-size=8000'] },
   { name: 'authorship', script: 'authorship.js', nodeFlags: [] },

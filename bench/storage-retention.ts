@@ -7,11 +7,12 @@
  *  (c) maintenance messages per node per second with 1,000 blocks per node vs 1 block per node;
  *  (d) the issue's retention targets: 250 nodes, 30 s, heartbeat 2 s, r = 3 at 1/50 and 1/20 over
  *      `--seeds` seeds from `--first-seed`, with copies per item, in `--workers` child processes
- *      (each one `butter testbed churn` over a range of seeds, at nice 10).
+ *      (each one `butter testbed churn` over a range of seeds, at nice 10); `--crash machine,process`
+ *      runs each case with silent machine crashes, killed processes, or both.
  *
  * All on the simulator (virtual time, seeded), through the testbed's `churn` experiment.
  *
- *   node dist/bench/storage-retention.js [--seeds 5] [--only abcd] [--traffic-nodes 8] [--first-seed 1] [--workers 2]
+ *   node dist/bench/storage-retention.js [--seeds 5] [--only abcd] [--traffic-nodes 8] [--first-seed 1] [--workers 2] [--crash machine,process]
  */
 import { execFile } from 'node:child_process';
 import { setPriority } from 'node:os';
@@ -35,7 +36,7 @@ function churnParams(nodes: number, chance: number, churnSeconds: number, heartb
     repeat: seeds,
     joinIntervalMs: 20,
     warmupSeconds: 10,
-    churn: { chance, churnSeconds, gracefulFraction: 0, replace: true },
+    churn: { chance, churnSeconds, gracefulFraction: 0, crash: 'machine', replace: true },
     recoverySeconds: 10,
     subnetSize: 250,
     link: {},
@@ -171,9 +172,9 @@ if (!only || only.includes('c')) {
 }
 
 /** One `testbed churn` process over `count` seeds from `firstSeed`: its figures, one entry per run. */
-async function churnSeeds(chance: string, firstSeed: number, count: number): Promise<Record<string, { runs: number[] }>> {
+async function churnSeeds(chance: string, crash: string, firstSeed: number, count: number): Promise<Record<string, { runs: number[] }>> {
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const flags = ['testbed', 'churn', '--nodes', '250', '--chance', chance, '--churn-seconds', '30', '--seed', String(firstSeed), '--repeat', String(count), '--json'];
+  const flags = ['testbed', 'churn', '--nodes', '250', '--chance', chance, '--crash', crash, '--churn-seconds', '30', '--seed', String(firstSeed), '--repeat', String(count), '--json'];
   const child = promisify(execFile)(process.execPath, [cli, ...flags], { maxBuffer: 256 * 1024 * 1024 });
   if (child.child.pid !== undefined) setPriority(child.child.pid, 10);
   const { stdout } = await child;
@@ -183,39 +184,47 @@ async function churnSeeds(chance: string, firstSeed: number, count: number): Pro
 if (only?.includes('d')) {
   const firstSeed = numberOption(args, 'first-seed', 1);
   const workers = numberOption(args, 'workers', 2);
+  const crashIndex = args.indexOf('--crash');
+  // What a crash is (the testbed's --crash): machine (silent), process (its OS ends its connections), or both.
+  const crashes = crashIndex >= 0 ? (args[crashIndex + 1] ?? 'machine').split(',') : ['machine'];
   const chances = ['1/50', '1/20'];
-  // One seed per job, the chances interleaved: a run cut short still has both rows, each line on stderr.
-  const jobs = Array.from({ length: seeds }, (_, index) => chances.map((chance) => ({ chance, seed: firstSeed + index }))).flat();
+  const cases = crashes.flatMap((crash) => chances.map((chance) => ({ crash, chance, key: `${chance} ${crash}` })));
+  // One seed per job, the cases interleaved: a run cut short still has every row, each line on stderr.
+  const jobs = Array.from({ length: seeds }, (_, index) => cases.map((entry) => ({ ...entry, seed: firstSeed + index }))).flat();
   const results = new Map<string, Array<Record<string, { runs: number[] }>>>();
   let next = 0;
   const started = Date.now();
-  const keyFigures = ['itemsLost', 'items', 'copiesMean', 'copiesP99', 'copiesMeanAtEnd', 'copiesP99AtEnd', 'maintenanceMessagesPerNodePerSecond', 'maintenanceBytesPerNodePerSecond'];
+  const keyFigures = ['itemsLost', 'itemsLostAtOnce', 'items', 'copiesMean', 'copiesP99', 'copiesMeanAtEnd', 'copiesP99AtEnd', 'maintenanceMessagesPerNodePerSecond', 'maintenanceBytesPerNodePerSecond'];
   await Promise.all(
     Array.from({ length: workers }, async () => {
       while (next < jobs.length) {
         const job = jobs[next++]!;
-        const figures = await churnSeeds(job.chance, job.seed, 1);
+        const figures = await churnSeeds(job.chance, job.crash, job.seed, 1);
         const line = Object.fromEntries(keyFigures.map((name) => [name, figures[name]?.runs[0]]));
-        console.error(`churn ${job.chance} seed ${job.seed}: ${JSON.stringify(line)} (${Math.round((Date.now() - started) / 1000)} s)`);
-        results.set(job.chance, [...(results.get(job.chance) ?? []), figures]);
+        console.error(`churn ${job.key} seed ${job.seed}: ${JSON.stringify(line)} (${Math.round((Date.now() - started) / 1000)} s)`);
+        results.set(job.key, [...(results.get(job.key) ?? []), figures]);
       }
     }),
   );
-  const table: Array<{ chance: string; lostPer10000: number; retentionPercent: number; copiesMean: number } & Record<string, number | string>> = [];
-  for (const chance of chances) {
-    const runsOf = (name: string) => (results.get(chance) ?? []).flatMap((figures) => figures[name]?.runs ?? []);
+  const table: Array<{ chance: string; crash: string; lostPer10000: number; retentionPercent: number; copiesMean: number } & Record<string, number | string>> = [];
+  for (const { chance, crash, key } of cases) {
+    const runsOf = (name: string) => (results.get(key) ?? []).flatMap((figures) => figures[name]?.runs ?? []);
     const lost = runsOf('itemsLost').reduce((sum, value) => sum + value, 0);
     const items = runsOf('items').reduce((sum, value) => sum + value, 0);
     const copies = runsOf('copiesMean');
     const row = {
       chance,
+      crash,
       seeds: `${firstSeed}–${firstSeed + seeds - 1}`,
+      seedsRun: runsOf('items').length,
       items,
       itemsLost: lost,
       lostPer10000: round((10_000 * lost) / items, 2),
       retentionPercent: round(100 * (1 - lost / items), 3),
       worstRunPercent: Math.min(...runsOf('retentionPercent')),
       runsLosing: runsOf('itemsLost').filter((value) => value > 0).length,
+      lostPerRun: runsOf('itemsLost').join(' '),
+      lostAtOnce: runsOf('itemsLostAtOnce').reduce((sum, value) => sum + value, 0),
       copiesMean: round(copies.reduce((sum, value) => sum + value, 0) / copies.length, 3),
       copiesP99WorstRun: Math.max(...runsOf('copiesP99')),
       copiesMeanAtEnd: round(runsOf('copiesMeanAtEnd').reduce((sum, value) => sum + value, 0) / copies.length, 3),
@@ -225,7 +234,7 @@ if (only?.includes('d')) {
     table.push(row);
     rows.push({
       table: `churn over ${seeds} seeds (250 nodes, 30 s, hb 2 s, r 3)`,
-      case: `chance ${chance}`,
+      case: `chance ${chance}, ${crash} crashes`,
       retained: `${row.retentionPercent} % (worst run ${row.worstRunPercent} %)`,
       lost: `${lost} of ${items}`,
       original: '',
@@ -234,10 +243,13 @@ if (only?.includes('d')) {
       'bytes/node/s': String(row.bytesPerNodePerSecond),
     });
   }
-  const [fifty, twenty] = table as [(typeof table)[number], (typeof table)[number]];
-  targets.push({ name: 'lost at 1/50', target: '≤ 1 in 10,000', actual: `${fifty.lostPer10000} in 10,000`, met: fifty.lostPer10000 <= 1 });
-  targets.push({ name: 'copies per item at 1/50 (mean)', target: '≤ 3.5', actual: String(fifty.copiesMean), met: fifty.copiesMean <= 3.5 });
-  targets.push({ name: 'retention at 1/20', target: '≥ 99.9 %', actual: `${twenty.retentionPercent} %`, met: twenty.retentionPercent >= 99.9 });
+  for (const crash of crashes) {
+    const fifty = table.find((row) => row.crash === crash && row.chance === '1/50')!;
+    const twenty = table.find((row) => row.crash === crash && row.chance === '1/20')!;
+    targets.push({ name: `lost at 1/50 (${crash})`, target: '≤ 1 in 10,000', actual: `${fifty.lostPer10000} in 10,000`, met: fifty.lostPer10000 <= 1 });
+    targets.push({ name: `copies per item at 1/50 (${crash}, mean)`, target: '≤ 3.5', actual: String(fifty.copiesMean), met: fifty.copiesMean <= 3.5 });
+    targets.push({ name: `retention at 1/20 (${crash})`, target: '≥ 99.9 %', actual: `${twenty.retentionPercent} %`, met: twenty.retentionPercent >= 99.9 });
+  }
   metrics.churnSeeds = table;
 }
 

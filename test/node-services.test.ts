@@ -87,7 +87,7 @@ describe('service components', () => {
       let seen: ServiceComponents | undefined;
       await world.createNode({ services: { probe: (components: ServiceComponents) => ((seen = components), {}) } });
       assert.deepEqual(Object.keys(seen ?? {}).sort(), [
-        'dataDir', 'disconnectIfSilent', 'isRunning', 'knownHosts', 'listenAddress', 'logger', 'memory', 'nodeId', 'notify', 'onPeerFailure', 'random', 'reachability', 'request', 'route', 'runtime', 'service', 'signer',
+        'dataDir', 'disconnectIfSilent', 'isRunning', 'knownHosts', 'listenAddress', 'logger', 'memory', 'nodeId', 'notify', 'onConnectionClosedByPeer', 'onPeerFailure', 'random', 'reachability', 'request', 'route', 'runtime', 'service', 'signer',
       ]);
     } finally {
       await world.close();

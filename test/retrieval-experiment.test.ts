@@ -39,7 +39,7 @@ describe('the retrieval experiment', () => {
       repeat: 1,
       joinIntervalMs: 20,
       warmupSeconds: 10,
-      churn: { chance: 1 / 50, churnSeconds: 5, gracefulFraction: 0, replace: true },
+      churn: { chance: 1 / 50, churnSeconds: 5, gracefulFraction: 0, crash: 'machine', replace: true },
       recoverySeconds: 2,
       subnetSize: 250,
       link: {},

@@ -326,6 +326,49 @@ describe('Simulation crashes', () => {
   });
 });
 
+describe('Simulation process kills', () => {
+  it("ends the killed process's streams at its peers, refuses new connections and stops the host", async () => {
+    const sim = new Simulation({ seed: 1 });
+    const server = sim.createHost();
+    const client = sim.createHost();
+    let serverRecord: Recorder | undefined;
+    let serverStream: Stream | undefined;
+    await server.listen({ host: '', port: 7000, identity }, (stream) => {
+      serverStream = stream;
+      serverRecord = record(stream, server);
+    });
+    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
+    await sim.runUntilIdle();
+    const stream = connecting.value;
+    assert.ok(stream && serverRecord && serverStream);
+    const clientRecord = record(stream, client);
+    serverStream.write(encoder.encode('in flight')); // in the OS's hands before the kill: it still arrives
+    let serverTimerFired = false;
+    server.setTimer(50, () => (serverTimerFired = true));
+    sim.kill(server);
+    assert.equal(sim.isAlive(server.hostName), false);
+    stream.write(encoder.encode('to the dead'));
+    serverStream.write(encoder.encode('from the dead'));
+    await sim.runFor(100);
+    assert.equal(clientRecord.text(), 'in flight');
+    assert.deepEqual(clientRecord.closes, [undefined], 'the peer sees the stream end');
+    assert.equal(serverRecord.chunks.length, 0);
+    assert.equal(serverTimerFired, false);
+
+    const toDead = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
+    const fromDead = capture(server.connect({ host: client.hostName, port: 7000 }, { timeoutMs: 100, identity }));
+    await sim.runFor(10);
+    assert.equal(reasonOf(toDead.error), 'refused', 'the machine is up: it answers with a refusal at once');
+    assert.equal(reasonOf(fromDead.error), 'unreachable');
+
+    // A crash of the machine afterwards silences it: connecting times out.
+    sim.crash(server);
+    const afterCrash = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 100, identity }));
+    await sim.runFor(200);
+    assert.equal(reasonOf(afterCrash.error), 'timeout');
+  });
+});
+
 describe('Simulation crashes release memory', () => {
   it("lets go of a crashed host's code although live peers still hold their stream ends", async () => {
     // gc() for this test only: a crashed node must become garbage while its peers' connections live on.

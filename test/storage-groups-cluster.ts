@@ -41,6 +41,11 @@ export class StorageCluster {
     this.simulation.crash(node.runtime as SimRuntime);
   }
 
+  /** The node's process dies, its machine stays up: its OS ends its connections. */
+  kill(node: ButterNode): void {
+    this.simulation.kill(node.runtime as SimRuntime);
+  }
+
   async run(ms: number): Promise<void> {
     await this.simulation.runFor(ms);
   }

@@ -160,6 +160,25 @@ describe('group membership core', () => {
     }
   });
 
+  it('a poll late by seconds (its own event loop stalled) suspects nobody; the allowance fades and a silent member is suspected again', () => {
+    const network = new CoreNetwork(['a', 'b', 'c']);
+    threeMembers(network);
+    network.run(2_000);
+    const b = network.core('b');
+    // b's loop stalls 4 s: its next poll comes that late after its deadline, before the beats sent meanwhile are read.
+    const { nextDeadlineMs } = b.poll(network.nowMs);
+    network.nowMs = nextDeadlineMs + 4_000;
+    assert.deepEqual(b.poll(network.nowMs, 4_000).silentPeers, []);
+    assert.ok(b.snapshot()[0]?.members.every((member) => member.status === 'alive'));
+    network.run(1_000);
+    assert.ok(b.snapshot()[0]?.members.every((member) => member.status === 'alive'));
+    // Polled on time again for three intervals, b forgets the stall: a member silent for the plain timeout is suspected.
+    network.run(6_000);
+    network.down.add(idOf('a'));
+    network.run(2_500);
+    assert.equal(b.snapshot()[0]?.members.find((member) => member.id === idOf('a'))?.status, 'suspected');
+  });
+
   it('beats each peer at its own phase; the first member to notice a silent crash tells the leader at once', () => {
     const network = new CoreNetwork(['a', 'b', 'c'], { palpitationChance: 0 });
     threeMembers(network);

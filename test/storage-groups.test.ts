@@ -49,6 +49,21 @@ describe('storage groups on the simulator', () => {
     });
   }
 
+  it("replaces a member whose process was killed long before the failure timeout: its OS ends the connections, the redial is refused", async () => {
+    const cluster = new StorageCluster(21);
+    await cluster.addMany(8, fast);
+    const { key } = await storeOne(cluster, 21);
+    await cluster.run(2_000);
+    const [killed] = cluster.holders(key);
+    cluster.kill(killed!);
+    // A tenth of the 1.1 s failure timeout: only the closed connections can have told the others.
+    await cluster.run(110);
+    assert.equal(cluster.holders(key).length, 3, cluster.states(key).join());
+    assert.ok(!cluster.holders(key).includes(killed!));
+    const views = cluster.holders(key).map((node) => storageOf(node).groups().find((group) => group.key === key)!);
+    for (const view of views) assert.notEqual(view.members.find((member) => member.id === killed!.id)?.status, 'alive', 'no holder counts the killed member');
+  });
+
   it('as blocks grow, each node keeps beating a bounded set of peers (recruitment reuses them)', async () => {
     // Three seeds, since one node's count depends on the luck of the draw; the mean per node does not (3.3 to 3.8 measured).
     for (const seed of [5, 6, 7]) {

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseChance } from '../testbed/churn.js';
+import { parseChance, type CrashKind } from '../testbed/churn.js';
 import { drawChart } from '../testbed/chart.js';
 import type { CommonParams, Experiment, Params } from '../testbed/experiment.js';
 import { experiments } from '../testbed/experiments/index.js';
@@ -51,6 +51,7 @@ interface CommonFlags {
   chance: number;
   churnSeconds: number;
   graceful: number;
+  crash: CrashKind;
   replace: boolean;
   recovery?: number;
   subnetSize: number;
@@ -83,6 +84,11 @@ function experimentCommand(experiment: Experiment): Command {
     .option('--chance <p>', 'per-node, per-second chance to die during churn: 0.02, 1/50 or 2%', probability, 0)
     .option('--churn-seconds <seconds>', 'length of the churn phase', integerAtLeast(0), 0)
     .option('--graceful <fraction>', 'share of deaths that are graceful leaves instead of crashes', probability, 0)
+    .addOption(
+      new Option('--crash <kind>', 'what a crash is on the simulator: machine (goes silent) or process (its OS ends its connections, refuses new ones)')
+        .choices(['machine', 'process'])
+        .default('machine'),
+    )
     .option('--no-replace', 'do not replace dead nodes with fresh ones')
     .option('--recovery <seconds>', `recovery after churn (default ${defaults.recoverySeconds ?? 10})`, nonNegative)
     .option('--subnet-size <nodes>', 'nodes per simulated LAN (multicast domain)', integerAtLeast(1), 250)
@@ -134,7 +140,7 @@ function paramsFrom(experiment: Experiment, flags: CommonFlags & Record<string, 
     repeat: flags.repeat,
     joinIntervalMs: flags.joinInterval ?? defaults.joinIntervalMs ?? 100,
     warmupSeconds: flags.warmup ?? defaults.warmupSeconds ?? 10,
-    churn: { chance: flags.chance, churnSeconds: flags.churnSeconds, gracefulFraction: flags.graceful, replace: flags.replace },
+    churn: { chance: flags.chance, churnSeconds: flags.churnSeconds, gracefulFraction: flags.graceful, crash: flags.crash, replace: flags.replace },
     recoverySeconds: flags.recovery ?? defaults.recoverySeconds ?? 10,
     subnetSize: flags.subnetSize,
     link,

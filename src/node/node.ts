@@ -112,6 +112,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
   /** Client behaviours, bound to this node. */
   private readonly behaviours: Array<(signal: AbortSignal) => Promise<void> | void> = [];
   private readonly peerFailureListeners = new Set<PeerFailureListener>();
+  private readonly closedByPeerListeners = new Set<(peerId: string) => void>();
   /** Where peers accept connections, from the HELLOs they proved. */
   private readonly addressBook = new AddressBook();
   private readonly observed = new ObservedAddresses();
@@ -209,6 +210,10 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
       notify: (peer, route, payload) => this.notify(peer, route, payload),
       disconnectIfSilent: (peer, silentForMs) => this.disconnectIfSilent(peer, silentForMs),
       onPeerFailure: (listener) => this.onPeerFailure(listener),
+      onConnectionClosedByPeer: (listener) => {
+        this.closedByPeerListeners.add(listener);
+        return () => this.closedByPeerListeners.delete(listener);
+      },
       reachability: this.reachabilityHooks(),
     };
   }
@@ -431,6 +436,7 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
         outboundBufferBytes: this.memory.outboundBufferBytes,
         isProtected: (peerId) => this.isProtected(peerId),
       },
+      (peerId) => this.closedByPeer(peerId),
     );
     this.state = 'running';
     this.spawnedAt = runtime.now();
@@ -668,6 +674,11 @@ export class ButterNode<S extends ServiceMap = ServiceMap> {
     if (!peerFailed || this.state !== 'running') return;
     const failed = { id: target.id, address: target.address };
     for (const listener of this.peerFailureListeners) listener(failed, error);
+  }
+
+  private closedByPeer(peerId: string): void {
+    if (this.state !== 'running') return;
+    for (const listener of this.closedByPeerListeners) listener(peerId);
   }
 
   /** A peer proved its id: remember where it accepts connections and how it sees this node. */

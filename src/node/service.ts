@@ -96,6 +96,12 @@ export interface ServiceComponents {
   disconnectIfSilent(peerId: string, silentForMs: number): void;
   /** Transport-level failures of any request of the node; returns an unsubscribe. */
   onPeerFailure(listener: PeerFailureListener): () => void;
+  /**
+   * The connection in use to a peer was ended from its side (FIN or RST): its process may have
+   * died (its OS closes its sockets), or it closed an idle connection. A hint to check, not a
+   * failure. Returns an unsubscribe.
+   */
+  onConnectionClosedByPeer(listener: (peerId: string) => void): () => void;
   readonly reachability: ReachabilityHooks;
 }
 

@@ -11,7 +11,8 @@ export class DeadlineTimer {
 
   constructor(
     private readonly runtime: Runtime,
-    private readonly onDeadline: () => void,
+    /** Called with the deadline it was armed at: how late it runs shows how far the event loop fell behind. */
+    private readonly onDeadline: (deadlineMs: number) => void,
   ) {}
 
   /** The deadline armed now; `Infinity` when none is. */
@@ -26,7 +27,7 @@ export class DeadlineTimer {
     this.handle = this.runtime.setTimer(Math.max(0, deadlineMs - this.runtime.now()), () => {
       this.handle = undefined;
       this.deadlineMs = Infinity;
-      this.onDeadline();
+      this.onDeadline(deadlineMs);
     });
   }
 

@@ -205,6 +205,8 @@ const addressOf = (entry: { host: string; port: number }): Address => ({ host: e
 const maxBarred = 4096;
 /** (group, requester) pairs counted within the popularity window, remembered at most (about 1 MB). */
 const maxCountedRequesters = 4096;
+/** How long, in heartbeat intervals, this node's own lateness keeps lengthening its failure timeout. */
+const latenessMemoryIntervals = 3;
 
 export class GroupMembership {
   private readonly groups = new Map<string, Group>();
@@ -229,6 +231,10 @@ export class GroupMembership {
   /** The latest time any input brought. */
   private latestMs: number;
   private visited = 0;
+  /** When the last poll ran (or the core was made): a late poll's stall lies somewhere since. */
+  private lastPollAtMs: number;
+  /** The largest stall lately (see `noteLateness`), added to the failure timeout, and when it was seen. */
+  private lateness = { allowanceMs: 0, seenAtMs: -Infinity };
 
   constructor(
     readonly selfId: string,
@@ -239,6 +245,7 @@ export class GroupMembership {
   ) {
     this.incarnationValue = startIncarnation;
     this.latestMs = nowMs;
+    this.lastPollAtMs = nowMs;
     this.beats = new BeatSchedule(random, options);
     this.nextBeatState = random.fork('beat-states').int(2 ** 40);
     // An entry is current while the member is still in its group, not alive, with the same change time.
@@ -324,6 +331,16 @@ export class GroupMembership {
     this.departed.add(group);
     this.dirty.add(group);
     for (const member of group.members.values()) if (member.id !== this.selfId && member.status !== memberStatus.left) this.beats.markUrgent(member.id);
+  }
+
+  /**
+   * The connection to fellow member `peerId` ended from its side: beat it at once. A killed
+   * process's OS ends its connections, and the redial is then refused (`peerUnreachable`), long
+   * before the failure timeout; a peer that only closed an idle connection gets the beat.
+   */
+  peerClosedConnection(peerId: string, nowMs: number): void {
+    this.advance(nowMs);
+    if (this.hasPeer(peerId)) this.beats.markUrgent(peerId);
   }
 
   /** A request to this peer failed: suspect it at once in every shared group (faster than the timeout). */
@@ -587,9 +604,14 @@ export class GroupMembership {
     return entries;
   }
 
-  /** Runs the failure detector and tombstone expiry, decides the groups that need it and emits the beats due, visiting only what is due. */
-  poll(nowMs: number): PollResult {
+  /**
+   * Runs the failure detector and tombstone expiry, decides the groups that need it and emits
+   * the beats due, visiting only what is due. `lateMs`: how long after the last reported
+   * deadline this poll runs (0 when on time or earlier).
+   */
+  poll(nowMs: number, lateMs = 0): PollResult {
     const now = this.advance(nowMs);
+    this.noteLateness(now, lateMs);
     const silentPeers = this.suspectSilent(now);
     for (const member of this.tombstones.popExpired(now)) this.applyLocal(member, 'expired', now);
     const recruitments: Recruitment[] = [];
@@ -598,7 +620,26 @@ export class GroupMembership {
     this.settlePopularity(now);
     const heartbeats = this.buildHeartbeats(now);
     this.forgetDeparted();
+    this.lastPollAtMs = now;
     return { heartbeats, silentPeers, recruitments, sheddings, nextDeadlineMs: this.nextDeadline(now) };
+  }
+
+  /**
+   * A poll later than its deadline (`lateMs`, measured by the caller's timer) by more than the
+   * failure timeout's grace means this node's own event loop fell behind (a stall, a starved
+   * CPU) at some point since the last poll: beats that came meanwhile may still wait unread,
+   * and peers in the same state beat late too. Until a few intervals pass without such
+   * lateness, the longest time since the last poll of a late one (the stall is somewhere in
+   * it) is added to the failure timeout, so that a stalled node does not suspect members it
+   * merely has not read, and recruit for them, which adds load and keeps it behind (the storm
+   * of BENCHMARKS "retrieval" and "storage-stall").
+   */
+  private noteLateness(nowMs: number, lateMs: number): void {
+    const { heartbeatIntervalMs, failureTimeoutMs } = this.options;
+    if (nowMs - this.lateness.seenAtMs > latenessMemoryIntervals * heartbeatIntervalMs) this.lateness = { allowanceMs: 0, seenAtMs: -Infinity };
+    if (!(lateMs > Math.max(0, failureTimeoutMs - heartbeatIntervalMs))) return;
+    const stallMs = nowMs - this.lastPollAtMs;
+    if (stallMs >= this.lateness.allowanceMs) this.lateness = { allowanceMs: stallMs, seenAtMs: nowMs };
   }
 
   // ---- views -------------------------------------------------------------------------------------
@@ -780,7 +821,7 @@ export class GroupMembership {
       for (const member of peer.memberships) {
         this.visited += 1;
         if (member.status !== memberStatus.alive) continue;
-        const deadlineMs = this.heardAt(member) + this.options.failureTimeoutMs;
+        const deadlineMs = this.heardAt(member) + this.options.failureTimeoutMs + this.lateness.allowanceMs;
         if (nowMs < deadlineMs) {
           nextMs = Math.min(nextMs, deadlineMs);
           continue;

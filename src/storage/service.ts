@@ -187,6 +187,7 @@ export class StorageService implements Service {
   /** In the order taken, so the expired ones are at the front. */
   private readonly provisional = new Map<string, Provisional>();
   private unsubscribePeerFailure: (() => void) | undefined;
+  private unsubscribeClosedByPeer: (() => void) | undefined;
   /** Mutable names and tombstones (authored-content.ts). */
   private readonly authored: AuthoredContent;
   /** With a data directory: where `authored` keeps its records. */
@@ -196,7 +197,7 @@ export class StorageService implements Service {
     private readonly components: ServiceComponents,
     readonly options: StorageOptions,
   ) {
-    this.timer = new DeadlineTimer(components.runtime, () => this.onTimer());
+    this.timer = new DeadlineTimer(components.runtime, (deadlineMs) => this.onTimer(deadlineMs));
     this.authored = new AuthoredContent(
       {
         components,
@@ -255,6 +256,7 @@ export class StorageService implements Service {
     this.authored.registerRoutes();
     components.route(challengeRoute, (payload) => this.onChallenge(payload));
     this.unsubscribePeerFailure = components.onPeerFailure((peer) => this.onPeerFailure(peer));
+    this.unsubscribeClosedByPeer = components.onConnectionClosedByPeer((peerId) => this.onClosedByPeer(peerId));
     const capacity = components.memory.storageBytes;
     const store = components.dataDir
       ? await openDiskBlockStore(components.runtime.disk, blockStoreDirectory(components.dataDir), capacity, { logger: components.logger })
@@ -300,6 +302,8 @@ export class StorageService implements Service {
     await starting.catch(() => undefined);
     this.unsubscribePeerFailure?.();
     this.unsubscribePeerFailure = undefined;
+    this.unsubscribeClosedByPeer?.();
+    this.unsubscribeClosedByPeer = undefined;
     this.disposed = true;
     this.timer.cancel();
     for (const waiter of this.durableWaiters) waiter.reject(new NodeStoppedError('the node stopped before the durable store completed'));
@@ -785,11 +789,11 @@ export class StorageService implements Service {
     this.timer.armAt(now);
   }
 
-  private onTimer(): void {
+  private onTimer(deadlineMs: number): void {
     // Stopping (a graceful leave drives its own last poll) or stopped.
     if (this.disposed || !this.components.isRunning()) return;
     const now = this.components.runtime.now();
-    const result = this.membership.poll(now);
+    const result = this.membership.poll(now, now - deadlineMs);
     // Only connections that delivered nothing for as long go: one carrying other traffic is not cut.
     for (const peer of result.silentPeers) this.components.disconnectIfSilent(peer.peerId, this.membership.options.failureTimeoutMs);
     void Promise.all(this.sendHeartbeats(result.heartbeats));
@@ -899,6 +903,12 @@ export class StorageService implements Service {
     const now = this.components.runtime.now();
     this.markUnreachable(id, now);
     this.membership.peerUnreachable(id, now);
+    this.schedule(true);
+  }
+
+  private onClosedByPeer(peerId: string): void {
+    if (!this.membershipInstance) return;
+    this.membership.peerClosedConnection(peerId, this.components.runtime.now());
     this.schedule(true);
   }
 

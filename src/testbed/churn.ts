@@ -14,7 +14,11 @@ export function parseChance(text: string): number {
   return value;
 }
 
-export type DeathKind = 'crash' | 'leave';
+/** A crash of the machine (silent, the original's) or of the process (its OS ends its connections); a graceful leave. */
+export type DeathKind = 'crash' | 'kill' | 'leave';
+
+/** What a crash is on the simulator; on real sockets a crash always drops the node's sockets, as a killed process does. */
+export type CrashKind = 'machine' | 'process';
 
 /**
  * The original experiment's churn: every second each node dies with `chance`;
@@ -26,18 +30,21 @@ export interface ChurnPlan {
   churnSeconds: number;
   /** Share of deaths that are graceful leaves instead of crashes, 0..1. */
   gracefulFraction: number;
+  /** Whether a crash silences the machine (default) or kills the process. */
+  crash: CrashKind;
   /** Replace each dead node with a fresh one (default true). */
   replace: boolean;
 }
 
-export const noChurn: ChurnPlan = { chance: 0, churnSeconds: 0, gracefulFraction: 0, replace: true };
+export const noChurn: ChurnPlan = { chance: 0, churnSeconds: 0, gracefulFraction: 0, crash: 'machine', replace: true };
 
 /** Draws who dies this second; `draw()` is a uniform [0, 1) source. */
 export function pickDeaths<T>(population: readonly T[], plan: ChurnPlan, draw: () => number): Array<{ member: T; kind: DeathKind }> {
   const deaths: Array<{ member: T; kind: DeathKind }> = [];
   if (plan.chance <= 0) return deaths;
   for (const member of population) {
-    if (draw() < plan.chance) deaths.push({ member, kind: draw() < plan.gracefulFraction ? 'leave' : 'crash' });
+    const crash = plan.crash === 'process' ? 'kill' : 'crash';
+    if (draw() < plan.chance) deaths.push({ member, kind: draw() < plan.gracefulFraction ? 'leave' : crash });
   }
   return deaths;
 }

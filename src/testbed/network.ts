@@ -101,11 +101,15 @@ export class TestNetwork {
     return node;
   }
 
-  /** Removes a node: a crash goes silent at once (sim) or drops its sockets (real); a leave is graceful. */
+  /**
+   * Removes a node: a crash goes silent at once (sim), a kill has its OS end its connections
+   * (sim), either drops its sockets (real); a leave is graceful.
+   */
   async kill(node: ButterNode, kind: DeathKind): Promise<void> {
     if (!this.alive.delete(node)) return;
     this.deaths += 1;
     if (kind === 'leave') await this.settle(node.stop());
+    else if (this.simulation && kind === 'kill') this.simulation.kill(node.runtime as SimRuntime);
     else if (this.simulation) this.simulation.crash(node.runtime as SimRuntime);
     else await node.stop({ graceful: false });
     this.retire(node);

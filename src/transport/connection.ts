@@ -76,6 +76,7 @@ export class Connection {
   private lastReceivedAt = -Infinity;
   private receivedAny = false;
   private state: ConnectionState = 'handshaking';
+  private endedByPeer = false;
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<number, PendingRequest>();
   private nextRequestId = 1;
@@ -115,7 +116,10 @@ export class Connection {
     );
     stream.start({
       onData: (chunk) => this.receive(chunk),
-      onClose: (error) => this.closed(() => new ConnectionClosedError('connection closed by peer', { cause: error })),
+      onClose: (error) => {
+        if (this.state !== 'closed') this.endedByPeer = true;
+        this.closed(() => new ConnectionClosedError('connection closed by peer', { cause: error }));
+      },
     });
     const { networkKey } = dispatcher.channel;
     if (networkKey === undefined) {
@@ -154,6 +158,11 @@ export class Connection {
   /** When anything last arrived from the peer (-Infinity before the first byte). */
   get lastReceivedAtMs(): number {
     return this.lastReceivedAt;
+  }
+
+  /** The peer's side ended it (its FIN or RST) before this side closed it. */
+  get closedByPeer(): boolean {
+    return this.endedByPeer;
   }
 
   get pendingRequests(): number {

@@ -19,6 +19,9 @@ export interface DialTarget {
 /** Told of every peer whose HELLO was accepted: its id, where it accepts connections, and how it sees us. */
 export type IdentifiedListener = (connection: Connection, hello: RemoteHello) => void;
 
+/** Told when the connection in use to a peer was ended from the peer's side (its process may be gone, or it closed an idle connection). */
+export type ClosedByPeerListener = (peerId: string) => void;
+
 /** What the node tells the pool for admission control. */
 export interface PoolAdmission {
   /** Bytes of partial inbound frames all connections may hold together (the node's `memory.inboundBufferBytes`). */
@@ -69,6 +72,7 @@ export class ConnectionPool {
     private readonly traffic: TrafficCounters,
     private readonly onIdentified: IdentifiedListener = () => undefined,
     private readonly admission: PoolAdmission = unlimitedAdmission,
+    private readonly onClosedByPeer: ClosedByPeerListener = () => undefined,
   ) {
     this.inboundBudget = new InboundBudget(admission.inboundBufferBytes);
     this.outboundBuffers = new OutboundBuffers(admission.outboundBufferBytes);
@@ -261,7 +265,9 @@ export class ConnectionPool {
       this.open.delete(connection);
       this.retired.delete(connection);
       const peerId = connection.remote?.nodeId;
-      if (peerId !== undefined && this.byId.get(peerId) === connection) this.byId.delete(peerId);
+      if (peerId === undefined || this.byId.get(peerId) !== connection) return;
+      this.byId.delete(peerId);
+      if (connection.closedByPeer && !this.stopped) this.onClosedByPeer(peerId);
     });
     return connection;
   }

@@ -26,7 +26,13 @@ const LAST_PORT = 65535;
 
 /** State of one simulated machine. Internal: protocol code sees only its `SimRuntime`. */
 export class SimHost {
+  /** Its process runs: timers fire, sockets work. */
   alive = true;
+  /**
+   * The machine is up: false after a crash (silence), still true after a process kill, where
+   * its OS has closed the process's connections and refuses new ones.
+   */
+  machineUp = true;
   readonly listeners = new Map<number, SimListener>();
   readonly datagramSockets = new Set<SimDatagramSocket>();
   /** Streams with this host's end not yet closed: a crash cuts them loose from its code. */

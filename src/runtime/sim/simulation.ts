@@ -138,14 +138,30 @@ export class Simulation {
   }
 
   /**
-   * Crash-stop: the host's timers never fire, its listeners and datagram sockets
-   * vanish and its streams go silent. Peers are not told; they must time out.
+   * Crash-stop of the machine (power, network loss): the host's timers never fire, its
+   * listeners and datagram sockets vanish and its streams go silent. Peers are not told;
+   * they must time out, and connecting to it times out.
    */
   crash(host: HostRef): void {
     this.crashHost(this.resolveHost(host));
   }
 
-  private crashHost(target: SimHost): void {
+  /**
+   * The process dies (killed, crashed) on a machine that stays up: as with `crash` its code
+   * never runs again, but its OS closes its connections (every peer's stream ends, one link
+   * delay later) and refuses new ones (connecting gets 'refused' after a round trip).
+   */
+  kill(host: HostRef): void {
+    const target = this.resolveHost(host);
+    if (!target.alive) return;
+    const streams = [...target.openStreams];
+    this.crashHost(target, true);
+    for (const stream of streams) stream.closeByOs();
+  }
+
+  private crashHost(target: SimHost, machineStaysUp = false): void {
+    if (!target.machineUp) return;
+    target.machineUp = machineStaysUp;
     if (!target.alive) return;
     target.alive = false; // pending events for it are discarded as they come up
     for (const listener of target.listeners.values()) listener.open = false;

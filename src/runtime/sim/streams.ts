@@ -54,7 +54,8 @@ export function listenStreams(host: SimHost, port: number, identity: ChannelIden
 /**
  * One end of a simulated TCP connection. Every segment (data, FIN, RST) sent in
  * one direction arrives in order; a direction that crossed a partition is broken
- * for good, and nothing flows to or from a crashed host (and nobody is told).
+ * for good, and nothing flows to or from a crashed host (and nobody is told); a
+ * killed process's OS ends its streams with a FIN.
  * The simulator is trusted code: each end's `remotePublicKey` is the key the
  * other end connected or listened with, as a TLS handshake would have proved.
  */
@@ -144,6 +145,18 @@ export class SimStream implements Stream, EventTarget {
     this.lingerTimer = null;
   }
 
+  /**
+   * The host's process died on a machine that stays up: its OS ends the connection for it
+   * with a FIN (RST when unread data was left is not modelled: the peer closes either way).
+   */
+  closeByOs(): void {
+    this.closed = true;
+    this.destroyed = true;
+    if (this.writeClosed) return;
+    this.writeClosed = true;
+    this.send(EventKind.StreamFin, undefined, 0);
+  }
+
   handleEvent(event: SimEvent): boolean {
     switch (event.kind) {
       case EventKind.StreamFlush:
@@ -190,7 +203,8 @@ export class SimStream implements Stream, EventTarget {
   private receive(event: SimEvent): boolean {
     const sender = this.peer;
     const network = this.network;
-    if (sender.outBroken || !sender.host.alive) {
+    // What a killed process sent, and its OS's FIN, still arrive; nothing from a crashed machine does.
+    if (sender.outBroken || !sender.host.machineUp) {
       network.stats.streamChunksDropped++;
       return false;
     }
@@ -315,7 +329,8 @@ class ConnectAttempt implements EventTarget {
   private target(): SimHost | undefined {
     const target = this.network.hostsByName.get(this.address.host);
     if (target?.behindNat && target.subnet !== this.client.subnet) return undefined; // the NAT drops unsolicited SYNs
-    return target !== undefined && this.network.canReach(this.client, target) ? target : undefined;
+    // A machine whose process died still answers, with a refusal (it listens no more); a crashed one never does.
+    return target !== undefined && this.client.alive && target.machineUp && !this.network.isPartitioned(this.client, target) ? target : undefined;
   }
 
   /** An unknown, crashed or partitioned target never answers: the timeout will fire. */
