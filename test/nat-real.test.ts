@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { PeerUnreachableError } from '../src/errors.js';
 import { RelayRefusedError } from '../src/nat/relay/circuit-ends.js';
@@ -7,17 +6,9 @@ import { relayedAddress } from '../src/nat/relay/relay-address.js';
 import { nat, type NatService } from '../src/nat/service.js';
 import { createNode } from '../src/node/create.js';
 import type { ButterNode } from '../src/node/node.js';
+import { until } from './support/world.js';
 
 type NatNode = ButterNode<{ nat: NatService }>;
-
-/** Polls `condition` every 50 ms, at most `tries` times. */
-async function until(condition: () => boolean, what: string, tries = 200): Promise<void> {
-  for (let attempt = 0; attempt < tries; attempt++) {
-    if (condition()) return;
-    await sleep(50);
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
 
 describe('relay circuits on real TLS (loopback)', () => {
   const nodes: NatNode[] = [];

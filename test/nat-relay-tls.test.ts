@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { ButterError, PeerUnreachableError } from '../src/errors.js';
 import {
@@ -22,16 +21,9 @@ import type { ButterNode } from '../src/node/node.js';
 import { createRealRuntime } from '../src/runtime/real.js';
 import { ConnectError, type StreamHandlers } from '../src/runtime/types.js';
 import { freshIdentity } from './support/channel.js';
+import { until } from './support/world.js';
 
 type NatNode = ButterNode<{ nat: NatService }>;
-
-async function until(condition: () => boolean, what: string, tries = 200): Promise<void> {
-  for (let attempt = 0; attempt < tries; attempt++) {
-    if (condition()) return;
-    await sleep(50);
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
 
 interface RelayBehaviour {
   /** Rewrites the chunks it carries from the caller to the hidden node (after the first `sparedMessages`). */

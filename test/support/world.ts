@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import { type NodeOptions } from '../../src/node/create.js';
 import type { ButterNode } from '../../src/node/node.js';
@@ -81,6 +82,15 @@ export function within<T>(promise: Promise<T>, what: string, ms = 10_000): Promi
     timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
   });
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `condition` every 50 ms of wall-clock time, at most `tries` times (real sockets only). */
+export async function until(condition: () => boolean, what: string, tries = 200): Promise<void> {
+  for (let attempt = 0; attempt < tries; attempt++) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`gave up waiting for ${what}`);
 }
 
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
