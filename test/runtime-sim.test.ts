@@ -278,22 +278,27 @@ describe('Simulation streams', () => {
   });
 });
 
+/** Two simulated hosts (seed 1) and one stream between them on port 7000, both ends recorded. */
+async function connectedPair() {
+  const sim = new Simulation({ seed: 1 });
+  const server = sim.createHost();
+  const client = sim.createHost();
+  let serverRecord: Recorder | undefined;
+  let serverStream: Stream | undefined;
+  await server.listen({ host: '', port: 7000, identity }, (stream) => {
+    serverStream = stream;
+    serverRecord = record(stream, server);
+  });
+  const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
+  await sim.runUntilIdle();
+  const stream = connecting.value;
+  assert.ok(stream && serverRecord && serverStream);
+  return { sim, server, client, stream, serverStream, serverRecord, clientRecord: record(stream, client) };
+}
+
 describe('Simulation crashes', () => {
   it('silences streams without telling peers and stops the host', async () => {
-    const sim = new Simulation({ seed: 1 });
-    const server = sim.createHost();
-    const client = sim.createHost();
-    let serverRecord: Recorder | undefined;
-    let serverStream: Stream | undefined;
-    await server.listen({ host: '', port: 7000, identity }, (stream) => {
-      serverStream = stream;
-      serverRecord = record(stream, server);
-    });
-    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
-    await sim.runUntilIdle();
-    const stream = connecting.value;
-    assert.ok(stream && serverRecord && serverStream);
-    const clientRecord = record(stream, client);
+    const { sim, server, client, stream, serverStream, serverRecord, clientRecord } = await connectedPair();
     stream.write(encoder.encode('before'));
     serverStream.write(encoder.encode('in flight')); // sent, then the sender crashes
     let serverTimerFired = false;
@@ -328,20 +333,7 @@ describe('Simulation crashes', () => {
 
 describe('Simulation process kills', () => {
   it("ends the killed process's streams at its peers, refuses new connections and stops the host", async () => {
-    const sim = new Simulation({ seed: 1 });
-    const server = sim.createHost();
-    const client = sim.createHost();
-    let serverRecord: Recorder | undefined;
-    let serverStream: Stream | undefined;
-    await server.listen({ host: '', port: 7000, identity }, (stream) => {
-      serverStream = stream;
-      serverRecord = record(stream, server);
-    });
-    const connecting = capture(client.connect({ host: server.hostName, port: 7000 }, { timeoutMs: 1000, identity }));
-    await sim.runUntilIdle();
-    const stream = connecting.value;
-    assert.ok(stream && serverRecord && serverStream);
-    const clientRecord = record(stream, client);
+    const { sim, server, client, stream, serverStream, serverRecord, clientRecord } = await connectedPair();
     serverStream.write(encoder.encode('in flight')); // in the OS's hands before the kill: it still arrives
     let serverTimerFired = false;
     server.setTimer(50, () => (serverTimerFired = true));
